@@ -1,0 +1,89 @@
+import type { Paths } from "./paths.ts";
+import type { Logger } from "./log.ts";
+import { AuditLog } from "./audit.ts";
+import { StateStore } from "./state/store.ts";
+import type { Format } from "./mcp/format.ts";
+import type { Group } from "./mcp/tool.ts";
+import { SshManager } from "./ssh/mod.ts";
+import { ForwardManager } from "./ssh/mod.ts";
+import { ShellManager } from "./term/mod.ts";
+import { DockerManager } from "./docker/mod.ts";
+
+/** Options for {@link App}. */
+export interface AppOptions {
+  paths: Paths;
+  log: Logger;
+  format: Format;
+  maxOutput: number;
+  groups: ReadonlySet<Group>;
+  /** State write debounce (ms). Default 200. */
+  debounceMs?: number;
+}
+
+/**
+ * The daemon's shared world: every manager, the store, the logs. One per daemon; every MCP
+ * session's server object uses the same App. Managers know nothing of MCP.
+ */
+export class App {
+  readonly paths: Paths;
+  readonly log: Logger;
+  readonly audit: AuditLog;
+  readonly store: StateStore;
+  readonly format: Format;
+  readonly maxOutput: number;
+  readonly groups: ReadonlySet<Group>;
+  readonly startedAt: number = Date.now();
+  /** Aborted when the daemon shuts down; long waits listen to it. */
+  readonly shutdown: AbortController = new AbortController();
+
+  readonly ssh: SshManager;
+  readonly forwards: ForwardManager;
+  readonly shells: ShellManager;
+  readonly docker: DockerManager;
+
+  #closed = false;
+
+  constructor(options: AppOptions) {
+    this.paths = options.paths;
+    this.log = options.log;
+    this.format = options.format;
+    this.maxOutput = options.maxOutput;
+    this.groups = options.groups;
+    this.audit = new AuditLog(options.paths.audit);
+    this.store = new StateStore(options.paths.state, {
+      log: options.log,
+      debounceMs: options.debounceMs,
+    });
+    // Order matters: restore runs in registration order (sessions before their forwards/shells).
+    this.ssh = new SshManager(this);
+    this.forwards = new ForwardManager(this);
+    this.shells = new ShellManager(this);
+    this.docker = new DockerManager(this);
+  }
+
+  /** Loads `state.json` and restores persisted things in the background (SPEC §2: not before serving). */
+  async start(): Promise<void> {
+    await this.store.load();
+    this.store.restoreAll().catch((err) => this.log.error("restore failed", { error: err }));
+  }
+
+  /** Persists state first, then closes everything. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.store.flush();
+    } catch (err) {
+      this.log.error("final state write failed", { error: err });
+    }
+    this.store.stop();
+    this.shutdown.abort(new Error("daemon shutting down"));
+    for (const part of [this.shells, this.forwards, this.docker, this.ssh]) {
+      try {
+        await part.close();
+      } catch (err) {
+        this.log.warn("close failed", { error: err });
+      }
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import { defineTool, type ToolDef } from "./tool.ts";
+import { VERSION } from "../version.ts";
+
+/** Meta tools: `status` and `snapshot` (SPEC §4.8). */
+export const metaTools: ToolDef[] = [
+  defineTool({
+    name: "status",
+    group: "meta",
+    description:
+      "Shows the daemon's status: version, uptime, output format, state file, and every SSH " +
+      "session, Docker host, forward and shell it holds.",
+    input: {},
+    annotations: { readOnlyHint: true },
+    run: ({}, { app }) =>
+      Promise.resolve({
+        version: VERSION,
+        uptime: formatUptime(Date.now() - app.startedAt),
+        pid: Deno.pid,
+        format: app.format,
+        state_path: app.store.path,
+        sessions: app.ssh.rows(),
+        hosts: app.docker.rows(),
+        forwards: app.forwards.list(),
+        shells: app.shells.list(),
+      }),
+  }),
+  defineTool({
+    name: "snapshot",
+    group: "meta",
+    description:
+      "Writes the daemon's state (persistent sessions, forwards, hosts) to state.json now.",
+    input: {},
+    annotations: { idempotentHint: true },
+    run: async ({}, { app }) => {
+      await app.store.flush();
+      return { saved: true, path: app.store.path };
+    },
+  }),
+];
+
+/** `93s` → `1m33s`. */
+export function formatUptime(ms: number): string {
+  let s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return `${d ? d + "d" : ""}${d || h ? h + "h" : ""}${d || h || m ? m + "m" : ""}${s}s`;
+}

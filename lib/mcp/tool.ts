@@ -1,0 +1,76 @@
+import { z } from "zod";
+import type { App } from "../app.ts";
+
+/** Tool groups, the unit of tool profiles (SPEC §4.9). */
+export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "meta";
+export const GROUPS: readonly Group[] = ["ssh", "shell", "forward", "file", "docker", "meta"];
+
+/** MCP tool annotations (hints for the client). */
+export interface Annotations {
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+/** What a tool handler gets besides its validated arguments. */
+export interface ToolContext {
+  app: App;
+  /** Aborted when the client cancels the request or the daemon shuts down. */
+  signal: AbortSignal;
+  /**
+   * Sends a progress notification when the client asked for progress (a no-op otherwise).
+   * Throttle at the call site for chatty sources; `message` is shown to the user.
+   */
+  progress(progress: number, total?: number, message?: string): void;
+}
+
+/** A plain-text result (confirmations like `disconnected box`) that is not TOON/JSON-encoded. */
+export class Text {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * A tool's definition. `run` returns a value (rendered as TOON or JSON, bounded) or a
+ * {@link Text}; it throws to fail (the message becomes an `isError` result: what failed,
+ * why, what to try).
+ */
+export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
+  name: string;
+  group: Group;
+  /** First line says what the tool is for; written for a model. */
+  description: string;
+  /** Input fields; the object is strict (unknown fields are rejected). */
+  input: S;
+  annotations?: Annotations;
+  run(args: z.infer<z.ZodObject<S>>, ctx: ToolContext): Promise<unknown>;
+}
+
+/**
+ * Declares a tool with typed arguments.
+ *
+ * @example
+ * ```ts
+ * export const ping = defineTool({
+ *   name: "ping", group: "meta", description: "Answers pong.",
+ *   input: { text: z.string().optional() },
+ *   run: async ({ text }) => new Text(`pong ${text ?? ""}`),
+ * });
+ * ```
+ */
+export function defineTool<S extends z.ZodRawShape>(def: ToolDef<S>): ToolDef {
+  return def as unknown as ToolDef;
+}
+
+/** Reusable schema pieces so every tool describes the same thing the same way. */
+export const fields = {
+  id: (what: string) => z.string().min(1).max(200).describe(what),
+  duration: (what: string) =>
+    z.union([z.string().max(40), z.number().nonnegative()]).describe(
+      `${what} ("15s", "1m30s", "500ms" or ms)`,
+    ),
+  env: () =>
+    z.record(z.string().max(1000), z.string().max(1 << 20)).describe(
+      "environment variables {NAME: value}",
+    ),
+};
