@@ -1,5 +1,21 @@
 import { defineTool, type ToolDef } from "./tool.ts";
 import { VERSION } from "../version.ts";
+import type { App } from "../app.ts";
+
+/** The `status` document (SPEC §4.8), also served as JSON on `GET /status` for `rsm status`. */
+export function statusReport(app: App) {
+  return {
+    version: VERSION,
+    uptime: formatUptime(Date.now() - app.startedAt),
+    pid: Deno.pid,
+    format: app.format,
+    state_path: app.store.path,
+    sessions: app.ssh.rows(),
+    hosts: app.docker.rows(),
+    forwards: app.forwards.list(),
+    shells: app.shells.list(),
+  };
+}
 
 /** Meta tools: `status` and `snapshot` (SPEC §4.8). */
 export const metaTools: ToolDef[] = [
@@ -11,18 +27,7 @@ export const metaTools: ToolDef[] = [
       "session, Docker host, forward and shell it holds.",
     input: {},
     annotations: { readOnlyHint: true },
-    run: ({}, { app }) =>
-      Promise.resolve({
-        version: VERSION,
-        uptime: formatUptime(Date.now() - app.startedAt),
-        pid: Deno.pid,
-        format: app.format,
-        state_path: app.store.path,
-        sessions: app.ssh.rows(),
-        hosts: app.docker.rows(),
-        forwards: app.forwards.list(),
-        shells: app.shells.list(),
-      }),
+    run: (_args, { app }) => Promise.resolve(statusReport(app)),
   }),
   defineTool({
     name: "snapshot",
@@ -31,7 +36,7 @@ export const metaTools: ToolDef[] = [
       "Writes the daemon's state (persistent sessions, forwards, hosts) to state.json now.",
     input: {},
     annotations: { idempotentHint: true },
-    run: async ({}, { app }) => {
+    run: async (_args, { app }) => {
       await app.store.flush();
       return { saved: true, path: app.store.path };
     },

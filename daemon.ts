@@ -1,0 +1,181 @@
+/**
+ * `rsm daemon`: takes the lock, mints the token, serves MCP over loopback HTTP, writes the
+ * handle, restores persisted state in the background, and on SIGTERM/SIGINT or `rsm stop`
+ * persists state first, then closes everything (SPEC §2).
+ */
+import { App } from "./lib/app.ts";
+import { type Level, Logger } from "./lib/log.ts";
+import { ensureDir, resolvePaths, setting } from "./lib/paths.ts";
+import { buildRegistry, type Format, type Group, GROUPS } from "./lib/mcp/mod.ts";
+import { DEFAULT_MAX_OUTPUT } from "./lib/mcp/format.ts";
+import { createRoutes } from "./lib/http/routes.ts";
+import { type Handle, readHandle, writeHandle } from "./lib/http/handle.ts";
+import { VERSION } from "./lib/version.ts";
+import { errorMessage } from "./lib/errors.ts";
+import { dirname } from "node:path";
+
+/** Flags of `rsm daemon` (each also has a REMOTE_SHELL_MCP_* env var). */
+export interface DaemonFlags {
+  addr?: string;
+  state?: string;
+  handle?: string;
+  format?: string;
+  logLevel?: string;
+  /** Started by a launcher: output already goes to daemon.log, so no stderr logging. */
+  detached?: boolean;
+}
+
+/** Parses the tool profile `ssh,shell,…` (SPEC §4.9); unknown names are an error. */
+export function parseGroups(value: string | undefined): Set<Group> {
+  if (!value || value.trim() === "" || value.trim() === "all") return new Set(GROUPS);
+  const out = new Set<Group>();
+  for (const raw of value.split(",")) {
+    const g = raw.trim() as Group;
+    if (!g) continue;
+    if (!GROUPS.includes(g)) {
+      throw new Error(
+        `unknown tool group "${g}" in REMOTE_SHELL_MCP_TOOLS; use ${GROUPS.join(",")}`,
+      );
+    }
+    out.add(g);
+  }
+  return out;
+}
+
+/** Runs the daemon until it is stopped; returns the exit code. */
+export async function runDaemon(flags: DaemonFlags): Promise<number> {
+  const paths = resolvePaths({ state: flags.state, handle: flags.handle });
+  const format = setting(flags.format, "FORMAT", "toon") as Format;
+  if (format !== "toon" && format !== "json") {
+    console.error(`rsm daemon: --format must be toon or json, not "${format}"`);
+    return 2;
+  }
+  const level = setting(flags.logLevel, "LOG_LEVEL", "info") as Level;
+  if (!["debug", "info", "warn", "error"].includes(level)) {
+    console.error(`rsm daemon: --log-level must be debug, info, warn or error`);
+    return 2;
+  }
+  let groups: Set<Group>;
+  try {
+    groups = parseGroups(setting(undefined, "TOOLS"));
+  } catch (err) {
+    console.error(`rsm daemon: ${errorMessage(err)}`);
+    return 2;
+  }
+  const maxOutput = Number(setting(undefined, "MAX_OUTPUT", String(DEFAULT_MAX_OUTPUT)));
+  const addr = setting(flags.addr, "ADDR", "127.0.0.1:0");
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
+  if (!m) {
+    console.error(`rsm daemon: --addr must be HOST:PORT (e.g. 127.0.0.1:0), not "${addr}"`);
+    return 2;
+  }
+  const [hostname, port] = [m[1], Number(m[2])];
+
+  await ensureDir(paths.dir);
+  await Deno.mkdir(dirname(paths.handle), { recursive: true, mode: 0o700 });
+  const log = new Logger({ file: paths.log, stderr: !flags.detached, level });
+
+  // Single instance: exclusive lock on daemon.lock; the holder's pid is written inside.
+  const lock = await Deno.open(paths.lock, { read: true, write: true, create: true, mode: 0o600 });
+  if (!(await lock.tryLock(true))) {
+    const pid = (await Deno.readTextFile(paths.lock).catch(() => "")).trim() || "unknown";
+    console.error(`rsm daemon: daemon already running (pid ${pid})`);
+    lock.close();
+    return 1;
+  }
+  await lock.truncate(0);
+  await lock.write(new TextEncoder().encode(`${Deno.pid}\n`));
+
+  const token = Array.from(crypto.getRandomValues(new Uint8Array(32)))
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const app = new App({ paths, log, format, maxOutput, groups });
+  const registry = buildRegistry(groups);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= shutdown();
+    return stopping;
+  };
+  const routes = createRoutes({ app, registry, token, boundHost: hostname, onShutdown: stop });
+
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname,
+      port,
+      onListen: () => {},
+      onError: (err) => {
+        log.error("http error", { error: errorMessage(err) });
+        return new Response("internal error", { status: 500 });
+      },
+    }, (req) => routes.handle(req));
+  } catch (err) {
+    console.error(`rsm daemon: cannot listen on ${addr}: ${errorMessage(err)}`);
+    return 1;
+  }
+  const bound = server.addr;
+  const urlHost = bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname;
+  const handle: Handle = {
+    url: `http://${urlHost}:${bound.port}`,
+    token,
+    pid: Deno.pid,
+    version: VERSION,
+    started_at: new Date().toISOString(),
+  };
+  await writeHandle(paths.handle, handle);
+  log.info("daemon started", {
+    pid: Deno.pid,
+    url: handle.url,
+    version: VERSION,
+    tools: registry.names().length,
+  });
+
+  // The handle is how launchers find us: if it is deleted or overwritten, write it again.
+  const handleWatch = setInterval(async () => {
+    const h = await readHandle(paths.handle);
+    if (!h || h.token !== token) {
+      if (h && h.pid !== Deno.pid && h.token !== token) {
+        log.warn("handle names another daemon; restoring ours", { other: h.pid });
+      }
+      await writeHandle(paths.handle, handle).catch((err) =>
+        log.error("cannot rewrite handle", { error: errorMessage(err) })
+      );
+    }
+  }, 2000);
+
+  await app.start();
+
+  async function shutdown(): Promise<void> {
+    log.info("daemon stopping", { pid: Deno.pid });
+    clearInterval(handleWatch);
+    await app.close(); // persists state first
+    await routes.close();
+    await server.shutdown().catch(() => {});
+    const h = await readHandle(paths.handle);
+    if (h && h.token === token) await Deno.remove(paths.handle).catch(() => {});
+    try {
+      await lock.truncate(0);
+      await lock.unlock();
+    } catch { /* released on exit anyway */ }
+    lock.close();
+    log.info("daemon stopped", { pid: Deno.pid });
+  }
+
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    try {
+      Deno.addSignalListener(sig, () => void stop());
+    } catch { /* signal unsupported on this OS */ }
+  }
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error("unhandled rejection", { error: errorMessage(e.reason) });
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.error("uncaught error", { error: errorMessage(e.error) });
+  });
+
+  await server.finished;
+  await stopping;
+  return 0;
+}

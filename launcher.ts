@@ -1,0 +1,413 @@
+/**
+ * `rsm stdio`: the MCP server an MCP client starts. It bridges newline-delimited JSON-RPC on
+ * stdin/stdout to the daemon's Streamable HTTP endpoint, starting the daemon when none runs
+ * and re-initialising transparently after the daemon restarts (SPEC §3).
+ *
+ * Delivery rules after a daemon death: a message that never reached the daemon is sent again
+ * (after the client's `initialize` and `notifications/initialized` are replayed to the new
+ * daemon); a request that was in flight is answered with -32001, because it may or may not
+ * have run. stdout carries MCP messages only.
+ */
+import { findOrSpawnDaemon } from "./lib/http/spawn.ts";
+import type { Handle } from "./lib/http/handle.ts";
+import { sseData } from "./lib/http/sse_parse.ts";
+import { resolvePaths } from "./lib/paths.ts";
+import { errorMessage } from "./lib/errors.ts";
+
+type Id = string | number;
+interface Message {
+  jsonrpc?: string;
+  id?: Id | null;
+  method?: string;
+  params?: Record<string, unknown>;
+  result?: Record<string, unknown>;
+  error?: unknown;
+}
+
+/** Flags of `rsm stdio`. */
+export interface LauncherFlags {
+  handle?: string;
+  noSpawn?: boolean;
+}
+
+interface Link {
+  handle: Handle;
+  sessionId?: string;
+  protocolVersion?: string;
+  dead: boolean;
+  getStream?: AbortController;
+}
+
+type PostOutcome = "ok" | "unreached" | "lost" | "session-gone";
+
+const MAX_IN_FLIGHT = 128;
+const LINK_GIVE_UP_MS = 30_000;
+
+/** Runs the bridge until stdin closes or a signal arrives; returns the exit code. */
+export async function runLauncher(flags: LauncherFlags): Promise<number> {
+  const bridge = new Bridge(flags);
+  return await bridge.run();
+}
+
+class Bridge {
+  #paths;
+  #noSpawn: boolean;
+  #link: Link | null = null;
+  #linking: Promise<Link> | null = null;
+  #init?: Message;
+  #initialized?: Message;
+  #out: Promise<void> = Promise.resolve();
+  #enc = new TextEncoder();
+  #inFlight = new Set<Promise<void>>();
+  #slots = MAX_IN_FLIGHT;
+  #waiters: (() => void)[] = [];
+  #closing = false;
+
+  constructor(flags: LauncherFlags) {
+    this.#paths = resolvePaths({ handle: flags.handle });
+    this.#noSpawn = flags.noSpawn ?? false;
+  }
+
+  async run(): Promise<number> {
+    const stop = () => this.#shutdown();
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      try {
+        Deno.addSignalListener(sig, stop);
+      } catch { /* unsupported */ }
+    }
+    const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    try {
+      while (!this.#closing) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buf += value;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          await this.#line(line);
+        }
+      }
+      if (buf.trim()) await this.#line(buf);
+    } catch (err) {
+      this.#diag(`stdin: ${errorMessage(err)}`);
+    }
+    await this.#shutdown();
+    return 0;
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    // Give in-flight calls a moment to answer, then leave; the daemon stays up.
+    const pending = Promise.allSettled([...this.#inFlight]);
+    await Promise.race([pending, new Promise((r) => setTimeout(r, 1500))]);
+    const link = this.#link;
+    link?.getStream?.abort();
+    if (link?.sessionId && !link.dead) {
+      await fetch(new URL("/mcp", link.handle.url), {
+        method: "DELETE",
+        headers: this.#headers(link),
+        signal: AbortSignal.timeout(500),
+      }).then((r) => r.body?.cancel()).catch(() => {});
+    }
+    await this.#out;
+    Deno.exit(0);
+  }
+
+  /** One stdin line: blank → ignored; bad JSON → -32700; else forwarded. */
+  async #line(raw: string): Promise<void> {
+    const line = raw.trim();
+    if (!line) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (err) {
+      this.#write({
+        jsonrpc: "2.0",
+        id: null,
+        error: { code: -32700, message: `Parse error: ${errorMessage(err)}` },
+      });
+      return;
+    }
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    for (const msg of messages) {
+      if (!msg || typeof msg !== "object") {
+        this.#write({
+          jsonrpc: "2.0",
+          id: null,
+          error: { code: -32600, message: "Invalid Request: expected a JSON-RPC object" },
+        });
+        continue;
+      }
+      await this.#acquire();
+      const p = this.#forward(msg as Message).catch((err) => {
+        this.#diag(`forward failed: ${errorMessage(err)}`);
+      }).finally(() => {
+        this.#inFlight.delete(p);
+        this.#release();
+      });
+      this.#inFlight.add(p);
+      if ((msg as Message).method === "initialize") await p; // the session exists before anything else
+    }
+  }
+
+  async #acquire(): Promise<void> {
+    if (this.#slots > 0) {
+      this.#slots--;
+      return;
+    }
+    await new Promise<void>((r) => this.#waiters.push(r));
+  }
+
+  #release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#slots++;
+  }
+
+  #isRequest(msg: Message): boolean {
+    return typeof msg.method === "string" && msg.id !== undefined && msg.id !== null;
+  }
+
+  async #forward(msg: Message): Promise<void> {
+    const started = Date.now();
+    let delay = 200;
+    while (true) {
+      let link: Link;
+      try {
+        link = await this.#ensureLink();
+      } catch (err) {
+        if (Date.now() - started > LINK_GIVE_UP_MS || this.#noSpawn) {
+          if (this.#isRequest(msg)) {
+            this.#reply(msg, -32000, `Cannot reach the rsm daemon: ${errorMessage(err)}`);
+          }
+          return;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+        continue;
+      }
+      const outcome = await this.#post(link, msg);
+      if (outcome === "ok") return;
+      this.#kill(link);
+      if (outcome === "lost") {
+        if (this.#isRequest(msg)) {
+          this.#reply(
+            msg,
+            -32001,
+            "daemon restarted during the call; it may or may not have run",
+          );
+        }
+        return;
+      }
+      // unreached or session-gone: it never ran; send it again on a fresh link.
+      if (Date.now() - started > LINK_GIVE_UP_MS) {
+        if (this.#isRequest(msg)) this.#reply(msg, -32000, "Cannot reach the rsm daemon");
+        return;
+      }
+    }
+  }
+
+  #kill(link: Link): void {
+    if (link.dead) return;
+    link.dead = true;
+    link.getStream?.abort();
+    if (this.#link === link) this.#link = null;
+  }
+
+  #ensureLink(): Promise<Link> {
+    if (this.#link && !this.#link.dead) return Promise.resolve(this.#link);
+    this.#linking ??= this.#connect().finally(() => {
+      this.#linking = null;
+    });
+    return this.#linking;
+  }
+
+  /** Finds or starts the daemon; if the client has initialised before, replays that. */
+  async #connect(): Promise<Link> {
+    const handle = await findOrSpawnDaemon(this.#paths, { noSpawn: this.#noSpawn });
+    const link: Link = { handle, dead: false };
+    if (this.#init) {
+      const ok = await this.#replayInit(link);
+      if (!ok) throw new Error("the daemon refused the replayed initialize");
+      this.#diag(`reconnected to daemon pid ${handle.pid}; session re-initialised`);
+    }
+    this.#link = link;
+    if (link.sessionId) this.#openGetStream(link);
+    return link;
+  }
+
+  async #replayInit(link: Link): Promise<boolean> {
+    const init = this.#init!;
+    const res = await this.#fetch(link, init).catch(() => null);
+    if (!res || !res.ok) {
+      await res?.body?.cancel();
+      return false;
+    }
+    link.sessionId = res.headers.get("mcp-session-id") ?? undefined;
+    let answered = false;
+    for await (const m of this.#messagesOf(res)) {
+      if (m.id === init.id && (m.result || m.error)) {
+        answered = !m.error;
+        if (m.result?.protocolVersion) link.protocolVersion = String(m.result.protocolVersion);
+      }
+    }
+    if (!answered) return false;
+    if (this.#initialized) {
+      const r = await this.#fetch(link, this.#initialized).catch(() => null);
+      await r?.body?.cancel();
+    }
+    return true;
+  }
+
+  #headers(link: Link): Record<string, string> {
+    const h: Record<string, string> = {
+      authorization: `Bearer ${link.handle.token}`,
+      accept: "application/json, text/event-stream",
+      "content-type": "application/json",
+    };
+    if (link.sessionId) h["mcp-session-id"] = link.sessionId;
+    if (link.protocolVersion) h["mcp-protocol-version"] = link.protocolVersion;
+    return h;
+  }
+
+  #fetch(link: Link, msg: Message): Promise<Response> {
+    return fetch(new URL("/mcp", link.handle.url), {
+      method: "POST",
+      headers: this.#headers(link),
+      body: JSON.stringify(msg),
+    });
+  }
+
+  async *#messagesOf(res: Response): AsyncGenerator<Message> {
+    const type = res.headers.get("content-type") ?? "";
+    if (type.includes("text/event-stream") && res.body) {
+      for await (const data of sseData(res.body)) {
+        try {
+          yield JSON.parse(data);
+        } catch { /* not a message */ }
+      }
+    } else if (type.includes("application/json")) {
+      const body = await res.json();
+      for (const m of Array.isArray(body) ? body : [body]) yield m;
+    } else {
+      await res.body?.cancel();
+    }
+  }
+
+  async #post(link: Link, msg: Message): Promise<PostOutcome> {
+    let res: Response;
+    try {
+      res = await this.#fetch(link, msg);
+    } catch (err) {
+      return isConnectError(err) ? "unreached" : "lost";
+    }
+    if (res.status === 404 && link.sessionId) {
+      await res.body?.cancel();
+      return "session-gone";
+    }
+    if (res.status === 401) {
+      await res.body?.cancel();
+      return "unreached"; // a new daemon with a new token took over the address
+    }
+    const isInit = msg.method === "initialize";
+    if (isInit) link.sessionId = res.headers.get("mcp-session-id") ?? link.sessionId;
+    if (res.status === 202) {
+      await res.body?.cancel();
+      if (msg.method === "notifications/initialized") this.#initialized = msg;
+      return "ok";
+    }
+    let answered = false;
+    try {
+      for await (const m of this.#messagesOf(res)) {
+        if (msg.id !== undefined && m.id === msg.id && (m.result !== undefined || m.error)) {
+          answered = true;
+          if (isInit && m.result) {
+            this.#init = msg;
+            if (m.result.protocolVersion) link.protocolVersion = String(m.result.protocolVersion);
+          }
+        }
+        this.#write(m);
+      }
+    } catch {
+      if (this.#isRequest(msg) && !answered) return "lost";
+    }
+    if (this.#isRequest(msg) && !answered) {
+      if (res.ok) return "lost";
+      this.#reply(msg, -32603, `daemon answered HTTP ${res.status}`);
+    }
+    if (isInit && answered && link.sessionId && !link.getStream) {
+      this.#link = link;
+    }
+    if (msg.method === "notifications/initialized") {
+      this.#initialized = msg;
+      this.#openGetStream(link);
+    }
+    return "ok";
+  }
+
+  /** Server→client messages not tied to a request (list-changed, logging) come on GET /mcp. */
+  #openGetStream(link: Link): void {
+    if (link.getStream || link.dead || !link.sessionId) return;
+    const ctl = new AbortController();
+    link.getStream = ctl;
+    (async () => {
+      let backoff = 500;
+      while (!ctl.signal.aborted && !link.dead) {
+        try {
+          const res = await fetch(new URL("/mcp", link.handle.url), {
+            method: "GET",
+            headers: { ...this.#headers(link), accept: "text/event-stream" },
+            signal: ctl.signal,
+          });
+          if (res.status === 405 || res.status === 404) {
+            await res.body?.cancel();
+            return;
+          }
+          if (res.ok) {
+            backoff = 500;
+            for await (const m of this.#messagesOf(res)) this.#write(m);
+          } else {
+            await res.body?.cancel();
+          }
+        } catch (err) {
+          if (ctl.signal.aborted) return;
+          if (isConnectError(err)) {
+            this.#kill(link);
+            return;
+          }
+        }
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    })();
+  }
+
+  #reply(msg: Message, code: number, message: string): void {
+    this.#write({ jsonrpc: "2.0", id: msg.id ?? null, error: { code, message } });
+  }
+
+  #write(msg: Message): void {
+    const bytes = this.#enc.encode(JSON.stringify(msg) + "\n");
+    this.#out = this.#out.then(async () => {
+      let off = 0;
+      while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
+    }).catch(() => {
+      // stdout closed: the client is gone
+      this.#closing = true;
+    });
+  }
+
+  #diag(text: string): void {
+    try {
+      Deno.stderr.writeSync(this.#enc.encode(`rsm stdio: ${text}\n`));
+    } catch { /* stderr closed */ }
+  }
+}
+
+function isConnectError(err: unknown): boolean {
+  const text = `${errorMessage(err)} ${errorMessage((err as { cause?: unknown })?.cause)}`;
+  return /\(Connect\)|connection refused|os error 111|ECONNREFUSED|tcp connect error/i.test(text);
+}

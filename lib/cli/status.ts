@@ -1,0 +1,29 @@
+import type { Handle } from "../http/handle.ts";
+
+/** Prints the daemon status for a person (the `--json` form is the raw report). */
+export function printStatus(handle: Handle, report: Record<string, unknown>): void {
+  const list = (key: string) => (report[key] as Record<string, unknown>[] | undefined) ?? [];
+  const lines = [
+    `rsm daemon ${report.version} — pid ${report.pid}, up ${report.uptime}`,
+    `url        ${handle.url}`,
+    `state      ${report.state_path}`,
+    `format     ${report.format}`,
+    `sessions   ${list("sessions").length}`,
+    ...list("sessions").map((s) =>
+      `  ${s.id}  ${s.user}@${s.address}  ${s.state}${s.last_error ? `  (${s.last_error})` : ""}`
+    ),
+    `shells     ${list("shells").length}`,
+    ...list("shells").map((s) =>
+      `  ${s.id}  on ${s.session_id ?? s.host_id}${s.closed ? "  closed" : ""}${
+        s.lost ? "  lost" : ""
+      }`
+    ),
+    `forwards   ${list("forwards").length}`,
+    ...list("forwards").map((f) =>
+      `  ${f.id}  ${f.kind} ${f.bind_addr}:${f.bind_port} → ${f.target_host}:${f.target_port}`
+    ),
+    `docker     ${list("hosts").length}`,
+    ...list("hosts").map((h) => `  ${h.id}  ${h.host}  ${h.state}`),
+  ];
+  console.log(lines.join("\n"));
+}

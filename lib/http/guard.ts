@@ -1,0 +1,66 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/**
+ * Constant-time token check that does not leak the length: both sides are hashed to 32
+ * bytes first, then compared with `timingSafeEqual`.
+ */
+export function tokenMatches(given: string, expected: string): boolean {
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` (scheme case-insensitive). Returns a 401 response
+ * with `WWW-Authenticate: Bearer` when it fails, or null when the request may pass.
+ */
+export function checkBearer(req: Request, token: string): Response | null {
+  const header = req.headers.get("authorization") ?? "";
+  const match = /^(\S+)\s+(\S+)\s*$/.exec(header);
+  if (match && match[1].toLowerCase() === "bearer" && tokenMatches(match[2], token)) return null;
+  return new Response(JSON.stringify({ error: "unauthorized: a valid bearer token is required" }), {
+    status: 401,
+    headers: {
+      "www-authenticate": 'Bearer realm="remote-shell-mcp"',
+      "content-type": "application/json",
+    },
+  });
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+function hostPart(hostHeader: string): string {
+  if (hostHeader.startsWith("[")) return hostHeader.slice(0, hostHeader.indexOf("]") + 1);
+  return hostHeader.split(":")[0];
+}
+
+/**
+ * DNS-rebinding protection: the `Host` must be the bound address or a loopback name, and an
+ * `Origin`, when sent, must be a loopback origin. Returns a 403 response or null.
+ */
+export function checkHostOrigin(req: Request, boundHost: string): Response | null {
+  const host = req.headers.get("host");
+  const allowed = new Set(LOOPBACK_HOSTS);
+  allowed.add(boundHost.includes(":") ? `[${boundHost}]` : boundHost);
+  if (!host || !allowed.has(hostPart(host).toLowerCase())) {
+    return forbidden(`host ${JSON.stringify(host)} is not allowed`);
+  }
+  const origin = req.headers.get("origin");
+  if (origin !== null) {
+    let ok = false;
+    try {
+      const u = new URL(origin);
+      ok = (u.protocol === "http:" || u.protocol === "https:") &&
+        LOOPBACK_HOSTS.has(u.hostname.toLowerCase());
+    } catch { /* not a URL: refused */ }
+    if (!ok) return forbidden(`origin ${JSON.stringify(origin)} is not allowed`);
+  }
+  return null;
+}
+
+function forbidden(reason: string): Response {
+  return new Response(JSON.stringify({ error: `forbidden: ${reason}` }), {
+    status: 403,
+    headers: { "content-type": "application/json" },
+  });
+}

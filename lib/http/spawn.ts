@@ -1,0 +1,87 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { checkHealth, type Handle, readHandle } from "./handle.ts";
+import { ensureDir, type Paths } from "../paths.ts";
+import { RsmError } from "../errors.ts";
+
+/**
+ * The argv that starts this same rsm as `rsm ARGS…`: the compiled binary itself, or — when
+ * running from source — `deno run -P=rsm --config <root>/deno.json <root>/main.ts`, so the
+ * daemon gets exactly the permission set the launcher has.
+ */
+export function selfCommand(args: string[]): { cmd: string; args: string[] } {
+  const exe = Deno.execPath();
+  const base = exe.split(/[\\/]/).pop() ?? "";
+  if (/^deno(\.exe)?$/.test(base)) {
+    const main = fileURLToPath(Deno.mainModule);
+    const root = dirname(main);
+    // By name: the permission set allows "deno" as resolved on PATH (see deno.json).
+    return {
+      cmd: "deno",
+      args: ["run", "-q", "-P=rsm", "--config", `${root}/deno.json`, main, ...args],
+    };
+  }
+  return { cmd: exe, args };
+}
+
+/** Options for {@link findOrSpawnDaemon}. */
+export interface SpawnOptions {
+  /** Do not start a daemon when none answers. */
+  noSpawn?: boolean;
+  /** How long to wait for a spawned daemon. Default 10 s. */
+  timeoutMs?: number;
+  /** Extra args for `rsm daemon` (e.g. `--state`). */
+  daemonArgs?: string[];
+  signal?: AbortSignal;
+}
+
+/**
+ * Finds a healthy daemon through the handle file, or starts one detached (own session and
+ * process group, stdin /dev/null, output appended to daemon.log) and waits for its handle.
+ * Two racing callers end with one daemon: the loser's daemon fails the lock and exits.
+ */
+export async function findOrSpawnDaemon(paths: Paths, options: SpawnOptions = {}): Promise<Handle> {
+  const existing = await readHandle(paths.handle);
+  if (existing && await checkHealth(existing)) return existing;
+  if (options.noSpawn) {
+    throw new RsmError(
+      "NO_DAEMON",
+      `Cannot reach the rsm daemon: no healthy daemon behind ${paths.handle}; start one with ` +
+        "`rsm daemon` or drop --no-spawn",
+    );
+  }
+  await ensureDir(paths.dir);
+  spawnDaemon(paths, options.daemonArgs ?? []);
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  while (Date.now() < deadline) {
+    options.signal?.throwIfAborted();
+    const h = await readHandle(paths.handle);
+    if (h && await checkHealth(h)) return h;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new RsmError(
+    "NO_DAEMON",
+    `Cannot start the rsm daemon: no healthy handle at ${paths.handle} after ${
+      (options.timeoutMs ?? 10_000) / 1000
+    } s; see ${paths.log}`,
+  );
+}
+
+/** Starts `rsm daemon --detached` in the background, fully detached from this process. */
+export function spawnDaemon(paths: Paths, extraArgs: string[]): void {
+  const { cmd, args } = selfCommand(["daemon", "--detached", ...extraArgs]);
+  const fd = openSync(paths.log, "a", 0o600);
+  try {
+    const child = spawn(cmd, args, {
+      stdio: ["ignore", fd, fd],
+      detached: true,
+      env: Deno.env.toObject(),
+    });
+    child.on("error", () => {});
+    child.unref();
+  } finally {
+    closeSync(fd);
+  }
+}
