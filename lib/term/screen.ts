@@ -1,0 +1,56 @@
+import xterm from "@xterm/headless";
+
+/** What `screen` returns (SPEC §4.3). */
+export interface ScreenSnapshot {
+  rows: string[];
+  cursor_row: number;
+  cursor_col: number;
+  cols: number;
+}
+
+/**
+ * A headless terminal emulator fed with a shell's output, so full-screen programs (vim, top,
+ * less, menus) can be shown as a person sees them.
+ */
+export class Screen {
+  #term: InstanceType<typeof xterm.Terminal>;
+  #closed = false;
+
+  constructor(rows: number, cols: number) {
+    this.#term = new xterm.Terminal({
+      rows,
+      cols,
+      scrollback: 200,
+      allowProposedApi: true,
+    });
+  }
+
+  /** Feeds output bytes (UTF-8 is decoded by the emulator, even across chunks). */
+  write(bytes: Uint8Array): void {
+    if (!this.#closed) this.#term.write(bytes);
+  }
+
+  /** Changes the emulator's size. */
+  resize(rows: number, cols: number): void {
+    if (!this.#closed) this.#term.resize(cols, rows);
+  }
+
+  /** The visible screen once every byte fed so far has been parsed. */
+  async snapshot(): Promise<ScreenSnapshot> {
+    const t = this.#term;
+    if (!this.#closed) await new Promise<void>((resolve) => t.write("", resolve));
+    const b = t.buffer.active;
+    const rows: string[] = [];
+    for (let i = 0; i < t.rows; i++) {
+      rows.push(b.getLine(b.viewportY + i)?.translateToString(true) ?? "");
+    }
+    return { rows, cursor_row: b.cursorY, cursor_col: b.cursorX, cols: t.cols };
+  }
+
+  /** Frees the emulator. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#term.dispose();
+  }
+}

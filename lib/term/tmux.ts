@@ -1,0 +1,224 @@
+import type { Client, ClientChannel } from "ssh2";
+import { Buffer } from "node:buffer";
+import { RsmError } from "../errors.ts";
+import { PtyEvents, type PtyStream } from "./pty.ts";
+import { checkEnvNames, shq, sshRun } from "./ssh_backend.ts";
+
+/** Options for {@link openTmux}. */
+export interface TmuxOptions {
+  /** tmux session name (see {@link tmuxName}). */
+  name: string;
+  rows: number;
+  cols: number;
+  env?: Record<string, string>;
+  /** Run this instead of the default shell (only when the session is created). */
+  command?: string;
+  /** Create the tmux session when missing (false when re-attaching). */
+  create: boolean;
+  signal?: AbortSignal;
+}
+
+/** A {@link PtyStream} over tmux control mode, plus what durable shells need. */
+export interface TmuxStream extends PtyStream {
+  /** Ends our tmux client only; the tmux session (and the shell) keep running. */
+  detach(): void;
+  /** True when the stream ended because the connection went away (not the session). */
+  readonly connectionLost: boolean;
+}
+
+/** The tmux session name for a shell: `rsm-<session>-<shell>`, safe for tmux targets. */
+export function tmuxName(owner: string, shellId: string): string {
+  const raw = `${owner}-${shellId}`;
+  const safe = raw.replace(/[^A-Za-z0-9_-]/g, "_");
+  if (safe === raw) return `rsm-${safe}`;
+  let h = 0;
+  for (const c of raw) h = (h * 31 + c.codePointAt(0)!) >>> 0;
+  return `rsm-${safe}-${h.toString(16)}`;
+}
+
+/**
+ * Opens (creating if asked) a tmux session on the server and attaches to it in control
+ * mode (`tmux -C`) over a plain exec channel. Control mode gives the pane's raw output
+ * bytes (`%output`), so `read`/`run`/`screen` work exactly as on a plain PTY, and keys go in
+ * byte-exact with `send-keys -H`.
+ */
+export async function openTmux(client: Client, options: TmuxOptions): Promise<TmuxStream> {
+  checkEnvNames(options.env);
+  const target = shq(`=${options.name}`);
+  const probe = await sshRun(
+    client,
+    `command -v tmux >/dev/null 2>&1 || exit 127; tmux has-session -t ${target} 2>/dev/null`,
+    options.signal,
+  );
+  if (probe.code === 127) {
+    throw new RsmError(
+      "NO_TMUX",
+      "Cannot open a durable shell: tmux is not installed on the server (command -v tmux " +
+        "found nothing); install tmux there, or open the shell without durable: true",
+    );
+  }
+  if (probe.code !== 0) {
+    if (!options.create) {
+      throw new RsmError(
+        "TMUX_GONE",
+        `Cannot re-attach: tmux session ${options.name} no longer exists on the server`,
+      );
+    }
+    const envArgs = Object.entries(options.env ?? {}).map(([k, v]) => `-e ${shq(`${k}=${v}`)}`);
+    const cmd = options.command !== undefined ? ` ${shq(options.command)}` : "";
+    const made = await sshRun(
+      client,
+      `tmux new-session -d -s ${shq(options.name)} -x ${options.cols} -y ${options.rows} ` +
+        `${envArgs.join(" ")}${cmd} && tmux set-option -t ${target} status off >/dev/null`,
+      options.signal,
+    );
+    if (made.code !== 0) {
+      throw new RsmError(
+        "TMUX_FAILED",
+        `Cannot create tmux session ${options.name}: ${made.stderr.trim() || `exit ${made.code}`}`,
+      );
+    }
+  }
+  const channel = await new Promise<ClientChannel>((resolve, reject) => {
+    client.exec(
+      `exec tmux -C attach-session -t ${target}`,
+      (err, ch) => err ? reject(err) : resolve(ch),
+    );
+  });
+  return controlStream(channel, options);
+}
+
+function controlStream(channel: ClientChannel, options: TmuxOptions): TmuxStream {
+  const ev = new PtyEvents();
+  const paneTarget = shq(`=${options.name}:`);
+  let sawExit = false;
+  let ended = false;
+  let pending = new Uint8Array(0);
+  let block: { lines: string[] } | undefined;
+  const replies: ((ok: boolean, lines: string[]) => void)[] = [];
+
+  const send = (line: string, reply: (ok: boolean, lines: string[]) => void = () => {}) =>
+    new Promise<void>((resolve) => {
+      if (ended) return resolve();
+      replies.push(reply);
+      if (channel.write(Buffer.from(line + "\n"))) resolve();
+      else channel.once("drain", () => resolve());
+    });
+
+  const onLine = (line: Uint8Array) => {
+    if (line[0] !== 0x25 /* % */) {
+      if (block) block.lines.push(new TextDecoder().decode(line));
+      return;
+    }
+    const text = new TextDecoder().decode(line.subarray(0, Math.min(line.length, 64)));
+    if (text.startsWith("%output ")) {
+      const sp = line.indexOf(0x20, 8);
+      if (sp > 0) ev.data(unescapeOutput(line.subarray(sp + 1)));
+    } else if (text.startsWith("%begin ")) {
+      const flags = Number(text.trim().split(" ")[3] ?? "0");
+      block = (flags & 1) ? { lines: [] } : undefined;
+    } else if (text.startsWith("%end ") || text.startsWith("%error ")) {
+      const flags = Number(text.trim().split(" ")[3] ?? "0");
+      if (flags & 1) replies.shift()?.(text.startsWith("%end "), block?.lines ?? []);
+      block = undefined;
+    } else if (text.startsWith("%exit")) {
+      sawExit = true;
+    } else if (block) {
+      block.lines.push(new TextDecoder().decode(line));
+    }
+  };
+
+  channel.on("data", (b: Uint8Array) => {
+    const merged = new Uint8Array(pending.length + b.length);
+    merged.set(pending);
+    merged.set(b, pending.length);
+    let start = 0;
+    for (let i = 0; i < merged.length; i++) {
+      if (merged[i] === 0x0a) {
+        onLine(merged.subarray(start, i));
+        start = i + 1;
+      }
+    }
+    pending = merged.slice(start);
+  });
+  channel.stderr?.on("data", () => {});
+  channel.on("error", () => {});
+  channel.on("close", () => {
+    ended = true;
+    for (const r of replies.splice(0)) r(false, []);
+    ev.exit(null);
+  });
+
+  // size, then the current screen so `screen` and the first read show where the shell is
+  send(`refresh-client -C ${options.cols}x${options.rows}`);
+  send(`capture-pane -p -e -t ${paneTarget}`, (ok, lines) => {
+    if (!ok) return;
+    send(`display-message -p -t ${paneTarget} '#{cursor_x} #{cursor_y}'`, (ok2, pos) => {
+      while (lines.length && lines[lines.length - 1] === "") lines.pop();
+      const [x, y] = ok2 ? (pos[0] ?? "0 0").split(" ").map(Number) : [0, lines.length];
+      const seed = `\x1b[H\x1b[2J${lines.join("\r\n")}\x1b[${y + 1};${x + 1}H`;
+      ev.data(new TextEncoder().encode(seed));
+    });
+  });
+
+  return {
+    get connectionLost() {
+      return ended && !sawExit;
+    },
+    async write(data) {
+      if (ended) throw new RsmError("SHELL_CLOSED", "the tmux client's channel is closed");
+      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+      for (let i = 0; i < bytes.length; i += 256) {
+        const hex = Array.from(bytes.subarray(i, i + 256), (b) => b.toString(16).padStart(2, "0"));
+        await send(`send-keys -t ${paneTarget} -H ${hex.join(" ")}`);
+      }
+    },
+    async resize(rows, cols) {
+      await send(`refresh-client -C ${cols}x${rows}`);
+    },
+    close() {
+      if (ended) return;
+      send(`kill-session -t ${shq(`=${options.name}`)}`, () => channel.close());
+      setTimeout(() => {
+        try {
+          channel.close();
+        } catch { /* gone */ }
+      }, 2000);
+    },
+    detach() {
+      if (ended) return;
+      try {
+        channel.end();
+        channel.close();
+      } catch { /* gone */ }
+    },
+    onData: (cb) => ev.onData(cb),
+    onExit: (cb) => ev.onExit(cb),
+  };
+}
+
+/** Decodes tmux's `%output` escaping (`\ooo` octal and `\\`). */
+export function unescapeOutput(src: Uint8Array): Uint8Array {
+  const out = new Uint8Array(src.length);
+  let o = 0;
+  for (let i = 0; i < src.length; i++) {
+    const b = src[i];
+    if (
+      b === 0x5c && i + 3 < src.length && isOct(src[i + 1]) && isOct(src[i + 2]) &&
+      isOct(src[i + 3])
+    ) {
+      out[o++] = ((src[i + 1] - 48) << 6) | ((src[i + 2] - 48) << 3) | (src[i + 3] - 48);
+      i += 3;
+    } else if (b === 0x5c && src[i + 1] === 0x5c) {
+      out[o++] = 0x5c;
+      i++;
+    } else {
+      out[o++] = b;
+    }
+  }
+  return out.subarray(0, o);
+}
+
+function isOct(b: number | undefined): boolean {
+  return b !== undefined && b >= 48 && b <= 55;
+}
