@@ -123,12 +123,12 @@ function middle(a: string[], b: string[], offset: number): Op[] {
       ops.push({ kind: " ", line: a[i], a: offset + i, b: offset + j });
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      ops.push({ kind: "+", line: b[j], a: offset + i, b: offset + j });
-      j++;
-    } else {
+    } else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) {
       ops.push({ kind: "-", line: a[i], a: offset + i, b: offset + j });
       i++;
+    } else {
+      ops.push({ kind: "+", line: b[j], a: offset + i, b: offset + j });
+      j++;
     }
   }
   return ops;
