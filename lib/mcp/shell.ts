@@ -1,4 +1,279 @@
-import type { ToolDef } from "./tool.ts";
+import { z } from "zod";
+import { RsmError } from "../errors.ts";
+import type { ShellKind } from "../term/mod.ts";
+import { boundText } from "./format.ts";
+import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 
-/** The shell tools (filled in by the shell work). */
-export const shellTools: ToolDef[] = [];
+/** How one backend's shell tools differ: name prefix, owner field, group, open tool. */
+interface Flavour {
+  kind: ShellKind;
+  prefix: "ssh_shell" | "docker_shell";
+  group: "shell" | "docker";
+  ownerField: "session_id" | "host_id";
+  ownerWhat: string;
+  open: ToolDef;
+}
+
+const size = (what: string) => z.number().int().min(1).max(1000).describe(what);
+
+/** Budget for the text of one read/run result, leaving room for escaping and fields. */
+function budget(ctx: ToolContext): number {
+  return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
+}
+
+function compileUntil(pattern: string | undefined): RegExp | undefined {
+  if (pattern === undefined) return undefined;
+  try {
+    return new RegExp(pattern, "m");
+  } catch (err) {
+    throw new RsmError(
+      "BAD_REGEX",
+      `Cannot use until ${JSON.stringify(pattern)}: not a valid regular expression ` +
+        `(${(err as Error).message}); escape special characters like ( [ . * with \\`,
+    );
+  }
+}
+
+/**
+ * The eight tools of one shell backend, built by one factory so SSH and Docker shells share
+ * names, parameters, results and behaviour; only the owner field and the open tool differ.
+ */
+function makeShellTools(f: Flavour): ToolDef[] {
+  const owner = { [f.ownerField]: fields.id(f.ownerWhat) } as Record<string, z.ZodString>;
+  const target = { ...owner, shell_id: fields.id("shell id (from the open call)") };
+  const ownerOf = (args: Record<string, unknown>) => args[f.ownerField] as string;
+  const name = (verb: string) => `${f.prefix}_${verb}`;
+  return [
+    f.open,
+    defineTool({
+      name: name("write"),
+      group: f.group,
+      description: `Types raw data into a shell (keystrokes): add "\\n" yourself to press ` +
+        `Enter; control keys work ("\\u0003" Ctrl-C, "\\u0004" Ctrl-D, "\\u001b" Esc). ` +
+        `Returns at once; read the output with ${name("read")}. For one command with its ` +
+        `exact output and exit code use ${name("run")} instead.`,
+      input: { ...target, data: z.string().max(1 << 20).describe("raw bytes to type") },
+      run: async (args, ctx) => {
+        const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
+        const n = await shell.write(args.data, ctx.signal);
+        ctx.app.audit.record({
+          tool: name("write"),
+          target: `${ownerOf(args)}/${args.shell_id}`,
+          command: args.data.length > 2000 ? args.data.slice(0, 2000) + "…" : args.data,
+        });
+        return { bytes_written: n };
+      },
+    }),
+    defineTool({
+      name: name("read"),
+      group: f.group,
+      description: `Reads a shell's new output (what arrived since the last read). Returns ` +
+        `buffered output at once; with nothing buffered waits up to timeout_ms for some. ` +
+        `until: wait for a regex (e.g. a prompt or "READY"); idle_ms: wait until output has ` +
+        `been quiet that long; strip_ansi: plain text without colours/cursor codes. ` +
+        `eof: the process exited and everything was read; dropped_bytes: output lost ` +
+        `because more than 1 MiB was unread; more: call again for the rest.`,
+      input: {
+        ...target,
+        timeout_ms: z.number().int().min(0).max(300_000).optional().describe(
+          "longest wait in ms (default 1000, max 300000)",
+        ),
+        until: z.string().max(2000).optional().describe(
+          "JavaScript regex (multiline); return as soon as the unread output matches",
+        ),
+        idle_ms: z.number().int().min(1).max(300_000).optional().describe(
+          "return once no output has arrived for this many ms",
+        ),
+        strip_ansi: z.boolean().optional().describe("remove escape sequences and \\r"),
+      },
+      annotations: { readOnlyHint: true },
+      run: (args, ctx) =>
+        ctx.app.shells.read(f.kind, ownerOf(args), args.shell_id, {
+          timeoutMs: args.timeout_ms ?? 1000,
+          until: compileUntil(args.until),
+          idleMs: args.idle_ms,
+          stripAnsi: args.strip_ansi,
+          maxBytes: budget(ctx),
+          signal: ctx.signal,
+        }),
+    }),
+    defineTool({
+      name: name("run"),
+      group: f.group,
+      description: `Runs one command in a live POSIX shell (bash, sh, busybox, zsh) and ` +
+        `returns exactly its output and exit code; cwd, exported variables, functions and ` +
+        `activated virtualenvs persist between runs. Multi-line commands work. On timeout ` +
+        `Ctrl-C is sent, timed_out is true and the shell stays usable. Not for interactive ` +
+        `programs (use write/read/screen).`,
+      input: {
+        ...target,
+        command: z.string().min(1).max(1 << 20).describe("shell command (may be several lines)"),
+        timeout_ms: z.number().int().min(1).max(3_600_000).optional().describe(
+          "give up after this many ms (default 30000)",
+        ),
+        strip_ansi: z.boolean().optional().describe("remove colour/cursor codes from output"),
+      },
+      run: async (args, ctx) => {
+        const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
+        const result = await shell.run(args.command, {
+          timeoutMs: args.timeout_ms ?? 30_000,
+          stripAnsi: args.strip_ansi,
+          signal: ctx.signal,
+        });
+        ctx.app.audit.record({
+          tool: name("run"),
+          target: `${ownerOf(args)}/${args.shell_id}`,
+          command: args.command,
+          exit_code: result.exit_code,
+        });
+        const out = boundText(result.output, budget(ctx));
+        return { ...result, output: out.text, ...(out.truncated ? { truncated: true } : {}) };
+      },
+    }),
+    defineTool({
+      name: name("screen"),
+      group: f.group,
+      description: `Shows a shell's terminal screen as a person sees it (rendered by a ` +
+        `terminal emulator): use it for full-screen programs like vim, less, top or menus. ` +
+        `Rows are 0-based; cursor_row/cursor_col give the cursor.`,
+      input: target,
+      annotations: { readOnlyHint: true },
+      run: (args, ctx) => ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id).snapshot(),
+    }),
+    defineTool({
+      name: name("resize"),
+      group: f.group,
+      description: `Changes a shell's terminal size (rows × cols, 1..1000 each); programs ` +
+        `get SIGWINCH and redraw.`,
+      input: { ...target, rows: size("rows"), cols: size("columns") },
+      annotations: { idempotentHint: true },
+      run: async (args, ctx) => {
+        await ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id).resize(
+          args.rows,
+          args.cols,
+        );
+        return new Text("ok");
+      },
+    }),
+    defineTool({
+      name: name("close"),
+      group: f.group,
+      description: `Closes a shell and ends its process (a durable shell's tmux session ` +
+        `too). Unread output is discarded.`,
+      input: target,
+      annotations: { destructiveHint: true },
+      run: (args, ctx) => {
+        ctx.app.shells.closeShell(f.kind, ownerOf(args), args.shell_id);
+        return Promise.resolve(new Text(`closed ${args.shell_id}`));
+      },
+    }),
+    defineTool({
+      name: name("list"),
+      group: f.group,
+      description: `Lists open shells${` (optionally of one ${f.ownerWhat.split(" (")[0]})`}: ` +
+        `buffered/dropped bytes, closed + exit_code for exited ones, lost when the ` +
+        `connection under it went away.`,
+      input: {
+        [f.ownerField]: fields.id(f.ownerWhat).optional(),
+      } as Record<string, z.ZodOptional<z.ZodString>>,
+      annotations: { readOnlyHint: true },
+      run: (args, ctx) =>
+        Promise.resolve(
+          ctx.app.shells.list({ kind: f.kind, owner: args[f.ownerField] as string | undefined }),
+        ),
+    }),
+  ];
+}
+
+const sshOpen = defineTool({
+  name: "ssh_shell_open",
+  group: "shell",
+  description: "Opens an interactive PTY shell on an SSH session that keeps its state (cwd, " +
+    "env, functions) across calls. Then: ssh_shell_run for a command's exact output and exit " +
+    "code; ssh_shell_write + ssh_shell_read for interactive programs; ssh_shell_screen for " +
+    "full-screen ones. durable: true keeps the shell in tmux on the server so it survives " +
+    "reconnects and daemon restarts (needs tmux there).",
+  input: {
+    session_id: fields.id("SSH session id (from ssh_connect)"),
+    shell_id: fields.id("name for the new shell, unique within the session"),
+    term: z.string().min(1).max(100).optional().describe("TERM (default xterm-256color)"),
+    rows: size("rows (default 24)").optional(),
+    cols: size("columns (default 80)").optional(),
+    command: z.string().min(1).max(100_000).optional().describe(
+      "run this instead of the login shell; the shell closes when it exits",
+    ),
+    env: fields.env().optional(),
+    durable: z.boolean().optional().describe(
+      "keep the shell in a tmux session on the server (survives reconnects and restarts)",
+    ),
+  },
+  run: (args, ctx) =>
+    ctx.app.shells.openSsh(args.session_id, args.shell_id, {
+      term: args.term,
+      rows: args.rows,
+      cols: args.cols,
+      command: args.command,
+      env: args.env,
+      durable: args.durable,
+      signal: ctx.signal,
+    }),
+});
+
+const dockerOpen = defineTool({
+  name: "docker_shell_open",
+  group: "docker",
+  description: "Opens an interactive PTY shell in a running container (docker exec with a " +
+    "TTY) that keeps its state across calls. Then: docker_shell_run for a command's exact " +
+    "output and exit code; docker_shell_write + docker_shell_read for interactive programs; " +
+    "docker_shell_screen for full-screen ones.",
+  input: {
+    host_id: fields.id("Docker host id (from docker_connect)"),
+    shell_id: fields.id("name for the new shell, unique within the host"),
+    container: z.string().min(1).max(300).describe("container name or id"),
+    cmd: z.array(z.string().max(100_000)).min(1).max(1000).optional().describe(
+      'argv to run (default ["/bin/sh"])',
+    ),
+    env: fields.env().optional(),
+    user: z.string().min(1).max(300).optional().describe("user[:group] inside the container"),
+    working_dir: z.string().min(1).max(4096).optional().describe("working directory"),
+    rows: size("rows (default 24)").optional(),
+    cols: size("columns (default 80)").optional(),
+  },
+  run: (args, ctx) =>
+    ctx.app.shells.openDocker(args.host_id, args.shell_id, {
+      container: args.container,
+      cmd: args.cmd ?? ["/bin/sh"],
+      env: args.env,
+      user: args.user,
+      working_dir: args.working_dir,
+      rows: args.rows,
+      cols: args.cols,
+      signal: ctx.signal,
+    }),
+});
+
+/** The `ssh_shell_*` tools (group "shell"). */
+export const sshShellTools: ToolDef[] = makeShellTools({
+  kind: "ssh",
+  prefix: "ssh_shell",
+  group: "shell",
+  ownerField: "session_id",
+  ownerWhat: "SSH session id (from ssh_connect)",
+  open: sshOpen,
+});
+
+/** The `docker_shell_*` tools (group "docker"). */
+export const dockerShellTools: ToolDef[] = makeShellTools({
+  kind: "docker",
+  prefix: "docker_shell",
+  group: "docker",
+  ownerField: "host_id",
+  ownerWhat: "Docker host id (from docker_connect)",
+  open: dockerOpen,
+});
+
+/**
+ * Every shell tool: `ssh_shell_*` (group "shell") and `docker_shell_*` (group "docker").
+ * The registry filters by group, so a profile without "docker" drops the Docker ones.
+ */
+export const shellTools: ToolDef[] = [...sshShellTools, ...dockerShellTools];

@@ -1,5 +1,5 @@
 /** The terminal engine shared by SSH and Docker shells. */
 export { ShellManager } from "./manager.ts";
-export type { ShellInfo } from "./manager.ts";
+export type { DockerShellOptions, ShellInfo, ShellKind, SshShellOptions } from "./manager.ts";
 export { PtyEvents } from "./pty.ts";
 export type { PtyOpener, PtyOpenOptions, PtyStream } from "./pty.ts";

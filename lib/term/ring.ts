@@ -92,12 +92,17 @@ export class ByteRing {
   }
 
   /**
-   * Consumes and decodes the unread bytes (whole characters only unless `final`), and
+   * Consumes and decodes the unread bytes (whole characters only unless `final`; at most
+   * `maxBytes`, cut on a character boundary), and
    * returns how many bytes were dropped since the previous take.
    */
-  take(final = false): { text: string; bytes: number; dropped: number } {
+  take(final = false, maxBytes = Infinity): { text: string; bytes: number; dropped: number } {
     const all = this.peekBytes();
-    const n = final ? all.length : utf8CompleteLength(all);
+    let n = final ? all.length : utf8CompleteLength(all);
+    if (n > maxBytes) {
+      n = Math.max(0, Math.floor(maxBytes));
+      while (n > 0 && (all[n] & 0xc0) === 0x80) n--;
+    }
     const text = new TextDecoder().decode(all.subarray(0, n));
     const rest = all.subarray(n);
     this.#chunks = rest.length ? [rest.slice()] : [];

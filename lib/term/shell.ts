@@ -18,6 +18,8 @@ export interface ReadOptions {
   idleMs?: number;
   /** Remove escape sequences and `\r` from the returned text. */
   stripAnsi?: boolean;
+  /** Return at most this many bytes; the rest stays for the next read (`more: true`). */
+  maxBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -26,6 +28,8 @@ export interface ReadResult {
   data: string;
   eof: boolean;
   dropped_bytes: number;
+  /** Present (true) when more output is buffered than this read returned. */
+  more?: boolean;
   until_matched?: boolean;
 }
 
@@ -203,13 +207,14 @@ export class Shell {
         );
       }
     }
-    const { text: raw, dropped } = this.ring.take(this.closed);
+    const { text: raw, dropped } = this.ring.take(this.closed, options.maxBytes);
     const data = options.stripAnsi ? stripAnsi(raw) : raw;
     const result: ReadResult = {
       data,
       eof: this.closed && this.ring.size === 0,
       dropped_bytes: dropped,
     };
+    if (this.ring.completeLength(this.closed) > 0) result.more = true;
     if (matched !== undefined) result.until_matched = matched;
     return result;
   }
