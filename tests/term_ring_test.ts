@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { ByteRing, utf8CompleteLength } from "../lib/term/ring.ts";
+import { stripAnsi } from "../lib/term/ansi.ts";
+import { escapeForPrintfB } from "../lib/term/run.ts";
+import { unescapeOutput } from "../lib/term/tmux.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("a 5 MiB burst keeps the newest 1 MiB and counts the dropped bytes", () => {
+  const ring = new ByteRing();
+  const line = enc("0123456789abcdef".repeat(64)); // 1 KiB
+  for (let i = 0; i < 5 * 1024; i++) ring.push(line);
+  ring.push(enc("THE END\n"));
+  assert.equal(ring.size, 1 << 20);
+  assert.equal(ring.droppedTotal, 5 * 1024 * 1024 + 8 - (1 << 20));
+  const { text, dropped } = ring.take();
+  assert.equal(dropped, ring.droppedTotal);
+  assert.ok(text.endsWith("THE END\n"));
+  assert.equal(text.length, 1 << 20);
+  assert.equal(ring.take().dropped, 0, "dropped is reported once");
+});
+
+Deno.test("multi-byte UTF-8 characters split across chunks come out whole", () => {
+  const ring = new ByteRing();
+  const all = enc("é€😀".repeat(1000));
+  let got = "";
+  // feed in awkward chunk sizes and read after every chunk
+  for (let i = 0, step = 1; i < all.length; i += step, step = (step % 7) + 1) {
+    ring.push(all.subarray(i, i + step));
+    const t = ring.take().text;
+    assert.ok(!t.includes("\ufffd"), `replacement char after ${i}`);
+    got += t;
+  }
+  assert.equal(got, "é€😀".repeat(1000));
+});
+
+Deno.test("dropping the oldest bytes never leaves half a character at the front", () => {
+  const ring = new ByteRing(10);
+  ring.push(enc("€€€€€")); // 15 bytes: the ring keeps 10, the first whole char starts at 1
+  const { text } = ring.take();
+  assert.ok(!text.includes("\ufffd"));
+  assert.equal(text, "€€€");
+});
+
+Deno.test("take with maxBytes cuts on a character boundary and keeps the rest", () => {
+  const ring = new ByteRing();
+  ring.push(enc("ab€cd"));
+  assert.equal(ring.take(false, 3).text, "ab");
+  assert.equal(ring.take().text, "€cd");
+});
+
+Deno.test("utf8CompleteLength holds back an incomplete trailing sequence", () => {
+  assert.equal(utf8CompleteLength(enc("abc")), 3);
+  assert.equal(utf8CompleteLength(enc("a€").subarray(0, 3)), 1);
+  assert.equal(utf8CompleteLength(enc("😀").subarray(0, 3)), 0);
+  assert.equal(utf8CompleteLength(enc("😀")), 4);
+});
+
+Deno.test("strip_ansi removes colours, cursor moves, titles and bracketed paste", () => {
+  const raw = "\x1b]0;user@host: ~\x07\x1b[?2004h\x1b[01;32mgreen\x1b[0m \x1b[2J\x1b[1;1Hx\r\n";
+  assert.equal(stripAnsi(raw), "green x\n");
+});
+
+Deno.test("commands are escaped for printf %b without quotes, newlines or backslashes", () => {
+  const e = escapeForPrintfB("echo 'a'\n\\ é $X");
+  assert.ok(!/['\n\\]\s/.test(e.replace(/\\0\d{3}/g, "")));
+  assert.equal(e, "echo \\0047a\\0047\\0012\\0134 é \\0044X");
+});
+
+Deno.test("tmux %output escapes decode to the original bytes", () => {
+  const out = unescapeOutput(enc("a\\015\\012b\\\\c\\033[0m"));
+  assert.equal(new TextDecoder().decode(out), "a\r\nb\\c\x1b[0m");
+});
