@@ -1,0 +1,68 @@
+/** Turning dockerode failures into messages that say what failed, why, and what to try. */
+import { RsmError } from "../errors.ts";
+
+/** A dockerode HTTP error (the engine answered with a status). */
+interface EngineError {
+  statusCode: number;
+  json?: { message?: string } | Buffer | string | null;
+  message: string;
+}
+
+/** Whether `err` is an answer from the engine (it has an HTTP status) rather than a transport failure. */
+export function isEngineError(err: unknown): err is EngineError {
+  return typeof err === "object" && err !== null &&
+    typeof (err as { statusCode?: unknown }).statusCode === "number";
+}
+
+/** The engine's own message of an HTTP error, e.g. `No such container: web`. */
+export function engineMessage(err: EngineError): string {
+  const j = err.json;
+  if (j && typeof j === "object" && !(j instanceof Uint8Array) && typeof j.message === "string") {
+    return j.message;
+  }
+  if (typeof j === "string" && j.trim()) return j.trim();
+  if (j instanceof Uint8Array && j.length) return new TextDecoder().decode(j).trim();
+  return err.message.replace(/^\(HTTP code \d+\)\s*/, "").trim();
+}
+
+const CODES: Record<number, string> = {
+  400: "BAD_REQUEST",
+  401: "UNAUTHORIZED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  409: "CONFLICT",
+  500: "ENGINE_ERROR",
+};
+
+/**
+ * Wraps an engine answer as an RsmError: `Cannot <action>: <engine message>` plus a hint.
+ * Transport failures are returned unchanged (the host layer turns them into `DOCKER_UNREACHABLE`).
+ */
+export function engineError(action: string, err: unknown, hint?: string): unknown {
+  if (!isEngineError(err)) return err;
+  const msg = engineMessage(err);
+  const code = CODES[err.statusCode] ?? `HTTP_${err.statusCode}`;
+  const tail = hint ??
+    (err.statusCode === 404 ? "check the name or id (docker_containers / docker_image_list)" : "");
+  return new RsmError(code, `Cannot ${action}: ${msg}${tail ? `; ${tail}` : ""}`, { cause: err });
+}
+
+/** Explains a transport failure (socket missing, refused, TLS, SSH) in one line. */
+export function transportMessage(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const m = e?.message ?? String(err);
+  const code = e?.code ?? "";
+  if (code === "ENOENT" || /ENOENT|No such file/i.test(m)) return `socket not found (${m})`;
+  if (code === "ECONNREFUSED" || /ECONNREFUSED|connection refused/i.test(m)) {
+    return `connection refused (${m}); is the engine running?`;
+  }
+  if (code === "EACCES" || /EACCES|permission denied/i.test(m)) {
+    return `permission denied (${m}); is this user allowed to use the socket?`;
+  }
+  if (
+    /certificate|self[- ]signed|unknown ?issuer|UnknownIssuer|tls|ssl|handshake/i.test(m + code)
+  ) {
+    return `TLS handshake failed (${m}); check tls_ca_path (the CA that signed the engine's certificate), tls_cert_path and tls_key_path`;
+  }
+  return m || code || "unknown error";
+}

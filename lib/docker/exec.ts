@@ -1,0 +1,228 @@
+/**
+ * `docker_exec`: run argv in a container, collect stdout/stderr (bounded), and on timeout or
+ * cancellation really stop the process tree.
+ *
+ * How the stop works: when the container has `/bin/sh`, the command runs under a tiny wrapper
+ * (`sh -c 'echo $$ > /tmp/.rsm-exec-ID; "$@"'`) that records its pid; the exec's first process
+ * is a session leader, so on timeout a second exec kills its process group and every
+ * descendant found through `/proc/*\/status` (plain sh builtins, no ps needed). Without a shell
+ * the command runs as is and a timeout can only be reported.
+ */
+import type { Duplex } from "node:stream";
+import type Docker from "dockerode";
+import type { DockerHost } from "./host.ts";
+import { HeadTail } from "./bounded.ts";
+import { isEngineError } from "./errors.ts";
+
+/** Options for {@link dockerExec}. */
+export interface ExecOptions {
+  cmd: string[];
+  workingDir?: string;
+  user?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+  /** Default 30000. */
+  timeoutMs?: number;
+  /** Bytes kept from each end of stdout and stderr. Default 32 KiB. */
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+/** `docker_exec`'s result. */
+export interface ExecResult {
+  exit_code: number | null;
+  stdout: string;
+  stderr: string;
+  timed_out: boolean;
+  truncated: boolean;
+  duration_ms: number;
+  /** Set when a timed-out command could not be stopped. */
+  note?: string;
+}
+
+const KILL_SCRIPT = `
+F="$1"; p=""
+read -r p < "$F" 2>/dev/null
+[ -n "$p" ] || exit 3
+ppid_of() { while read -r k v; do if [ "$k" = "PPid:" ]; then echo "$v"; return; fi; done < "/proc/$1/status"; }
+all="$p"; frontier="$p"; n=0
+while [ -n "$frontier" ] && [ $n -lt 20 ]; do
+  next=""
+  for d in /proc/[0-9]*; do
+    c="\${d#/proc/}"; pp="$(ppid_of "$c" 2>/dev/null)"
+    for f in $frontier; do [ "$pp" = "$f" ] && next="$next $c"; done
+  done
+  all="$all $next"; frontier="$next"; n=$((n+1))
+done
+kill -s KILL -- "-$p" 2>/dev/null
+kill -s KILL $all 2>/dev/null
+rm -f "$F" 2>/dev/null
+exit 0
+`;
+
+/** Argv with an env-style list. */
+function envList(env?: Record<string, string>): string[] | undefined {
+  if (!env) return undefined;
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+async function hasShell(c: Docker.Container): Promise<boolean> {
+  try {
+    await c.infoArchive({ path: "/bin/sh" });
+    return true;
+  } catch (err) {
+    if (isEngineError(err) && err.statusCode === 404) return false;
+    throw err;
+  }
+}
+
+/** Demultiplexes Docker's stream framing into two sinks. */
+function demuxInto(stream: Duplex, out: HeadTail, err: HeadTail): Promise<void> {
+  let buf = new Uint8Array(0);
+  return new Promise((resolve, reject) => {
+    stream.on("data", (chunk: Uint8Array) => {
+      let b = chunk;
+      if (buf.length) {
+        b = new Uint8Array(buf.length + chunk.length);
+        b.set(buf);
+        b.set(chunk, buf.length);
+      }
+      let off = 0;
+      while (b.length - off >= 8) {
+        const size = new DataView(b.buffer, b.byteOffset + off + 4, 4).getUint32(0);
+        if (b.length - off - 8 < size) break;
+        (b[off] === 2 ? err : out).push(b.subarray(off + 8, off + 8 + size));
+        off += 8 + size;
+      }
+      buf = b.slice(off);
+    });
+    stream.on("end", () => resolve());
+    stream.on("close", () => resolve());
+    stream.on("error", reject);
+  });
+}
+
+/** Runs `cmd` in `container` (see module doc). A non-zero exit is a result, not an error. */
+export function dockerExec(
+  host: DockerHost,
+  container: string,
+  options: ExecOptions,
+): Promise<ExecResult> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const max = options.maxBytes ?? 32 * 1024;
+  const started = Date.now();
+  return host.use(`exec in container ${container}`, async (d) => {
+    const c = d.getContainer(container);
+    const wrap = await hasShell(c);
+    const tag = crypto.randomUUID().slice(0, 12);
+    const pidFile = `/tmp/.rsm-exec-${tag}`;
+    const cmd = wrap
+      ? [
+        "/bin/sh",
+        "-c",
+        `echo $$ > ${pidFile} 2>/dev/null; "$@"; s=$?; rm -f ${pidFile} 2>/dev/null; exit $s`,
+        "rsm-exec",
+        ...options.cmd,
+      ]
+      : options.cmd;
+    const exec = await c.exec({
+      Cmd: cmd,
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: options.stdin !== undefined,
+      Tty: false,
+      Env: envList(options.env),
+      WorkingDir: options.workingDir,
+      User: options.user,
+    });
+    const stream = await exec.start({
+      hijack: true,
+      stdin: options.stdin !== undefined,
+    }) as unknown as Duplex;
+    const out = new HeadTail(max);
+    const err = new HeadTail(max);
+    const done = demuxInto(stream, out, err);
+    if (options.stdin !== undefined) {
+      stream.write(options.stdin);
+      stream.end();
+    }
+    let timedOut = false;
+    let note: string | undefined;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const stop = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    const stopped = new Promise<"stop">((resolve) => {
+      if (stop.aborted) resolve("stop");
+      stop.addEventListener("abort", () => resolve("stop"), { once: true });
+    });
+    const first = await Promise.race([done.then(() => "done" as const), stopped]);
+    if (first === "stop") {
+      timedOut = true;
+      if (wrap) {
+        try {
+          await killTree(c, pidFile);
+        } catch (e) {
+          note = `could not stop the command: ${e instanceof Error ? e.message : e}`;
+        }
+      } else {
+        note =
+          "the container has no /bin/sh, so the timed-out command could not be stopped; it may still run";
+      }
+      // give the stream a moment to deliver what was written before the kill
+      await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+      stream.destroy();
+    }
+    let exitCode: number | null = null;
+    if (!timedOut) {
+      for (let i = 0; i < 50; i++) {
+        const info = await exec.inspect();
+        if (!info.Running) {
+          exitCode = info.ExitCode ?? null;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    }
+    const result: ExecResult = {
+      exit_code: exitCode,
+      stdout: out.text(),
+      stderr: err.text(),
+      timed_out: timedOut,
+      truncated: out.truncated || err.truncated,
+      duration_ms: Date.now() - started,
+    };
+    if (note) result.note = note;
+    return result;
+  });
+}
+
+/**
+ * Kills the process group and every descendant of the pid recorded in `pidFile` inside the
+ * container (as root, retried while the pid is not written yet, then as the default user).
+ */
+export async function killTree(c: Docker.Container, pidFile: string): Promise<void> {
+  let lastErr = "";
+  for (const user of ["0", "0", "0", undefined]) {
+    const ex = await c.exec({
+      Cmd: ["/bin/sh", "-c", KILL_SCRIPT, "rsm-kill", pidFile],
+      User: user,
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const s = await ex.start({ hijack: true, stdin: false }) as unknown as Duplex;
+    const sink = new HeadTail(4096);
+    await demuxInto(s, sink, sink);
+    for (let i = 0; i < 50; i++) {
+      const info = await ex.inspect();
+      if (!info.Running) {
+        if (info.ExitCode === 0) return;
+        lastErr = info.ExitCode === 3
+          ? "the command's pid was not recorded"
+          : `kill exited ${info.ExitCode}: ${sink.text()}`;
+        await new Promise((r) => setTimeout(r, 150));
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 40));
+    }
+  }
+  throw new Error(lastErr || "kill did not finish");
+}

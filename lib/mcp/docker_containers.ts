@@ -1,0 +1,308 @@
+/** Container tools: list, inspect, lifecycle, logs, exec, run (SPEC §4.7). */
+import { z } from "zod";
+import {
+  containerAction,
+  containerLogs,
+  dockerExec,
+  inspectContainer,
+  listContainers,
+  runContainer,
+} from "../docker/mod.ts";
+import { boundText } from "./format.ts";
+import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+
+const hostId = () => fields.id("Docker host id (from docker_connect)");
+const container = () => z.string().min(1).max(300).describe("container name or id");
+const argv = (what: string) => z.array(z.string().max(1 << 16)).max(10_000).describe(what);
+
+/** Bytes of output per stream that fit in one result with room for the rest. */
+function budget(ctx: ToolContext): number {
+  return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
+}
+
+function progressOf(ctx: ToolContext) {
+  return (done: number, total: number | undefined, message: string) =>
+    ctx.progress(done, total, message);
+}
+
+const lifecycle: ToolDef[] = [
+  defineTool({
+    name: "docker_container_start",
+    group: "docker",
+    description: "Starts a stopped container.",
+    input: { host_id: hostId(), container: container() },
+    run: async (a, ctx) => {
+      await containerAction(ctx.app.docker.get(a.host_id), a.container, { action: "start" });
+      return new Text(`started ${a.container}`);
+    },
+  }),
+  defineTool({
+    name: "docker_container_restart",
+    group: "docker",
+    description: "Restarts a container (stop with a grace period, then start).",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      timeout_sec: z.number().int().min(0).max(3600).optional().describe(
+        "seconds to wait for a clean stop before killing (engine default 10)",
+      ),
+    },
+    run: async (a, ctx) => {
+      await containerAction(ctx.app.docker.get(a.host_id), a.container, {
+        action: "restart",
+        timeoutSec: a.timeout_sec,
+      });
+      return new Text(`restarted ${a.container}`);
+    },
+  }),
+  defineTool({
+    name: "docker_container_stop",
+    group: "docker",
+    description: "Stops a container: SIGTERM, then SIGKILL after timeout_sec.",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      timeout_sec: z.number().int().min(0).max(3600).optional().describe(
+        "seconds before SIGKILL (engine default 10)",
+      ),
+    },
+    run: async (a, ctx) => {
+      await containerAction(ctx.app.docker.get(a.host_id), a.container, {
+        action: "stop",
+        timeoutSec: a.timeout_sec,
+      });
+      return new Text(`stopped ${a.container}`);
+    },
+  }),
+  defineTool({
+    name: "docker_container_kill",
+    group: "docker",
+    description: "Sends a signal to a container's main process (default SIGKILL).",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      signal: z.string().regex(/^(SIG)?[A-Z0-9+-]+$|^\d+$/).max(20).optional().describe(
+        "e.g. SIGTERM, SIGHUP, 9",
+      ),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      await containerAction(ctx.app.docker.get(a.host_id), a.container, {
+        action: "kill",
+        signal: a.signal,
+      });
+      ctx.app.audit.record({
+        tool: "docker_container_kill",
+        target: a.host_id,
+        command: `kill ${a.signal ?? "SIGKILL"} ${a.container}`,
+      });
+      return new Text(`killed ${a.container}`);
+    },
+  }),
+  defineTool({
+    name: "docker_container_remove",
+    group: "docker",
+    description: "Removes a container (force: also a running one).",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      force: z.boolean().optional().describe("kill it first if it runs"),
+      remove_volumes: z.boolean().optional().describe("also remove its anonymous volumes"),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      try {
+        await containerAction(ctx.app.docker.get(a.host_id), a.container, {
+          action: "remove",
+          force: a.force,
+          removeVolumes: a.remove_volumes,
+        });
+      } finally {
+        ctx.app.audit.record({
+          tool: "docker_container_remove",
+          target: a.host_id,
+          command: `rm ${a.container}`,
+        });
+      }
+      return new Text(`removed ${a.container}`);
+    },
+  }),
+];
+
+const runSpec = z.strictObject({
+  image: z.string().min(1).max(500).describe("image reference, e.g. busybox:1.36"),
+  name: z.string().max(200).optional(),
+  cmd: argv("command (argv) instead of the image's CMD").optional(),
+  entrypoint: argv("entrypoint (argv)").optional(),
+  env: fields.env().optional(),
+  ports: z.array(z.string().max(100)).max(200).optional().describe(
+    'published ports: "8080:80", "127.0.0.1:8080:80/tcp", "[::1]:8080:80", "127.0.0.1:0:80" (0 = any free port)',
+  ),
+  volumes: z.array(z.string().max(4096)).max(200).optional().describe(
+    '"/host/path:/ctr/path[:ro]", "volume:/ctr/path", or "/ctr/path" (anonymous)',
+  ),
+  labels: z.record(z.string().max(1000), z.string().max(10_000)).optional(),
+  network_mode: z.string().max(200).optional().describe("bridge, host, none, or a network name"),
+  restart_policy: z.string().max(40).optional().describe(
+    "no, always, unless-stopped, on-failure[:N]",
+  ),
+  auto_remove: z.boolean().optional().describe("remove the container when it exits"),
+  tty: z.boolean().optional(),
+  working_dir: z.string().max(4096).optional(),
+  user: z.string().max(200).optional(),
+  hostname: z.string().max(255).optional(),
+  pull_if_missing: z.boolean().optional().describe(
+    "pull the image if the engine lacks it (default true)",
+  ),
+  memory: z.union([z.string().max(40), z.number().int().positive()]).optional().describe(
+    'memory limit: "512m", "1g" or bytes',
+  ),
+  cpus: z.number().positive().max(1024).optional().describe("CPU limit, e.g. 0.5"),
+  wait: z.boolean().optional().describe(
+    "wait for the container to exit; return exit_code and logs",
+  ),
+});
+
+const work: ToolDef[] = [
+  defineTool({
+    name: "docker_containers",
+    group: "docker",
+    description:
+      "Lists containers (running ones; all: true for stopped too) as rows: 12-char id, name, " +
+      "image, state, status, published ports.",
+    input: {
+      host_id: hostId(),
+      all: z.boolean().optional(),
+      limit: z.number().int().min(1).max(10_000).optional(),
+      filters: z.record(z.string().max(100), z.array(z.string().max(1000)).max(100)).optional()
+        .describe('engine filters, e.g. {"name": ["web"], "status": ["exited"], "label": ["a=b"]}'),
+    },
+    annotations: { readOnlyHint: true },
+    run: (a, ctx) =>
+      listContainers(ctx.app.docker.get(a.host_id), {
+        all: a.all,
+        limit: a.limit,
+        filters: a.filters,
+        signal: ctx.signal,
+      }),
+  }),
+  defineTool({
+    name: "docker_container_inspect",
+    group: "docker",
+    description:
+      "Shows Docker's full inspect object of one container (config, state, mounts, network).",
+    input: { host_id: hostId(), container: container() },
+    annotations: { readOnlyHint: true },
+    run: (a, ctx) => inspectContainer(ctx.app.docker.get(a.host_id), a.container, ctx.signal),
+  }),
+  ...lifecycle,
+  defineTool({
+    name: "docker_container_logs",
+    group: "docker",
+    description:
+      "Reads a container's logs: stdout and stderr interleaved in the order they were written, " +
+      "last `tail` lines (default 200), bounded.",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      tail: z.union([z.number().int().min(0).max(1_000_000), z.literal("all")]).optional()
+        .describe('last N lines (default 200) or "all"'),
+      since: z.string().max(100).optional().describe(
+        'RFC3339 time or a duration back from now like "5m"',
+      ),
+      until: z.string().max(100).optional().describe(
+        'RFC3339 time or a duration back from now like "1m"',
+      ),
+      timestamps: z.boolean().optional().describe("prefix each line with its RFC3339 timestamp"),
+      stdout: z.boolean().optional().describe("include stdout (default true)"),
+      stderr: z.boolean().optional().describe("include stderr (default true)"),
+    },
+    annotations: { readOnlyHint: true },
+    run: async (a, ctx) => {
+      const r = await containerLogs(ctx.app.docker.get(a.host_id), a.container, {
+        tail: a.tail,
+        since: a.since,
+        until: a.until,
+        timestamps: a.timestamps,
+        stdout: a.stdout,
+        stderr: a.stderr,
+        maxBytes: budget(ctx),
+        signal: ctx.signal,
+      });
+      return new Text(r.text ? boundText(r.text, ctx.app.maxOutput).text : "[no log lines]");
+    },
+  }),
+  defineTool({
+    name: "docker_exec",
+    group: "docker",
+    description:
+      "Runs a command (argv, no shell unless you call one) in a running container and returns " +
+      "exit code, stdout, stderr. On timeout the command and its children are killed.",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      cmd: argv('argv, e.g. ["sh", "-c", "ls -l /app | head"]').min(1),
+      working_dir: z.string().max(4096).optional(),
+      user: z.string().max(200).optional().describe("user[:group] or uid[:gid]"),
+      env: fields.env().optional(),
+      stdin: z.string().max(16 << 20).optional().describe("text written to the command's stdin"),
+      timeout_ms: z.number().int().min(1).max(3_600_000).optional().describe("default 30000"),
+    },
+    run: async (a, ctx) => {
+      const host = ctx.app.docker.get(a.host_id);
+      let code: number | null | undefined;
+      try {
+        const r = await dockerExec(host, a.container, {
+          cmd: a.cmd,
+          workingDir: a.working_dir,
+          user: a.user,
+          env: a.env,
+          stdin: a.stdin,
+          timeoutMs: a.timeout_ms,
+          maxBytes: budget(ctx),
+          signal: ctx.signal,
+        });
+        code = r.exit_code;
+        return r;
+      } finally {
+        ctx.app.audit.record({
+          tool: "docker_exec",
+          target: `${a.host_id}/${a.container}`,
+          command: JSON.stringify(a.cmd),
+          exit_code: code ?? null,
+        });
+      }
+    },
+  }),
+  defineTool({
+    name: "docker_run",
+    group: "docker",
+    description:
+      "Creates and starts a container (pulling the image if missing). With wait: true it " +
+      "waits for the exit and returns exit_code and logs.",
+    input: { host_id: hostId(), spec: runSpec },
+    run: async (a, ctx) => {
+      const host = ctx.app.docker.get(a.host_id);
+      let code: number | null | undefined;
+      try {
+        const r = await runContainer(host, a.spec, {
+          onPullProgress: progressOf(ctx),
+          maxBytes: budget(ctx),
+          signal: ctx.signal,
+        });
+        code = r.exit_code;
+        return r;
+      } finally {
+        ctx.app.audit.record({
+          tool: "docker_run",
+          target: a.host_id,
+          command: JSON.stringify([a.spec.image, ...(a.spec.cmd ?? [])]),
+          exit_code: code ?? null,
+        });
+      }
+    },
+  }),
+];
+
+/** Container tools. */
+export const containerTools: ToolDef[] = work;

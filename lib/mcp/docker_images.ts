@@ -1,0 +1,151 @@
+/** Image and copy tools: list, pull, remove, upload, download (SPEC §4.7). */
+import { resolve } from "node:path";
+import { z } from "zod";
+import { download, listImages, pullImage, removeImage, upload } from "../docker/mod.ts";
+import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+
+const hostId = () => fields.id("Docker host id (from docker_connect)");
+const container = () => z.string().min(1).max(300).describe("container name or id");
+const image = () => z.string().min(1).max(500).describe("image reference or id");
+
+function throttled(ctx: ToolContext) {
+  let last = 0;
+  return (bytes: number, message: string) => {
+    const now = Date.now();
+    if (now - last < 250) return;
+    last = now;
+    ctx.progress(bytes, undefined, message);
+  };
+}
+
+/** Image and copy tools. */
+export const imageTools: ToolDef[] = [
+  defineTool({
+    name: "docker_image_list",
+    group: "docker",
+    description: "Lists images on the engine, one row per tag: id, tag, size, created.",
+    input: {
+      host_id: hostId(),
+      all: z.boolean().optional().describe("include intermediate images"),
+    },
+    annotations: { readOnlyHint: true },
+    run: (a, ctx) => listImages(ctx.app.docker.get(a.host_id), { all: a.all, signal: ctx.signal }),
+  }),
+  defineTool({
+    name: "docker_image_pull",
+    group: "docker",
+    description:
+      "Pulls an image (default tag latest) with progress notifications. Registry credentials " +
+      "come from ~/.docker/config.json (auths, as written by docker login).",
+    input: { host_id: hostId(), image: image() },
+    run: (a, ctx) =>
+      pullImage(ctx.app.docker.get(a.host_id), a.image, {
+        onProgress: (done, total, message) => ctx.progress(done, total, message),
+        signal: ctx.signal,
+      }),
+  }),
+  defineTool({
+    name: "docker_image_remove",
+    group: "docker",
+    description: "Removes an image (force: even when a container uses it).",
+    input: {
+      host_id: hostId(),
+      image: image(),
+      force: z.boolean().optional(),
+      prune_children: z.boolean().optional().describe(
+        "also delete untagged parents (default true)",
+      ),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      try {
+        await removeImage(ctx.app.docker.get(a.host_id), a.image, {
+          force: a.force,
+          pruneChildren: a.prune_children,
+        });
+      } finally {
+        ctx.app.audit.record({
+          tool: "docker_image_remove",
+          target: a.host_id,
+          command: `rmi ${a.image}`,
+        });
+      }
+      return new Text(`removed ${a.image}`);
+    },
+  }),
+  defineTool({
+    name: "docker_upload",
+    group: "docker",
+    description:
+      "Copies a local file or directory tree into a container so that it becomes remote_path " +
+      "(permission bits kept; missing parent directories are created).",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      local_path: z.string().min(1).max(4096),
+      remote_path: z.string().min(1).max(4096).describe("absolute path in the container"),
+    },
+    run: async (a, ctx) => {
+      let ok = false;
+      try {
+        const r = await upload(
+          ctx.app.docker.get(a.host_id),
+          a.container,
+          resolve(a.local_path),
+          a.remote_path,
+          {
+            onProgress: throttled(ctx),
+            signal: ctx.signal,
+          },
+        );
+        ok = true;
+        return r;
+      } finally {
+        ctx.app.audit.record({
+          tool: "docker_upload",
+          target: `${a.host_id}/${a.container}`,
+          path: a.remote_path,
+          exit_code: ok ? 0 : 1,
+        });
+      }
+    },
+  }),
+  defineTool({
+    name: "docker_download",
+    group: "docker",
+    description:
+      "Copies a file or directory tree out of a container so that it becomes local_path. " +
+      "Entries that would land outside local_path (absolute, .., symlinks pointing out) are " +
+      "skipped and listed in `skipped`.",
+    input: {
+      host_id: hostId(),
+      container: container(),
+      remote_path: z.string().min(1).max(4096).describe("path in the container"),
+      local_path: z.string().min(1).max(4096),
+    },
+    run: async (a, ctx) => {
+      let ok = false;
+      try {
+        const r = await download(
+          ctx.app.docker.get(a.host_id),
+          a.container,
+          a.remote_path,
+          resolve(a.local_path),
+          {
+            onProgress: throttled(ctx),
+            signal: ctx.signal,
+          },
+        );
+        ok = true;
+        return r;
+      } finally {
+        ctx.app.audit.record({
+          tool: "docker_download",
+          target: `${a.host_id}/${a.container}`,
+          path: a.local_path,
+          exit_code: ok ? 0 : 1,
+        });
+      }
+    },
+  }),
+];
