@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { testIf } from "./support/env.ts";
 import { listFiles, put, setupIn, tempHome } from "./support/setup.ts";
 import { unifiedDiff } from "../lib/setup/diff.ts";
+import { parse as parseToml } from "smol-toml";
 
 const CLAUDE_BEFORE = `{
   "numStartups": 12345678901234567890123,
@@ -360,5 +361,75 @@ testIf(null, "the dry-run diff is a unified diff with context", () => {
   assert.equal(
     unifiedDiff("", "x\n", { from: "/dev/null", to: "f" }),
     "--- /dev/null\n+++ f\n@@ -0,0 +1,1 @@\n+x\n",
+  );
+});
+
+testIf(null, "setup owns env.PATH key by key and keeps the user's other env vars", async () => {
+  await using t = await tempHome();
+  const command = {
+    command: "/opt/rsm/bin/rsm",
+    args: ["stdio"],
+    env: { PATH: "/opt/rsm/bin:/usr/bin:/bin" },
+  };
+  await put(
+    t.home,
+    ".claude.json",
+    `{"mcpServers": {"remote-shell-mcp": {"command": "/old", "args": ["stdio"], ` +
+      `"env": {"SSH_AUTH_SOCK": "/run/agent"}}}}\n`,
+  );
+  await put(
+    t.home,
+    ".codex/config.toml",
+    `[mcp_servers.remote-shell-mcp]\ncommand = "/old"\nargs = ["stdio"]\n`,
+  );
+  await put(
+    t.home,
+    ".codex-sub/config.toml",
+    `# mine\n[mcp_servers.remote-shell-mcp]\ncommand = "/old"\n\n` +
+      `[mcp_servers.remote-shell-mcp.env]\nFOO = "1"\n`,
+  );
+  const r = await setupIn(t.home, ["--yes"], { command });
+  assert.equal(r.code, 0, r.err);
+  assert.equal(
+    await Deno.readTextFile(join(t.home, ".claude.json")),
+    `{"mcpServers": {"remote-shell-mcp": {"command": "/opt/rsm/bin/rsm", "args": ["stdio"], ` +
+      `"env": {"SSH_AUTH_SOCK": "/run/agent", "PATH": "/opt/rsm/bin:/usr/bin:/bin"}, ` +
+      `"type": "stdio"}}}\n`,
+  );
+  assert.equal(
+    await Deno.readTextFile(join(t.home, ".codex/config.toml")),
+    `[mcp_servers.remote-shell-mcp]\ncommand = "/opt/rsm/bin/rsm"\nargs = ["stdio"]\n` +
+      `env = { PATH = "/opt/rsm/bin:/usr/bin:/bin" }\n`,
+  );
+  // an env sub-table is merged through the re-serialising fallback, with a note
+  const sub = await setupIn(t.home, ["--yes", "--client", "codex"], {
+    command,
+    env: { CODEX_HOME: join(t.home, ".codex-sub") },
+  });
+  assert.equal(sub.code, 0, sub.err);
+  assert.match(sub.out, /note: its comments and layout could not be kept/);
+  const parsed = parseToml(await Deno.readTextFile(join(t.home, ".codex-sub/config.toml")));
+  assert.deepEqual(JSON.parse(JSON.stringify(parsed)), {
+    mcp_servers: {
+      "remote-shell-mcp": {
+        command: "/opt/rsm/bin/rsm",
+        args: ["stdio"],
+        env: { FOO: "1", PATH: "/opt/rsm/bin:/usr/bin:/bin" },
+      },
+    },
+  });
+  // and a second run changes nothing anywhere
+  const again = await setupIn(t.home, ["--yes"], { command });
+  assert.match(again.out, /Nothing to change/);
+  const againSub = await setupIn(t.home, ["--yes", "--client", "codex"], {
+    command,
+    env: { CODEX_HOME: join(t.home, ".codex-sub") },
+  });
+  assert.match(againSub.out, /Nothing to change/);
+  // Continue's block file carries the env too
+  await setupIn(t.home, ["--yes", "--client", "continue"], { command });
+  assert.match(
+    await Deno.readTextFile(join(t.home, ".continue/mcpServers/remote-shell-mcp.yaml")),
+    /^ {4}args:\n {6}- "stdio"\n {4}env:\n {6}"PATH": "\/opt\/rsm\/bin:\/usr\/bin:\/bin"\n$/m,
   );
 });

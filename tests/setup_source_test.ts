@@ -23,7 +23,13 @@ testIf(null, "a compiled rsm registers itself with args [stdio]", () => {
   assert.deepEqual(serverCommand({ standalone: true, execPath: "/usr/local/bin/rsm" }), {
     command: "/usr/local/bin/rsm",
     args: ["stdio"],
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin" },
   });
+  // its own dir goes first on PATH, so the permission to run "rsm" by name resolves to it
+  assert.deepEqual(
+    serverCommand({ standalone: true, execPath: "/home/u/.local/bin/rsm" }).env,
+    { PATH: "/home/u/.local/bin:/usr/local/bin:/usr/bin:/bin" },
+  );
   assert.equal(runningFromSource({ standalone: false, execPath: "/usr/bin/deno" }), true);
 });
 
@@ -40,6 +46,7 @@ testIf(null, "from source setup registers deno run with -P=rsm and absolute path
     join(ROOT, "main.ts"),
     "stdio",
   ]);
+  assert.ok(cmd.env!.PATH.startsWith(cmd.command.replace(/\/deno$/, "") + ":"));
 });
 
 testIf(
@@ -64,11 +71,12 @@ testIf(
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, new RegExp(VERSION.replaceAll(".", "\\.")));
 
-    // and an MCP client started exactly as Cursor would start it, cwd `/`
+    // and an MCP client started exactly as a GUI client would start it: cwd `/`, a PATH
+    // without deno, and the entry's env on top
     const transport = new StdioClientTransport({
       command: entry.command,
       args: entry.args,
-      env: tmp.env,
+      env: { ...tmp.env, PATH: "/nonexistent", ...entry.env },
       cwd: "/",
       stderr: "pipe",
     });

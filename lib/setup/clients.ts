@@ -52,10 +52,12 @@ export type ClientId = typeof CLIENT_IDS[number];
 /** How a client's file is edited. */
 export type ClientFormat = "json" | "toml" | "continue-yaml";
 
-/** The command line an MCP client should start: `{command, args}`. */
+/** The command line an MCP client should start: `{command, args}` and env vars to set. */
 export interface ServerCommand {
   command: string;
   args: string[];
+  /** Env vars rsm owns in the entry (each key on its own; the user's other keys stay). */
+  env?: Record<string, string>;
 }
 
 /** Where and how one client keeps its MCP servers, resolved for one environment. */
@@ -103,8 +105,14 @@ function xdgConfig(env: ClientEnv, home: string): string {
   return xdg && xdg.startsWith("/") ? xdg : join(home, ".config");
 }
 
-const plain = (cmd: ServerCommand) => ({ command: cmd.command, args: cmd.args });
-const typed = (cmd: ServerCommand) => ({ type: "stdio", command: cmd.command, args: cmd.args });
+const withEnv = (cmd: ServerCommand) => (cmd.env ? { env: { ...cmd.env } } : {});
+const plain = (cmd: ServerCommand) => ({ command: cmd.command, args: cmd.args, ...withEnv(cmd) });
+const typed = (cmd: ServerCommand) => ({
+  type: "stdio",
+  command: cmd.command,
+  args: cmd.args,
+  ...withEnv(cmd),
+});
 
 /** All clients with their paths resolved in `env`, in {@link CLIENT_IDS} order. */
 export function resolveClients(env: ClientEnv, name: string): ClientTarget[] {

@@ -3,7 +3,7 @@
  * source — `deno run` with the project's permission set and absolute paths, so a source
  * checkout works in a GUI client whose cwd and PATH are unknown.
  */
-import { basename, delimiter, join } from "node:path";
+import { basename, delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ServerCommand } from "./clients.ts";
 
@@ -29,7 +29,7 @@ export function runningFromSource(options: ServerCommandOptions = {}): boolean {
 }
 
 /**
- * `{command, args}` that starts `rsm stdio` the way this process was started.
+ * `{command, args, env}` that starts `rsm stdio` the way this process was started.
  *
  * Compiled: `{"command": "<abs path to rsm>", "args": ["stdio"]}`.
  * From source: `deno run -q -P=rsm --config <root>/deno.json <root>/main.ts stdio`
@@ -44,11 +44,14 @@ export function runningFromSource(options: ServerCommandOptions = {}): boolean {
  */
 export function serverCommand(options: ServerCommandOptions = {}): ServerCommand {
   const execPath = options.execPath ?? Deno.execPath();
-  if (!runningFromSource(options)) return { command: execPath, args: ["stdio"] };
+  if (!runningFromSource(options)) {
+    return { command: execPath, args: ["stdio"], ...pathEnv(execPath) };
+  }
   const root = options.root ?? fileURLToPath(new URL("../../", import.meta.url));
   const clean = root.replace(/[\\/]+$/, "");
+  const deno = stableDenoPath(execPath, options.path ?? Deno.env.get("PATH") ?? "");
   return {
-    command: stableDenoPath(execPath, options.path ?? Deno.env.get("PATH") ?? ""),
+    command: deno,
     args: [
       "run",
       "-q",
@@ -58,7 +61,25 @@ export function serverCommand(options: ServerCommandOptions = {}): ServerCommand
       join(clean, "main.ts"),
       "stdio",
     ],
+    ...pathEnv(deno),
   };
+}
+
+/**
+ * `env.PATH` for the entry: the command's own dir first, then the usual system dirs.
+ *
+ * Why: the permission set allows running `rsm`/`deno` by name, and Deno resolves those names
+ * on PATH when it starts; the launcher auto-spawns the daemon as itself. GUI clients start
+ * servers with a minimal PATH (macOS apps get /usr/bin:/bin:/usr/sbin:/sbin), so without its
+ * own dir on PATH a launcher in /usr/local/bin, ~/.local/bin or ~/.deno/bin could not spawn
+ * the daemon (measured: "deno" not on PATH → the spawn fails; run permission for a name not
+ * found on PATH → NotCapable). Fixed and deterministic, so a second run changes nothing.
+ * Not written on Windows, where PATH has another form.
+ */
+function pathEnv(command: string): { env?: Record<string, string> } {
+  if (Deno.build.os === "windows") return {};
+  const dirs = [dirname(command), "/usr/local/bin", "/usr/bin", "/bin"];
+  return { env: { PATH: [...new Set(dirs)].join(":") } };
 }
 
 /**

@@ -56,14 +56,15 @@ export interface JsonEditOptions {
  */
 export function editJson(text: string, options: JsonEditOptions): EditResult {
   const { rootKey, name, fields } = options;
-  const full = { ...fields, ...options.extraOnCreate };
+  const full: Record<string, unknown> = { ...fields };
+  for (const [k, v] of Object.entries(options.extraOnCreate ?? {})) if (!(k in full)) full[k] = v;
   if (text.trim() === "") {
     let value: unknown = { [name]: full };
     for (const key of [...rootKey].reverse()) value = { [key]: value };
     return { status: "added", text: JSON.stringify(value, null, 2) + "\n" };
   }
   const style = detectStyle(text);
-  let tree = parseJsonc(text);
+  const tree = parseJsonc(text);
   if (tree.type !== "object") throw shape("the top level is not an object");
   // walk down rootKey; create what is missing in one insertion
   let obj = tree;
@@ -84,19 +85,42 @@ export function editJson(text: string, options: JsonEditOptions): EditResult {
   if (entry.type !== "object") {
     return { status: "updated", text: replaceValue(text, entry, full, style) };
   }
+  const r = setFields(text, [...rootKey, name], fields, style);
+  return { status: r.changed ? "updated" : "unchanged", text: r.text };
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Sets each field of the object at `path` that differs; a plain-object field (`env`) is set
+ * key by key, so the user's other keys in it stay.
+ */
+function setFields(
+  text: string,
+  path: string[],
+  fields: Record<string, unknown>,
+  style: Style,
+): { text: string; changed: boolean } {
   let out = text;
   let changed = false;
   for (const [key, value] of Object.entries(fields)) {
-    tree = parseJsonc(out);
-    const entryNode = findNodeAtLocation(tree, [...rootKey, name])!;
-    const node = findNodeAtLocation(entryNode, [key]);
+    const parent = findNodeAtLocation(parseJsonc(out), path)!;
+    const node = findNodeAtLocation(parent, [key]);
+    if (isPlain(value) && node?.type === "object") {
+      const r = setFields(out, [...path, key], value, style);
+      out = r.text;
+      changed ||= r.changed;
+      continue;
+    }
     if (node && isDeepStrictEqual(getNodeValue(node), value)) continue;
     out = node
       ? replaceValue(out, node, value, style)
-      : insertProperty(out, entryNode, key, value, style);
+      : insertProperty(out, parent, key, value, style);
     changed = true;
   }
-  return { status: changed ? "updated" : "unchanged", text: out };
+  return { text: out, changed };
 }
 
 interface Style {
@@ -222,15 +246,30 @@ function lineCol(text: string, offset: number): string {
   return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
 }
 
+/** A value rsm owns in a TOML table: a string, a string array, or a table of strings (env). */
+export type TomlField = string | string[] | Record<string, string>;
+
 /** Options for {@link editToml}. */
 export interface TomlEditOptions {
   /** Server name: the table is `[mcp_servers.<name>]`. */
   name: string;
-  /** Keys rsm owns in that table (command, args); other keys and sub-tables stay. */
-  fields: Record<string, string | string[]>;
+  /**
+   * Keys rsm owns in that table (command, args, env); other keys and sub-tables stay. A table
+   * value (env) is owned key by key: the user's other env vars stay.
+   */
+  fields: Record<string, TomlField>;
 }
 
 type Table = Record<string, unknown>;
+
+/** Whether `entry` already holds every owned field (table fields compared key by key). */
+function holds(entry: Table, fields: Record<string, TomlField>): boolean {
+  return Object.entries(fields).every(([k, v]) => {
+    if (Array.isArray(v) || typeof v !== "object") return isDeepStrictEqual(entry[k], v);
+    const sub = entry[k];
+    return isTable(sub) && Object.entries(v).every(([kk, vv]) => sub[kk] === vv);
+  });
+}
 
 /**
  * Adds or updates `[mcp_servers.<name>]` in a TOML document. Only the lines of our keys are
@@ -253,22 +292,26 @@ export function editToml(text: string, options: TomlEditOptions): EditResult {
     throw shape(`mcp_servers.${name} is not a table`);
   }
   const entry = existing as Table | undefined;
-  if (entry && Object.entries(fields).every(([k, v]) => isDeepStrictEqual(entry[k], v))) {
-    return { status: "unchanged", text };
-  }
+  if (entry && holds(entry, fields)) return { status: "unchanged", text };
   const status = entry ? "updated" : "added";
   const eol = text.includes("\r\n") ? "\r\n" : "\n";
   const candidate = entry
-    ? replaceKeys(text, name, fields, eol)
+    ? replaceKeys(text, name, fields, entry, eol)
     : appendTable(text, name, fields, eol);
   if (candidate !== undefined && sameExceptOurs(text, candidate, name, fields)) {
     return { status, text: candidate };
   }
   // fallback: the table is written in a form we do not edit by text (inline table, dotted
-  // keys); keep the data, lose comments and layout, and say so
+  // keys, an env sub-table to merge into); keep the data, lose comments and layout, say so
   const next = doc as Table;
   const table = (isTable(next.mcp_servers) ? next.mcp_servers : (next.mcp_servers = {})) as Table;
-  table[name] = { ...(entry ?? {}), ...fields };
+  const merged: Table = { ...(entry ?? {}) };
+  for (const [k, v] of Object.entries(fields)) {
+    merged[k] = Array.isArray(v) || typeof v !== "object"
+      ? v
+      : { ...(isTable(merged[k]) ? merged[k] as Table : {}), ...v };
+  }
+  table[name] = merged;
   return {
     status,
     text: stringifyToml(next),
@@ -298,8 +341,13 @@ function tomlKey(name: string): string {
   return /^[A-Za-z0-9_-]+$/.test(name) ? name : JSON.stringify(name);
 }
 
-function renderKey(key: string, value: unknown): string {
-  return stringifyToml({ [key]: value }).trim();
+/** `key = value` on one line; a table value as an inline table (`env = { PATH = "…" }`). */
+function renderKey(key: string, value: TomlField): string {
+  if (Array.isArray(value) || typeof value !== "object") {
+    return stringifyToml({ [key]: value }).trim();
+  }
+  const items = Object.entries(value).map(([k, v]) => stringifyToml({ [k]: v }).trim());
+  return `${tomlKey(key)} = { ${items.join(", ")} }`;
 }
 
 function appendTable(text: string, name: string, fields: TomlEditOptions["fields"], eol: string) {
@@ -319,6 +367,7 @@ function replaceKeys(
   text: string,
   name: string,
   fields: TomlEditOptions["fields"],
+  entry: Table,
   eol: string,
 ): string | undefined {
   const lines = text.split(/\r?\n/);
@@ -330,15 +379,20 @@ function replaceKeys(
   if (start < 0) return undefined;
   let end = start + 1;
   while (end < lines.length && !/^\s*\[/.test(lines[end])) end++;
-  let insertAt = start + 1;
   for (const [key, value] of Object.entries(fields)) {
+    if (holds(entry, { [key]: value })) continue; // already right: its bytes stay
+    if (!Array.isArray(value) && typeof value === "object" && entry[key] !== undefined) {
+      return undefined; // merge into the user's env table: left to the fallback
+    }
     const keyRe = new RegExp(`^\\s*(${escapeRe(key)}|"${escapeRe(key)}")\\s*=`);
     const at = lines.slice(0, end).findIndex((l, i) => i > start && keyRe.test(l));
     const rendered = renderKey(key, value);
     if (at < 0) {
-      lines.splice(insertAt, 0, rendered);
+      // a new key goes after the table's last non-blank line
+      let k = end;
+      while (k > start + 1 && lines[k - 1].trim() === "") k--;
+      lines.splice(k, 0, rendered);
       end++;
-      insertAt++;
       continue;
     }
     // the value may span lines (a multi-line array): take the shortest span that parses
@@ -347,7 +401,6 @@ function replaceKeys(
     if (stop >= end) return undefined;
     lines.splice(at, stop - at + 1, rendered);
     end -= stop - at;
-    insertAt = Math.max(insertAt, at + 1);
   }
   return lines.join(eol);
 }
@@ -358,6 +411,20 @@ function parsesAlone(snippet: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Removes our fields (table fields key by key, then the table if it is left empty). */
+function stripOurs(entry: Table, fields: TomlEditOptions["fields"]): void {
+  for (const [k, v] of Object.entries(fields)) {
+    if (Array.isArray(v) || typeof v !== "object") {
+      delete entry[k];
+      continue;
+    }
+    const sub = entry[k];
+    if (!isTable(sub)) continue;
+    for (const kk of Object.keys(v)) delete sub[kk];
+    if (Object.keys(sub).length === 0) delete entry[k];
   }
 }
 
@@ -376,15 +443,12 @@ function sameExceptOurs(
     return false;
   }
   const bEntry = (b.mcp_servers as Table | undefined)?.[name] as Table | undefined;
-  if (!bEntry) return false;
-  for (const [k, v] of Object.entries(fields)) {
-    if (!isDeepStrictEqual(bEntry[k], v)) return false;
-    delete bEntry[k];
-  }
+  if (!bEntry || !holds(bEntry, fields)) return false;
+  stripOurs(bEntry, fields);
   const aServers = a.mcp_servers as Table | undefined;
   const aEntry = aServers?.[name] as Table | undefined;
   if (aEntry) {
-    for (const k of Object.keys(fields)) delete aEntry[k];
+    stripOurs(aEntry, fields);
   } else {
     if (Object.keys(bEntry).length > 0) return false;
     delete (b.mcp_servers as Table)[name];
@@ -397,7 +461,10 @@ function sameExceptOurs(
  * The whole Continue block file for our server (`~/.continue/mcpServers/<name>.yaml`).
  * Strings are written as JSON strings, which YAML reads as double-quoted scalars.
  */
-export function continueBlock(name: string, fields: { command: string; args: string[] }): string {
+export function continueBlock(
+  name: string,
+  fields: { command: string; args: string[]; env?: Record<string, string> },
+): string {
   const q = (s: string) => JSON.stringify(s);
   return [
     "# Written by `rsm setup` (remote-shell-mcp); re-run it to update this file.",
@@ -409,6 +476,9 @@ export function continueBlock(name: string, fields: { command: string; args: str
     `    command: ${q(fields.command)}`,
     "    args:",
     ...fields.args.map((a) => `      - ${q(a)}`),
+    ...(fields.env
+      ? ["    env:", ...Object.entries(fields.env).map(([k, v]) => `      ${q(k)}: ${q(v)}`)]
+      : []),
     "",
   ].join("\n");
 }
@@ -417,7 +487,7 @@ export function continueBlock(name: string, fields: { command: string; args: str
 export function editContinue(
   text: string,
   name: string,
-  fields: { command: string; args: string[] },
+  fields: { command: string; args: string[]; env?: Record<string, string> },
 ): EditResult {
   const want = continueBlock(name, fields);
   if (text === want) return { status: "unchanged", text };

@@ -26,7 +26,7 @@ import {
   resolveClients,
   type ServerCommand,
 } from "./clients.ts";
-import { editContinue, editJson, type EditResult, editToml } from "./edit.ts";
+import { editContinue, editJson, type EditResult, editToml, type TomlField } from "./edit.ts";
 import { unifiedDiff } from "./diff.ts";
 import { serverCommand } from "./command.ts";
 
@@ -320,7 +320,7 @@ function edit(target: ClientTarget, text: string, name: string, cmd: ServerComma
         extraOnCreate: target.extraOnCreate,
       });
     case "toml":
-      return editToml(text, { name, fields: fields as Record<string, string | string[]> });
+      return editToml(text, { name, fields: fields as Record<string, TomlField> });
     case "continue-yaml":
       return editContinue(text, name, cmd);
   }
