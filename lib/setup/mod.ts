@@ -5,8 +5,9 @@
  * - Without `--yes`, on a terminal it shows the diff and asks; with stdin not a terminal it
  *   behaves as `--dry-run` (prints the diff, writes nothing, says to re-run with `--yes`), so
  *   a script never edits config files it was not told to. install.sh passes `--yes`.
- * - Only the fields rsm owns (`command`, `args`, and `type` where the client wants one) are
- *   compared and updated, so a user's own additions to the entry (`env`, `disabled`, …) stay.
+ * - Only the fields rsm owns (`command`, `args`, `type` where the client wants one, and
+ *   `env.PATH` — see command.ts for why) are compared and updated, so a user's own additions
+ *   to the entry (other env vars, `disabled`, …) stay.
  * - An unreadable/unparseable file is left untouched with a message; the exit code is 1 only
  *   when nothing could be done (every selected client failed), 2 for bad usage, else 0. No
  *   detected client at all is not an error (exit 0 with a hint about `--client`).
@@ -42,10 +43,13 @@ export const SETUP_HELP = `rsm setup — register rsm in your MCP clients
 Usage: rsm setup [--yes] [--dry-run] [--client ID]... [--name NAME] [--list]
 
 Adds {"command": "<path to rsm>", "args": ["stdio"]} under the name "${DEFAULT_NAME}"
-to every MCP client found on this machine (its config file or config dir exists).
-Only that one entry is touched: other servers, keys, key order, comments and
-formatting stay as they were. Each changed file is backed up first, next to it,
-as <file>.rsm-backup-<UTC time>. Running it again changes nothing.
+to every MCP client found on this machine (its config file or config dir exists),
+with env PATH=<rsm's dir>:/usr/local/bin:/usr/bin:/bin so clients started from a
+desktop (minimal PATH) can still start the rsm daemon. Only that one entry is
+touched: other servers, keys, key order, comments and formatting stay as they
+were; in the entry, only command, args, type and env.PATH are set (your own env
+vars stay). Each changed file is backed up first, next to it, as
+<file>.rsm-backup-<UTC time>. Running it again changes nothing.
 
 Clients and the files they read (Linux; macOS in brackets):
   claude-code     ~/.claude.json  (mcpServers)
