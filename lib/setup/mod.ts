@@ -207,7 +207,8 @@ export async function runSetup(args: string[], io: SetupIO): Promise<number> {
     return 0;
   }
 
-  io.out(`Registering "${name}": ${[cmd.command, ...cmd.args].join(" ")}\n`);
+  const envText = Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${v} `).join("");
+  io.out(`Registering "${name}": ${envText}${[cmd.command, ...cmd.args].join(" ")}\n`);
   for (const p of plans) {
     const state = p.error ? "left untouched (see below)" : describe(p, false);
     io.out(`  ${p.target.label.padEnd(15)} ${tilde(p.target.file).padEnd(48)} ${state}`);
