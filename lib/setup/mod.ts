@@ -27,7 +27,9 @@ import {
   resolveClients,
   type ServerCommand,
 } from "./clients.ts";
-import { editContinue, editJson, type EditResult, editToml, type TomlField } from "./edit.ts";
+import { editJson, type EditResult } from "./json.ts";
+import { editToml, type TomlField } from "./toml.ts";
+import { editContinue } from "./continue.ts";
 import { unifiedDiff } from "./diff.ts";
 import { serverCommand } from "./command.ts";
 
