@@ -1,5 +1,12 @@
 /** SSH: sessions, exec, forwards, SFTP. The tool layer imports through this file only. */
 export { SshManager } from "./manager.ts";
-export type { SessionRow } from "./manager.ts";
+export type { SessionInfo, SessionRow } from "./manager.ts";
+export { BACKOFF_S, SshSession } from "./session.ts";
+export type { SessionState } from "./session.ts";
+export type { AuthSpec, HopSpec, HostKeyPolicy, SessionSpec } from "./spec.ts";
+export { parseAddress } from "./spec.ts";
+export { execCommand, killGroup, shellQuote } from "./exec.ts";
+export type { ExecOptions, ExecResult } from "./exec.ts";
+export { HeadTail, splitBudget } from "./output.ts";
 export { ForwardManager } from "./forwards.ts";
 export type { ForwardInfo } from "./forwards.ts";

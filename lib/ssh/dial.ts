@@ -1,0 +1,274 @@
+/**
+ * Dialing: one hop over TCP or through the previous hop (`forwardOut`), addresses tried in
+ * order, each within the whole-connect `timeout` (TCP, handshake, auth); host keys checked;
+ * then a chain of hops. Every TCP socket gets `setNoDelay(true)`.
+ */
+import { connect as netConnect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { Client } from "ssh2";
+import { RsmError } from "../errors.ts";
+import { prepareAuth } from "./auth.ts";
+import { type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
+import type { HopAddress, HopTarget } from "./resolve.ts";
+import { formatAddress, resolveSecrets } from "./spec.ts";
+
+/** Options for {@link dialChain}. */
+export interface DialOptions {
+  /** Per address, per hop: TCP + handshake + auth. */
+  timeoutMs: number;
+  /** Keepalive interval; probes unanswered for 2 more intervals close the connection. */
+  keepaliveMs: number;
+  /** The daemon's known_hosts (read for every hop; `accept-new` records there). */
+  daemonKnownHosts: string;
+  forwardAgent?: boolean;
+  signal?: AbortSignal;
+}
+
+/** One established hop. */
+export interface Hop {
+  client: Client;
+  /** `host:port` actually connected. */
+  address: string;
+  hostKey?: HostKey;
+  /** The TCP socket (first hop only). */
+  socket?: Socket;
+}
+
+/** An established chain; `final` is the target. */
+export interface Chain {
+  hops: Hop[];
+  final: Hop;
+  /** Ends every hop (target first). Idempotent. */
+  end(): void;
+}
+
+function tcp(addr: HopAddress, signal: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect({ host: addr.host, port: addr.port });
+    const done = (err?: Error) => {
+      signal.removeEventListener("abort", onAbort);
+      sock.off("error", done);
+      sock.off("connect", onConnect);
+      if (err) {
+        sock.destroy();
+        reject(err);
+      } else resolve(sock);
+    };
+    const onConnect = () => {
+      sock.setNoDelay(true);
+      done();
+    };
+    const onAbort = () => done(signal.reason ?? new Error("aborted"));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    sock.once("error", done);
+    sock.once("connect", onConnect);
+  });
+}
+
+function through(via: Client, addr: HopAddress, signal: AbortSignal): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => {
+      if (settled) return;
+      settled = true;
+      reject(signal.reason ?? new Error("aborted"));
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    via.forwardOut("127.0.0.1", 0, addr.host, addr.port, (err, stream) => {
+      signal.removeEventListener("abort", onAbort);
+      if (settled) {
+        stream?.destroy();
+        return;
+      }
+      settled = true;
+      if (err) reject(new Error(`the jump host cannot open a connection: ${err.message}`));
+      else resolve(stream);
+    });
+  });
+}
+
+class Fatal extends Error {}
+
+function dialAddress(
+  target: HopTarget,
+  addr: HopAddress,
+  via: Client | undefined,
+  options: DialOptions,
+): Promise<Hop> {
+  const display = formatAddress(addr.host, addr.port);
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+  let phase = "TCP connect";
+  return (async () => {
+    const secrets = await resolveSecrets(target.auth);
+    const plan = await prepareAuth({
+      user: target.user,
+      auth: target.auth,
+      secrets,
+      config: target.config,
+    });
+    let sock: Duplex;
+    try {
+      sock = via ? await through(via, addr, signal) : await tcp(addr, signal);
+    } catch (err) {
+      if (deadline.aborted) throw new Error(`timed out after ${options.timeoutMs} ms (${phase})`);
+      throw err;
+    }
+    phase = "SSH handshake";
+    const client = new Client();
+    let hostKey: HostKey | undefined;
+    let verifyError: Error | undefined;
+    return await new Promise<Hop>((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener("abort", onAbort);
+        client.off("ready", onReady);
+        client.off("close", onClose);
+        if (err) {
+          client.off("error", onError);
+          client.on("error", () => {});
+          client.end();
+          sock.destroy();
+          reject(err);
+        } else {
+          client.on("error", () => {}); // the session attaches its own; never an unhandled error
+          client.off("error", onError);
+          resolve({
+            client,
+            address: display,
+            hostKey,
+            socket: via ? undefined : sock as Socket,
+          });
+        }
+      };
+      const onReady = () => finish();
+      const onError = (err: Error & { level?: string }) => {
+        if (verifyError) return finish(new Fatal(verifyError.message, { cause: verifyError }));
+        if (err.level === "client-authentication") {
+          const f = plan.failure(display);
+          return finish(new Fatal(f.message, { cause: f }));
+        }
+        finish(new Error(`${err.message} (${phase})`));
+      };
+      const onClose = () => {
+        if (verifyError) return finish(new Fatal(verifyError.message, { cause: verifyError }));
+        finish(new Error(`connection closed by the server (${phase})`));
+      };
+      const onAbort = () => {
+        if (deadline.aborted) {
+          finish(new Error(`timed out after ${options.timeoutMs} ms (${phase})`));
+        } else finish(new Fatal(String(options.signal?.reason ?? "aborted")));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      client.on("ready", onReady);
+      client.on("error", onError);
+      client.on("close", onClose);
+      client.connect(
+        {
+          sock,
+          username: target.user,
+          readyTimeout: 0,
+          keepaliveInterval: options.keepaliveMs,
+          keepaliveCountMax: 2,
+          agent: plan.agentSocket,
+          agentForward: !!(options.forwardAgent && plan.agentSocket),
+          authHandler: plan.handler,
+          hostVerifier: (blob: Uint8Array, verify: (ok: boolean) => void) => {
+            hostKey = hostKeyFromBlob(blob);
+            if (target.policy === "insecure") {
+              phase = "authentication";
+              return verify(true);
+            }
+            verifyHostKey(addr.host, addr.port, hostKey, {
+              policy: target.policy,
+              files: [...target.knownHostsFiles, options.daemonKnownHosts],
+              recordIn: options.daemonKnownHosts,
+            }).then(() => {
+              phase = "authentication";
+              verify(true);
+            }, (err) => {
+              verifyError = err;
+              verify(false);
+            });
+          },
+        } as Parameters<Client["connect"]>[0],
+      );
+    });
+  })();
+}
+
+/** Dials one hop, trying its addresses in order; auth and host key failures are final. */
+export async function dialHop(
+  target: HopTarget,
+  via: Client | undefined,
+  options: DialOptions,
+): Promise<Hop> {
+  const errors: string[] = [];
+  for (const addr of target.addresses) {
+    options.signal?.throwIfAborted();
+    try {
+      return await dialAddress(target, addr, via, options);
+    } catch (err) {
+      if (err instanceof Fatal) {
+        const cause = err.cause;
+        if (cause instanceof RsmError) throw cause;
+        throw new RsmError("CONNECT_FAILED", err.message);
+      }
+      options.signal?.throwIfAborted();
+      const shown = addr.given === formatAddress(addr.host, addr.port) || addr.given === addr.host
+        ? formatAddress(addr.host, addr.port)
+        : `${addr.given} (${formatAddress(addr.host, addr.port)})`;
+      errors.push(`${shown}: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+  throw new RsmError(
+    "CONNECT_FAILED",
+    `Cannot connect as ${target.user}: ${errors.length > 1 ? "every address failed: " : ""}${
+      errors.join("; ")
+    }`,
+  );
+}
+
+/** Dials `[jump…, target]`; on failure everything already opened is closed. */
+export async function dialChain(chain: HopTarget[], options: DialOptions): Promise<Chain> {
+  const hops: Hop[] = [];
+  const end = () => {
+    for (const h of [...hops].reverse()) {
+      try {
+        h.client.end();
+      } catch { /* already closed */ }
+      h.socket?.destroy();
+    }
+  };
+  try {
+    for (let i = 0; i < chain.length; i++) {
+      const via = hops.at(-1)?.client;
+      try {
+        const last = i === chain.length - 1;
+        hops.push(
+          await dialHop(chain[i], via, { ...options, forwardAgent: last && options.forwardAgent }),
+        );
+      } catch (err) {
+        if (chain.length > 1 && i < chain.length - 1 && err instanceof RsmError) {
+          throw new RsmError(err.code, `jump host ${i + 1} of ${chain.length - 1}: ${err.message}`);
+        }
+        if (i > 0 && err instanceof RsmError) {
+          throw new RsmError(
+            err.code,
+            `${err.message} (through jump host ${hops.at(-1)?.address})`,
+          );
+        }
+        throw err;
+      }
+    }
+  } catch (err) {
+    end();
+    throw err;
+  }
+  return { hops, final: hops[hops.length - 1], end };
+}

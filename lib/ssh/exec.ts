@@ -1,0 +1,269 @@
+/**
+ * Runs one command over an SSH connection (SPEC §4.2) and stops it for real on timeout or
+ * cancel.
+ *
+ * How stopping works: sshd starts the command's shell with `setsid()`, so the shell's pid is
+ * also its process group id. The wrapper prints `$$` (behind a random marker, stripped from
+ * the output) before running the command. To stop, a second channel on the same connection
+ * sends TERM to the whole group, waits, sends KILL after 2 s, and verifies with `kill -0` that
+ * nothing of the group is left. (ssh2's `signal()` is unreliable: it is dropped once stdin
+ * has been ended.) Env vars are exported by the wrapper (sshd rejects most `env` requests);
+ * the sudo password goes to `sudo -S` on stdin, never on a command line.
+ * Needs a POSIX-style login shell on the server (sh, bash, dash, zsh, ksh).
+ */
+import type { Client, ClientChannel } from "ssh2";
+import { Buffer } from "node:buffer";
+import { RsmError } from "../errors.ts";
+import { HeadTail } from "./output.ts";
+
+/** Options for {@link execCommand}. */
+export interface ExecOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  stdin?: string;
+  /** Stop the command after this long. */
+  timeoutMs: number;
+  /** Allocate a PTY (stderr then arrives merged into stdout). */
+  pty?: boolean;
+  /** Run through `sudo -S`; `sudoPassword` is written to its stdin. */
+  sudo?: boolean;
+  sudoPassword?: string;
+  /** Cancels the command (it is stopped like on timeout). */
+  signal?: AbortSignal;
+  /** Bytes kept per stream (head and tail each). */
+  keepBytes: number;
+  /** Called about once a second while running with the latest output line. */
+  onProgress?: (elapsedMs: number, lastLine: string) => void;
+}
+
+/** What {@link execCommand} returns. */
+export interface ExecResult {
+  exit_code: number | null;
+  signal?: string;
+  stdout: HeadTail;
+  stderr: HeadTail;
+  timed_out: boolean;
+  cancelled: boolean;
+  duration_ms: number;
+  /** How stopping went when it had to (`stopped`, `still running: …`). */
+  stop_result?: string;
+}
+
+/** Quotes `s` for a POSIX shell. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function randomHex(n: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(n)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** Builds the remote command line; exported for tests. */
+export function wrapCommand(
+  command: string,
+  options: Pick<ExecOptions, "env" | "cwd" | "sudo">,
+  marker: string,
+): string {
+  const body: string[] = [];
+  if (options.cwd) body.push(`cd -- ${shellQuote(options.cwd)} || exit 126`);
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      throw new RsmError("BAD_ARGUMENT", `Cannot set env var "${k}": not a valid variable name`);
+    }
+    body.push(`export ${k}=${shellQuote(v)}`);
+  }
+  const pre = `printf '${marker}%s\\n' "$$" >&2`;
+  if (options.sudo) {
+    const inner = [...body, command].join("\n");
+    return `${pre}; sudo -S -k -p '' -- sh -c ${shellQuote(inner)}`;
+  }
+  return [pre, ...body, `eval ${shellQuote(command)}`].join("\n");
+}
+
+function openExec(
+  client: Client,
+  cmd: string,
+  pty: boolean,
+): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    try {
+      client.exec(cmd, pty ? { pty: { term: "xterm", rows: 24, cols: 200 } } : {}, (err, ch) => {
+        if (err) reject(new RsmError("EXEC_FAILED", `Cannot start the command: ${err.message}`));
+        else resolve(ch);
+      });
+    } catch (err) {
+      reject(
+        new RsmError(
+          "EXEC_FAILED",
+          `Cannot start the command: ${err instanceof Error ? err.message : err}`,
+        ),
+      );
+    }
+  });
+}
+
+/**
+ * Kills process group `pgid` through a second channel and verifies it is gone.
+ * Returns `stopped` or a description of what is left.
+ */
+export async function killGroup(client: Client, pgid: number): Promise<string> {
+  const script = [
+    `pg=${pgid}`,
+    `kill -TERM -$pg 2>/dev/null || { echo stopped; exit 0; }`,
+    `i=0`,
+    `while kill -0 -$pg 2>/dev/null; do`,
+    `  i=$((i+1))`,
+    `  if [ $i -ge 20 ]; then kill -KILL -$pg 2>/dev/null; fi`,
+    `  if [ $i -ge 50 ]; then echo "still running: process group $pg"; exit 1; fi`,
+    `  sleep 0.1`,
+    `done`,
+    `echo stopped`,
+  ].join("\n");
+  const ch = await openExec(client, script, false);
+  let out = "";
+  ch.on("data", (d: Buffer) => (out += d.toString()));
+  ch.stderr.on("data", () => {});
+  ch.end();
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, 10_000);
+    ch.on("close", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+  return out.trim() || "unknown (no answer from the kill helper)";
+}
+
+/** Runs `command` on `client`; a non-zero exit is a result, not an error. */
+export async function execCommand(
+  client: Client,
+  command: string,
+  options: ExecOptions,
+): Promise<ExecResult> {
+  const marker = `RSMPG${randomHex(6)}:`;
+  const wrapped = wrapCommand(command, options, marker);
+  const started = Date.now();
+  options.signal?.throwIfAborted();
+  const ch = await openExec(client, wrapped, !!options.pty);
+  const stdout = new HeadTail(options.keepBytes);
+  const stderr = new HeadTail(options.keepBytes);
+  let pgid: number | undefined;
+  let pgidWaiters: (() => void)[] = [];
+  let pending: Buffer | undefined = Buffer.alloc(0); // marker stream bytes before the marker
+  let lastLine = "";
+  const noteLine = (b: Uint8Array) => {
+    const lines = new TextDecoder().decode(b).split(/\r?\n|\r/).map((l) =>
+      // deno-lint-ignore no-control-regex
+      l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x1f\x7f]/g, "").trim()
+    ).filter(Boolean);
+    if (lines.length) lastLine = lines[lines.length - 1].slice(0, 200);
+  };
+  const markerSink = options.pty ? stdout : stderr;
+  const feed = (sink: HeadTail, chunk: Buffer) => {
+    if (sink === markerSink && pending) {
+      pending = Buffer.concat([pending, chunk]);
+      const idx = pending.indexOf(marker);
+      if (idx >= 0) {
+        const nl = pending.indexOf(0x0a, idx);
+        if (nl < 0) return;
+        pgid = Number(pending.toString("latin1", idx + marker.length, nl).replace("\r", ""));
+        for (const w of pgidWaiters) w();
+        pgidWaiters = [];
+        chunk = Buffer.concat([pending.subarray(0, idx), pending.subarray(nl + 1)]);
+        pending = undefined;
+      } else if (pending.length > 4096) {
+        chunk = pending;
+        pending = undefined;
+      } else return;
+    }
+    if (!chunk.length) return;
+    sink.push(chunk);
+    noteLine(chunk);
+  };
+  ch.on("data", (d: Buffer) => feed(stdout, d));
+  ch.stderr.on("data", (d: Buffer) => feed(stderr, d));
+
+  let exitCode: number | null = null;
+  let exitSignal: string | undefined;
+  ch.on("exit", (code: number | null, sig?: string) => {
+    if (typeof code === "number") exitCode = code;
+    if (sig) exitSignal = sig.startsWith("SIG") ? sig : `SIG${sig}`;
+  });
+  const closed = new Promise<void>((resolve) => ch.on("close", () => resolve()));
+
+  const input: string[] = [];
+  if (options.sudo) input.push(`${options.sudoPassword ?? ""}\n`);
+  if (options.stdin !== undefined) input.push(options.stdin);
+  if (input.length) ch.write(input.join(""));
+  if (!options.pty || options.stdin !== undefined) ch.end();
+
+  let timedOut = false;
+  let cancelled = false;
+  let stopResult: string | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (pgid === undefined) {
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 2000);
+          pgidWaiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+      if (pgid !== undefined && Number.isInteger(pgid) && pgid > 1) {
+        try {
+          stopResult = await killGroup(client, pgid);
+        } catch (err) {
+          stopResult = `cannot run the kill helper: ${err instanceof Error ? err.message : err}`;
+        }
+      } else stopResult = "process group unknown; sent KILL to the channel";
+      try {
+        ch.signal("KILL");
+      } catch { /* channel gone */ }
+      ch.close();
+    })();
+    return stopping;
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop();
+  }, options.timeoutMs);
+  const onAbort = () => {
+    cancelled = true;
+    stop();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const progress = options.onProgress
+    ? setInterval(() => options.onProgress!(Date.now() - started, lastLine), 1000)
+    : undefined;
+  const onClientClose = () => ch.close();
+  client.once("close", onClientClose);
+  try {
+    await closed;
+    if (stopping) {
+      // the channel closed because of the stop: wait for the helper to finish verifying
+      await Promise.race([stopping, new Promise((r) => setTimeout(r, 12_000))]);
+    }
+  } finally {
+    clearTimeout(timer);
+    if (progress !== undefined) clearInterval(progress);
+    options.signal?.removeEventListener("abort", onAbort);
+    client.off("close", onClientClose);
+  }
+  if (pending?.length) markerSink.push(pending);
+  return {
+    exit_code: exitCode,
+    signal: exitSignal,
+    stdout,
+    stderr,
+    timed_out: timedOut || cancelled,
+    cancelled,
+    duration_ms: Date.now() - started,
+    stop_result: stopResult,
+  };
+}
