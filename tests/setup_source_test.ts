@@ -9,7 +9,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { ROOT, run, tempEnv, testIf } from "./support/env.ts";
 import { rsmCli, stopDaemon } from "./support/mcp.ts";
-import { runningFromSource, serverCommand } from "../lib/setup/mod.ts";
+import { runningFromSource, serverCommand, setupCommand } from "../lib/setup/mod.ts";
 import { VERSION } from "../lib/version.ts";
 
 /** Deno's cache dir, so a child with a temp HOME does not re-download every npm package. */
@@ -107,4 +107,25 @@ testIf(null, "rsm setup --help prints the setup help through main.ts", async () 
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /\+\+\+ .*zed\/settings\.json/);
   assert.match(dry.stdout, /Dry run: nothing was written\./);
+});
+
+testIf(null, "setupCommand reads HOME from the environment of the process", async () => {
+  await using tmp = await tempEnv();
+  const saved = { HOME: Deno.env.get("HOME"), XDG: Deno.env.get("XDG_CONFIG_HOME") };
+  Deno.env.set("HOME", tmp.home);
+  Deno.env.set("XDG_CONFIG_HOME", tmp.xdg);
+  let code: number;
+  try {
+    code = await setupCommand(["--yes", "--client", "vscode"]);
+  } finally {
+    if (saved.HOME === undefined) Deno.env.delete("HOME");
+    else Deno.env.set("HOME", saved.HOME);
+    if (saved.XDG === undefined) Deno.env.delete("XDG_CONFIG_HOME");
+    else Deno.env.set("XDG_CONFIG_HOME", saved.XDG);
+  }
+  assert.equal(code, 0);
+  const entry = JSON.parse(await Deno.readTextFile(join(tmp.xdg, "Code/User/mcp.json")))
+    .servers["remote-shell-mcp"];
+  assert.equal(entry.type, "stdio");
+  assert.deepEqual(entry.args.slice(-2), [join(ROOT, "main.ts"), "stdio"]);
 });
