@@ -293,3 +293,19 @@ testIf(DASH, "install.sh --help and unknown options", async () => {
   assert.match(bad.stderr, /unknown option: --frob/);
   assert.equal(rel.requests.length, 0);
 });
+
+testIf(
+  await need(["dash", "script"]),
+  "install.sh on a terminal without --yes lets rsm setup ask",
+  async () => {
+    await using rel = serveRelease();
+    await using b = await box(rel);
+    const dir = join(b.root, "bin");
+    // `script` gives the installer a terminal for stdout and /dev/tty
+    const r = await run("script", ["-qec", `/usr/bin/dash ${SCRIPT} --dir ${dir}`, "/dev/null"], {
+      env: b.env,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await Deno.readTextFile(b.log), "setup\n", "setup ran without --yes");
+  },
+);
