@@ -117,6 +117,7 @@ export class Shell {
       if (onEnd) onEnd(code);
       else this.markExited(code);
     });
+    this.#notify();
   }
 
   /** Forgets the stream without ending the remote process (durable shells on shutdown). */
@@ -154,15 +155,15 @@ export class Shell {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     return this.#exclusive(async () => {
       signal?.throwIfAborted();
-      await this.#live().write(bytes);
+      await (await this.#ready(signal)).write(bytes);
       return bytes.length;
     });
   }
 
   /** Runs one command in the live shell between unique markers (see {@link runMarked}). */
   run(command: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.#exclusive(() => {
-      this.#live();
+    return this.#exclusive(async () => {
+      await this.#ready(options.signal);
       return runMarked(this.#runHost(), command, options);
     });
   }
@@ -226,7 +227,7 @@ export class Shell {
         throw new RsmError("BAD_SIZE", `Cannot resize shell ${this.id}: ${what} must be 1..1000`);
       }
     }
-    await this.#live().resize(rows, cols);
+    await (await this.#ready()).resize(rows, cols);
     this.rows = rows;
     this.cols = cols;
     this.screen.resize(rows, cols);
@@ -258,6 +259,14 @@ export class Shell {
   /** Wakes waiters (new data, exit, attach). */
   #notify(): void {
     for (const w of [...this.#waiters]) w();
+  }
+
+  /** The stream, waiting up to 20 s while a durable shell re-attaches. */
+  async #ready(signal?: AbortSignal): Promise<PtyStream> {
+    if (!this.closed && !this.#stream) {
+      await this.#waitFor(() => this.closed || !!this.#stream, Date.now() + 20_000, signal);
+    }
+    return this.#live();
   }
 
   #live(): PtyStream {
