@@ -39,7 +39,8 @@ function hostPart(hostHeader: string): string {
  * `Origin`, when sent, must be a loopback origin. Returns a 403 response or null.
  */
 export function checkHostOrigin(req: Request, boundHost: string): Response | null {
-  const host = req.headers.get("host");
+  // Deno.serve builds req.url from the Host header; in-process Requests may carry only the URL.
+  const host = req.headers.get("host") ?? new URL(req.url).host;
   const allowed = new Set(LOOPBACK_HOSTS);
   allowed.add(boundHost.includes(":") ? `[${boundHost}]` : boundHost);
   if (!host || !allowed.has(hostPart(host).toLowerCase())) {

@@ -30,16 +30,16 @@ export async function tempEnv(extra: Record<string, string> = {}): Promise<TempE
   const xdg = join(root, "config");
   await Deno.mkdir(join(home, ".ssh"), { recursive: true, mode: 0o700 });
   await Deno.mkdir(xdg, { recursive: true });
-  const env = {
-    ...Deno.env.toObject(),
-    HOME: home,
-    XDG_CONFIG_HOME: xdg,
-    ...extra,
-  };
-  delete (env as Record<string, string | undefined>).REMOTE_SHELL_MCP_FORMAT;
-  delete (env as Record<string, string | undefined>).REMOTE_SHELL_MCP_TOOLS;
-  delete (env as Record<string, string | undefined>).SSH_AUTH_SOCK;
-  delete (env as Record<string, string | undefined>).DOCKER_HOST;
+  const base: Record<string, string> = Deno.env.toObject();
+  for (const k of Object.keys(base)) {
+    if (k.startsWith("REMOTE_SHELL_MCP_") || k === "SSH_AUTH_SOCK" || k === "DOCKER_HOST") {
+      delete base[k];
+    }
+  }
+  // Keep Deno's module cache where it is: a new HOME would make every spawned deno fetch
+  // every npm package again.
+  const denoDir = base.DENO_DIR ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+  const env = { ...base, DENO_DIR: denoDir, HOME: home, XDG_CONFIG_HOME: xdg, ...extra };
   return {
     root,
     home,

@@ -29,11 +29,19 @@ export interface RsmClient extends AsyncDisposable {
   /** Calls a tool; returns its text; throws if the result is an error. */
   call(name: string, args?: Record<string, unknown>, options?: CallOptions): Promise<string>;
   /** Calls a tool and parses its JSON text (needs `json: true`). */
-  callJson<T = any>(name: string, args?: Record<string, unknown>, options?: CallOptions): Promise<T>; // deno-lint-ignore no-explicit-any
+  callJson<T = any>(
+    name: string,
+    args?: Record<string, unknown>,
+    options?: CallOptions,
+  ): Promise<T>; // deno-lint-ignore no-explicit-any
   /** Calls a tool that must fail; returns the error text. */
   callError(name: string, args?: Record<string, unknown>, options?: CallOptions): Promise<string>;
   /** Raw tool result. */
-  callRaw(name: string, args?: Record<string, unknown>, options?: CallOptions): Promise<CallToolResult>;
+  callRaw(
+    name: string,
+    args?: Record<string, unknown>,
+    options?: CallOptions,
+  ): Promise<CallToolResult>;
   /** Closes the client (the launcher exits; the daemon stays). */
   close(): Promise<void>;
 }
@@ -69,7 +77,9 @@ export async function startRsm(
       resetTimeoutOnProgress: true,
     })) as CallToolResult;
   const text = (r: CallToolResult) =>
-    r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
+    r.content.map((c: { type: string; text?: string }) => (c.type === "text" ? c.text : "")).join(
+      "",
+    );
   const self: RsmClient = {
     client,
     transport,
