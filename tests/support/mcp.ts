@@ -29,11 +29,12 @@ export interface RsmClient extends AsyncDisposable {
   /** Calls a tool; returns its text; throws if the result is an error. */
   call(name: string, args?: Record<string, unknown>, options?: CallOptions): Promise<string>;
   /** Calls a tool and parses its JSON text (needs `json: true`). */
+  // deno-lint-ignore no-explicit-any
   callJson<T = any>(
     name: string,
     args?: Record<string, unknown>,
     options?: CallOptions,
-  ): Promise<T>; // deno-lint-ignore no-explicit-any
+  ): Promise<T>;
   /** Calls a tool that must fail; returns the error text. */
   callError(name: string, args?: Record<string, unknown>, options?: CallOptions): Promise<string>;
   /** Raw tool result. */
