@@ -126,11 +126,11 @@ export function upload(
     // extract next to the target when its parent exists, else at / with the full path (parents made)
     let base = posix.dirname(target);
     let name = posix.basename(target);
+    await c.inspect(); // a missing container is a clear 404 here (HEAD answers carry no message)
     try {
       await c.infoArchive({ path: base });
     } catch (err) {
       if (!(isEngineError(err) && err.statusCode === 404)) throw err;
-      if (/no such container/i.test(JSON.stringify(err.json ?? err.message))) throw err;
       base = "/";
       name = target.slice(1);
     }
