@@ -50,6 +50,7 @@ export class StateStore {
 
   /** Reads `state.json`. A missing file is empty state; a corrupt one is kept aside and logged. */
   async load(): Promise<void> {
+    await this.#removeStaleTemps();
     let text: string;
     try {
       text = await Deno.readTextFile(this.path);
@@ -70,6 +71,18 @@ export class StateStore {
       });
       await Deno.rename(this.path, aside).catch(() => {});
     }
+  }
+
+  /** Temp files of writes cut short by a crash (`.<8 hex>.tmp` beside the state file). */
+  async #removeStaleTemps(): Promise<void> {
+    const dir = this.path.slice(0, this.path.lastIndexOf("/")) || ".";
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isFile && /^\.[0-9a-f]{8}\.tmp$/.test(e.name)) {
+          await Deno.remove(`${dir}/${e.name}`).catch(() => {});
+        }
+      }
+    } catch { /* dir missing: nothing to clean */ }
   }
 
   /** What `load()` found for `name`, if anything. */
