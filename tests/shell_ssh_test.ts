@@ -311,6 +311,8 @@ testIf(
     await using w = await world();
     const { rsm } = w;
     await rsm.callJson("ssh_shell_open", sh("l"));
+    await rsm.callJson("ssh_shell_open", { ...sh("dl"), durable: true });
+    await rsm.callJson("ssh_shell_run", { ...sh("dl"), command: "Y=kept" });
     await rsm.callJson("ssh_shell_write", { ...sh("l"), data: "echo before-reconnect\n" });
     await new Promise((r) => setTimeout(r, 1000));
     await rsm.callJson("ssh_reconnect", { id: "box" });
@@ -325,5 +327,79 @@ testIf(
     assert.ok(info.shells.some((s: { id: string; lost: boolean }) => s.id === "l" && s.lost));
     assert.match(await rsm.callError("ssh_shell_write", { ...sh("l"), data: "x" }), /lost/);
     assert.equal(await rsm.call("ssh_shell_close", sh("l")), "closed l");
+    // a durable shell re-attaches instead
+    const d = await rsm.callJson("ssh_shell_run", { ...sh("dl"), command: "echo $Y" });
+    assert.deepEqual(d, { output: "kept\n", exit_code: 0, timed_out: false });
+    assert.equal(await rsm.call("ssh_shell_close", sh("dl")), "closed dl");
   },
 );
+
+testIf(
+  missing,
+  "a durable shell keeps its variables and cwd across kill -9 of the daemon",
+  async () => {
+    await using w = await world({ persistent: true });
+    const { rsm } = w;
+    const info = await rsm.callJson("ssh_shell_open", { ...sh("d"), durable: true });
+    assert.equal(info.durable, true);
+    try {
+      const r1 = await rsm.callJson("ssh_shell_run", {
+        ...sh("d"),
+        command: "export X=durable-42; cd /tmp; echo set",
+      });
+      assert.deepEqual(r1, { output: "set\n", exit_code: 0, timed_out: false });
+      const tmux = await run("pgrep", ["-u", w.user.name, "-x", "tmux: server"]);
+      assert.ok(
+        tmux.stdout.trim() || (await run("pgrep", ["-u", w.user.name, "tmux"])).stdout.trim(),
+      );
+      await rsm.callJson("snapshot");
+      const { readHandle } = await import("./support/mcp.ts");
+      const h = await readHandle(rsm.env);
+      assert.ok(h);
+      Deno.kill(h.pid, "SIGKILL");
+      await waitFor("the daemon to die", () => {
+        try {
+          Deno.kill(h.pid, "SIGCONT");
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      // the next call spawns a new daemon, which restores the session and re-attaches
+      const r2 = await rsm.callJson("ssh_shell_run", { ...sh("d"), command: "echo $X; pwd" });
+      assert.deepEqual(r2, { output: "durable-42\n/tmp\n", exit_code: 0, timed_out: false });
+      const h2 = await readHandle(rsm.env);
+      assert.notEqual(h2?.pid, h.pid);
+      const rows = await rsm.callJson("ssh_shell_list", { session_id: "box" });
+      assert.deepEqual(
+        rows.map((r: { id: string; durable: boolean; lost: boolean }) => [r.id, r.durable, r.lost]),
+        [["d", true, false]],
+      );
+      const s = await rsm.callJson("ssh_shell_screen", sh("d"));
+      assert.equal(s.rows.length, 24);
+    } finally {
+      await rsm.call("ssh_shell_close", sh("d")).catch(() => "");
+    }
+    await waitFor("the tmux session to end", async () => {
+      const r = await run("su", ["-s", "/bin/sh", "-c", "tmux ls 2>&1", w.user.name]);
+      return !r.stdout.includes("rsm-box-d");
+    }, 10_000);
+  },
+);
+
+testIf(missing, "durable without tmux on the server is a clear error", async () => {
+  await using w = await world();
+  await using bare = await startSshd({ extraConfig: "SetEnv PATH=/nonexistent" });
+  const { rsm } = w;
+  await rsm.callJson("ssh_connect", {
+    id: "bare",
+    spec: { user: w.user.name, addresses: [bare.address], auth: { key_path: w.user.keyPath } },
+  });
+  const err = await rsm.callError("ssh_shell_open", {
+    session_id: "bare",
+    shell_id: "d",
+    durable: true,
+  });
+  assert.match(err, /tmux is not installed on the server/);
+  assert.deepEqual(await rsm.callJson("ssh_shell_list", { session_id: "bare" }), []);
+});

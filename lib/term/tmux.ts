@@ -69,7 +69,9 @@ export async function openTmux(client: Client, options: TmuxOptions): Promise<Tm
     const made = await sshRun(
       client,
       `tmux new-session -d -s ${shq(options.name)} -x ${options.cols} -y ${options.rows} ` +
-        `${envArgs.join(" ")}${cmd} && tmux set-option -t ${target} status off >/dev/null`,
+        `${envArgs.join(" ")}${cmd} && tmux set-option -t ${
+          shq(`=${options.name}:`)
+        } status off >/dev/null`,
       options.signal,
     );
     if (made.code !== 0) {
