@@ -7,9 +7,9 @@ import { errorMessage } from "./lib/errors.ts";
 import { resolvePaths } from "./lib/paths.ts";
 import { checkHealth, readHandle } from "./lib/http/handle.ts";
 import { findOrSpawnDaemon } from "./lib/http/spawn.ts";
-import { callTool, UsageError } from "./lib/cli/call.ts";
-import { connectDaemon, daemonJson } from "./lib/cli/connect.ts";
-import { printStatus } from "./lib/cli/status.ts";
+import { UsageError } from "./lib/cli/usage.ts";
+
+// Commands load their code on demand: `rsm stdio` must start fast and light.
 
 const HELP: Record<string, string> = {
   main: `rsm ${VERSION} — persistent SSH and Docker for LLM agents over MCP
@@ -145,6 +145,8 @@ async function main(argv: string[]): Promise<number> {
         console.error(`rsm: no daemon running (handle ${paths.handle})`);
         return 1;
       }
+      const { daemonJson } = await import("./lib/cli/connect.ts");
+      const { printStatus } = await import("./lib/cli/status.ts");
       const report = await daemonJson(handle, "/status");
       if (v.json) console.log(JSON.stringify({ url: handle.url, ...report }, null, 2));
       else printStatus(handle, report);
@@ -156,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
         console.error("rsm: no daemon running");
         return 1;
       }
+      const { daemonJson } = await import("./lib/cli/connect.ts");
       await daemonJson(handle, "/shutdown", "POST");
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline && await checkHealth(handle, 500)) {
@@ -166,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "tools": {
       const handle = await findOrSpawnDaemon(paths);
+      const { connectDaemon } = await import("./lib/cli/connect.ts");
       await using client = await connectDaemon(handle);
       const { tools } = await client.listTools();
       if (v.json) console.log(JSON.stringify(tools, null, 2));
@@ -184,6 +188,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       const handle = await findOrSpawnDaemon(paths, { noSpawn: v["no-spawn"] });
+      const { callTool } = await import("./lib/cli/call.ts");
       return await callTool(handle, tool, pairs.filter((p) => !p.startsWith("--")));
     }
   }

@@ -2,8 +2,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Handle } from "../http/handle.ts";
 import { connectDaemon } from "./connect.ts";
 
-/** Thrown for bad `rsm call` usage (exit 2). */
-export class UsageError extends Error {}
+import { UsageError } from "./usage.ts";
 
 /**
  * Parses `key=value` (string), `key:=json` and `key@=file` (file contents as a string) into

@@ -23,41 +23,40 @@ zodConfig();
 interface Entry {
   def: ToolDef;
   schema: z.ZodObject;
-  listed: Tool;
 }
 
 /**
  * The tools one daemon serves (after the tool profile), with their compiled schemas.
  * Build once; {@link ToolRegistry.createServer} makes one MCP server per MCP session.
+ * JSON Schemas for `tools/list` are rendered on first use, keeping daemon start-up fast.
  */
 export class ToolRegistry {
   readonly #entries = new Map<string, Entry>();
+  #listed?: Tool[];
 
   constructor(defs: readonly ToolDef[]) {
     for (const def of defs) {
       if (this.#entries.has(def.name)) throw new Error(`duplicate tool ${def.name}`);
-      const schema = z.strictObject(def.input);
-      const inputSchema = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<
-        string,
-        unknown
-      >;
-      delete inputSchema.$schema;
-      this.#entries.set(def.name, {
-        def,
-        schema,
-        listed: {
-          name: def.name,
-          description: def.description,
-          inputSchema: inputSchema as Tool["inputSchema"],
-          ...(def.annotations ? { annotations: def.annotations } : {}),
-        },
-      });
+      this.#entries.set(def.name, { def, schema: z.strictObject(def.input) });
     }
   }
 
   /** The `tools/list` entries. */
   list(): Tool[] {
-    return [...this.#entries.values()].map((e) => e.listed);
+    this.#listed ??= [...this.#entries.values()].map(({ def, schema }) => {
+      const inputSchema = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<
+        string,
+        unknown
+      >;
+      delete inputSchema.$schema;
+      return {
+        name: def.name,
+        description: def.description,
+        inputSchema: inputSchema as Tool["inputSchema"],
+        ...(def.annotations ? { annotations: def.annotations } : {}),
+      };
+    });
+    return this.#listed;
   }
 
   /** Names of the served tools. */

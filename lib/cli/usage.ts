@@ -1,0 +1,2 @@
+/** Thrown for bad command-line usage (exit 2). */
+export class UsageError extends Error {}
