@@ -12,7 +12,7 @@ const missing = await need(["sshd", "busybox", "tmux"], true);
 async function world(options: { persistent?: boolean } = {}) {
   const user = await createUser();
   let sshd: Sshd | undefined;
-  let rsm: (RsmClient & AsyncDisposable) | undefined;
+  let rsm: Awaited<ReturnType<typeof rsmSession>> | undefined;
   try {
     sshd = await startSshd();
     rsm = await rsmSession({ json: true });
@@ -111,6 +111,13 @@ testIf(
       const pgrep = await run("pgrep", ["-u", w.user.name, "-f", "sleep 60"]);
       assert.equal(pgrep.stdout.trim(), "", "the timed-out sleep was interrupted");
     }
+    // runs and writes are audited
+    const audit = (await Deno.readTextFile(`${rsm.tmp.rsmDir}/audit.log`)).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    assert.ok(
+      audit.some((e) => e.tool === "ssh_shell_run" && e.command === "false" && e.exit_code === 1),
+    );
+    assert.ok(audit.some((e) => e.tool === "ssh_shell_write" && e.target === "box/bash"));
   },
 );
 

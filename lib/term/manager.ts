@@ -348,6 +348,14 @@ export class ShellManager {
     }
   }
 
+  #persistent(sessionId: string): boolean {
+    try {
+      return (this.#session(sessionId) as { persistent?: boolean }).persistent === true;
+    } catch {
+      return false;
+    }
+  }
+
   #session(id: string): SessionLike {
     const ssh = this.app.ssh as unknown as { get?: (id: string) => SessionLike };
     if (typeof ssh.get !== "function") {
@@ -410,6 +418,8 @@ export class ShellManager {
     const out: SavedShell[] = [];
     for (const e of this.#entries.values()) {
       if (!e.durable || !e.tmux || e.shell.closed) continue;
+      // only sessions that come back after a restart can re-attach their shells
+      if (!this.#persistent(e.owner)) continue;
       out.push({
         session_id: e.owner,
         shell_id: e.shell.id,
