@@ -55,6 +55,21 @@ testIf(missing, "ssh_connect authenticates every way the spec lists", async (t) 
     () => connectAs({ use_agent: true }),
   );
   await t.step("ssh-agent through agent_socket", () => connectAs({ agent_socket: agent.socket }));
+  await t.step("forward_agent makes the agent's keys usable on the server", async () => {
+    await rsm.callJson("ssh_connect", {
+      id: "fwd",
+      spec: {
+        user: user.name,
+        addresses: [sshd.address],
+        auth: { agent_socket: agent.socket },
+        forward_agent: true,
+      },
+    });
+    const r = await rsm.callJson("ssh_exec", { session_id: "fwd", command: "ssh-add -L" });
+    assert.equal(r.exit_code, 0, r.stderr);
+    assert.ok(r.stdout.includes(user.publicKey.split(" ")[1]), r.stdout);
+    await rsm.call("ssh_disconnect", { id: "fwd" });
+  });
   await t.step("a password", () => connectAs({ password: user.password, use_agent: false }));
   await t.step("password_env", () => connectAs({ password_env: "RSM_TEST_PW", use_agent: false }));
   await t.step("password_file", () => connectAs({ password_file: pwFile, use_agent: false }));
