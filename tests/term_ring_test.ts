@@ -49,6 +49,14 @@ Deno.test("take with maxBytes cuts on a character boundary and keeps the rest", 
   assert.equal(ring.take().text, "€cd");
 });
 
+Deno.test("the read budget counts escape codes at their JSON-escaped size", () => {
+  const ring = new ByteRing();
+  ring.push(enc("\x1b".repeat(100) + "tail"));
+  assert.equal(ring.take(false, 60).text, "\x1b".repeat(10));
+  assert.equal(ring.size, 94);
+  assert.equal(ring.take(false, 1000).text, "\x1b".repeat(90) + "tail");
+});
+
 Deno.test("utf8CompleteLength holds back an incomplete trailing sequence", () => {
   assert.equal(utf8CompleteLength(enc("abc")), 3);
   assert.equal(utf8CompleteLength(enc("a€").subarray(0, 3)), 1);

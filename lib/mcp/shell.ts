@@ -16,9 +16,9 @@ interface Flavour {
 
 const size = (what: string) => z.number().int().min(1).max(1000).describe(what);
 
-/** Budget for the text of one read/run result, leaving room for escaping and fields. */
+/** Budget for the (escaped) text of one read/run result, leaving room for the fields. */
 function budget(ctx: ToolContext): number {
-  return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
+  return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.9) - 256);
 }
 
 function compileUntil(pattern: string | undefined): RegExp | undefined {
@@ -126,7 +126,8 @@ function makeShellTools(f: Flavour): ToolDef[] {
           command: args.command,
           exit_code: result.exit_code,
         });
-        const out = boundText(result.output, budget(ctx));
+        // escapes may expand the text up to 6×; keep well inside the registry's bound
+        const out = boundText(result.output, Math.floor(ctx.app.maxOutput * 0.45));
         return { ...result, output: out.text, ...(out.truncated ? { truncated: true } : {}) };
       },
     }),

@@ -93,15 +93,29 @@ export class ByteRing {
 
   /**
    * Consumes and decodes the unread bytes (whole characters only unless `final`; at most
-   * `maxBytes`, cut on a character boundary), and
+   * `maxBytes` once JSON-escaped, cut on a character boundary), and
    * returns how many bytes were dropped since the previous take.
    */
   take(final = false, maxBytes = Infinity): { text: string; bytes: number; dropped: number } {
     const all = this.peekBytes();
     let n = final ? all.length : utf8CompleteLength(all);
-    if (n > maxBytes) {
-      n = Math.max(0, Math.floor(maxBytes));
-      while (n > 0 && (all[n] & 0xc0) === 0x80) n--;
+    if (maxBytes < Infinity) {
+      // the budget is for the text as it will be sent: JSON escapes cost more than one byte
+      let cost = 0;
+      let i = 0;
+      for (; i < n; i++) {
+        const b = all[i];
+        cost += b < 0x20
+          ? (b === 10 || b === 13 || b === 9 ? 2 : 6)
+          : b === 0x22 || b === 0x5c
+          ? 2
+          : 1;
+        if (cost > maxBytes) break;
+      }
+      if (i < n) {
+        n = i;
+        while (n > 0 && (all[n] & 0xc0) === 0x80) n--;
+      }
     }
     const text = new TextDecoder().decode(all.subarray(0, n));
     const rest = all.subarray(n);

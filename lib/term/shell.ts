@@ -18,7 +18,10 @@ export interface ReadOptions {
   idleMs?: number;
   /** Remove escape sequences and `\r` from the returned text. */
   stripAnsi?: boolean;
-  /** Return at most this many bytes; the rest stays for the next read (`more: true`). */
+  /**
+   * Return at most this many bytes as JSON-escaped text (escape codes count 6); the rest
+   * stays for the next read (`more: true`).
+   */
   maxBytes?: number;
   signal?: AbortSignal;
 }
