@@ -129,6 +129,13 @@ testIf(missing, "ssh_exec returns what the command did and stops it for real", a
     assert.ok(!psDuring.includes(user.password), "the password is visible in ps");
   });
 
+  await t.step("sudo without a password fails instead of prompting", async () => {
+    const r = await exec({ command: "id -u", sudo: true, timeout_ms: 10_000 });
+    assert.notEqual(r.exit_code, 0);
+    assert.match(r.stderr, /password is required/);
+    assert.equal(r.timed_out, false);
+  });
+
   await t.step("5 MiB of output comes back bounded with the omitted-bytes marker", async () => {
     const r = await exec({ command: "head -c 5242880 /dev/zero | tr '\\0' x; echo; echo END" });
     assert.equal(r.truncated, true);

@@ -64,7 +64,7 @@ function randomHex(n: number): string {
 /** Builds the remote command line; exported for tests. */
 export function wrapCommand(
   command: string,
-  options: Pick<ExecOptions, "env" | "cwd" | "sudo">,
+  options: Pick<ExecOptions, "env" | "cwd" | "sudo" | "sudoPassword">,
   marker: string,
 ): string {
   const body: string[] = [];
@@ -78,7 +78,10 @@ export function wrapCommand(
   const pre = `printf '${marker}%s\\n' "$$" >&2`;
   if (options.sudo) {
     const inner = [...body, command].join("\n");
-    return `${pre}; sudo -S -k -p '' -- sh -c ${shellQuote(inner)}`;
+    // with a password: -S reads it from stdin, -k ignores cached credentials so sudo always
+    // reads it (never leaving it for the command); without one: -n fails instead of prompting
+    const flags = options.sudoPassword !== undefined ? "-S -k -p ''" : "-n";
+    return `${pre}; sudo ${flags} -- sh -c ${shellQuote(inner)}`;
   }
   return [pre, ...body, `eval ${shellQuote(command)}`].join("\n");
 }
@@ -195,7 +198,7 @@ export async function execCommand(
   const closed = new Promise<void>((resolve) => ch.on("close", () => resolve()));
 
   const input: string[] = [];
-  if (options.sudo) input.push(`${options.sudoPassword ?? ""}\n`);
+  if (options.sudo && options.sudoPassword !== undefined) input.push(`${options.sudoPassword}\n`);
   if (options.stdin !== undefined) input.push(options.stdin);
   if (input.length) ch.write(input.join(""));
   if (!options.pty || options.stdin !== undefined) ch.end();
