@@ -232,7 +232,9 @@ testIf(
       file,
       Array.from({ length: 60 }, (_, i) => `known line ${i + 1}`).join("\n"),
     );
-    await rsm.callJson("ssh_shell_open", sh("s"));
+    await rsm.callJson("ssh_shell_open", { ...sh("s"), env: { GREETING: "hi there 'q'" } });
+    const env = await rsm.callJson("ssh_shell_run", { ...sh("s"), command: 'echo "$GREETING"' });
+    assert.equal(env.output, "hi there 'q'\n");
     await rsm.callJson("ssh_shell_run", { ...sh("s"), command: "true" });
     await rsm.callJson("ssh_shell_write", { ...sh("s"), data: `less ${file}\n` });
     await readUntil(rsm, "s", /known line 20/);
@@ -338,6 +340,19 @@ testIf(
     const d = await rsm.callJson("ssh_shell_run", { ...sh("dl"), command: "echo $Y" });
     assert.deepEqual(d, { output: "kept\n", exit_code: 0, timed_out: false });
     assert.equal(await rsm.call("ssh_shell_close", sh("dl")), "closed dl");
+    // ssh_disconnect closes the session's shells and ends their processes
+    await rsm.callJson("ssh_shell_open", { ...sh("gone"), command: "sleep 5678" });
+    await waitFor(
+      "sleep 5678",
+      async () => (await run("pgrep", ["-u", w.user.name, "-f", "sleep 5678"])).stdout.trim(),
+    );
+    await rsm.call("ssh_disconnect", { id: "box" });
+    assert.deepEqual(await rsm.callJson("ssh_shell_list", {}), []);
+    await waitFor(
+      "sleep 5678 to end",
+      async () => !(await run("pgrep", ["-u", w.user.name, "-f", "sleep 5678"])).stdout.trim(),
+      10_000,
+    );
   },
 );
 
