@@ -1,4 +1,366 @@
-import type { ToolDef } from "./tool.ts";
+/**
+ * File tools over SFTP (SPEC §4.5): ssh_file_list/stat/read/write/delete/mkdir/chmod/rename,
+ * ssh_upload and ssh_download. Validation, output bounds, progress and audit only; the work is
+ * in lib/ssh (sftp.ts, transfer.ts).
+ */
+import { z } from "zod";
+import { isAbsolute } from "node:path";
+import type { SshSession } from "../ssh/mod.ts";
+import type { App } from "../app.ts";
+import { errorMessage, RsmError } from "../errors.ts";
+import { homeDir } from "../paths.ts";
+import {
+  chmodPath,
+  download,
+  listDir,
+  makeDir,
+  MAX_READ_BYTES,
+  parseMode,
+  readRange,
+  removePath,
+  renamePath,
+  statPath,
+  type TransferResult,
+  upload,
+  writeData,
+} from "../ssh/mod.ts";
+import { render } from "./format.ts";
+import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 
-/** The file tools (filled in by the file work). */
-export const fileTools: ToolDef[] = [];
+const sessionId = () => fields.id("session id (see ssh_list)");
+const remote = (what: string) =>
+  z.string().min(1).max(4096).describe(
+    `${what} on the remote host (absolute, or relative to the login directory; ~/ works)`,
+  );
+const local = (what: string) =>
+  z.string().min(1).max(4096).describe(`${what} on the machine running rsm (absolute; ~/ works)`);
+const modeField = () =>
+  z.string().min(1).max(8).describe('octal permission bits: "0644", "644" or "0o644"');
+
+/** The session's SFTP channel, waiting up to 15 s for a reconnecting session. */
+async function sftpOf(ctx: ToolContext, id: string): ReturnType<SshSession["sftp"]> {
+  const session = ctx.app.ssh.get(id);
+  try {
+    return await session.sftp(AbortSignal.any([ctx.signal, AbortSignal.timeout(15_000)]));
+  } catch (err) {
+    if (err instanceof RsmError) throw err;
+    if (ctx.signal.aborted) throw err;
+    session.client(); // throws the NOT_CONNECTED explanation
+    throw new RsmError("SFTP_FAILED", `Cannot open SFTP on session ${id}: ${errorMessage(err)}`);
+  }
+}
+
+/** Runs a file-changing action and writes one audit line (with the error, if any). */
+async function audited<T>(
+  app: App,
+  entry: { tool: string; target: string; path: string },
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    const value = await fn();
+    app.audit.record(entry);
+    return value;
+  } catch (err) {
+    app.audit.record({ ...entry, error: errorMessage(err) });
+    throw err;
+  }
+}
+
+function localPath(path: string): string {
+  const p = path === "~" ? homeDir() : path.replace(/^~(?=\/)/, homeDir());
+  if (!isAbsolute(p)) {
+    throw new RsmError(
+      "BAD_REQUEST",
+      `Cannot use local_path ${path}: it must be absolute (or start with ~/), because the ` +
+        `daemon's working directory is not yours`,
+    );
+  }
+  return p;
+}
+
+const MiB = 1024 * 1024;
+const human = (n: number) =>
+  n >= MiB * 1024
+    ? `${(n / MiB / 1024).toFixed(2)} GiB`
+    : n >= MiB
+    ? `${(n / MiB).toFixed(1)} MiB`
+    : `${Math.round(n / 1024)} KiB`;
+
+/** Progress callback for transfers, throttled to one notification per 250 ms. */
+function transferProgress(ctx: ToolContext, verb: string) {
+  let last = 0;
+  return (done: number, total: number, current: string) => {
+    const now = Date.now();
+    if (now - last < 250 && current !== "done") return;
+    last = now;
+    ctx.progress(done, total, `${verb} ${human(done)} of ${human(total)}: ${current}`);
+  };
+}
+
+function transferValue(r: TransferResult, started: number) {
+  return { ...r, duration_ms: Date.now() - started };
+}
+
+/** The largest prefix of `bytes` (at a character boundary) whose rendered result fits `max`. */
+function fitRead(
+  app: App,
+  base: { offset: number; size: number },
+  bytes: Uint8Array,
+): Record<string, unknown> {
+  const dec = new TextDecoder();
+  const build = (n: number) => {
+    const end = base.offset + n;
+    const eof = end >= base.size;
+    return {
+      offset: base.offset,
+      bytes: n,
+      size: base.size,
+      eof,
+      ...(eof ? {} : { next_offset: end }),
+      data: dec.decode(bytes.subarray(0, n)),
+    };
+  };
+  const fits = (n: number) =>
+    new TextEncoder().encode(render(build(n), app.format)).length <= app.maxOutput;
+  if (fits(bytes.length)) return build(bytes.length);
+  let lo = 0;
+  let hi = bytes.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  while (lo > 0 && (bytes[lo] & 0xc0) === 0x80) lo--; // whole characters only
+  return build(lo);
+}
+
+/** The file tools. */
+export const fileTools: ToolDef[] = [
+  defineTool({
+    name: "ssh_file_list",
+    group: "file",
+    description:
+      "Lists a remote directory over SFTP: one row per entry {name, size, mode (ls -l style), " +
+      "perm (octal), mod_time, is_dir, target (symlinks only)}. Symlinks are not followed.\n" +
+      'Example: {"session_id": "web1", "path": "/var/log"}',
+    input: { session_id: sessionId(), path: remote("directory") },
+    annotations: { readOnlyHint: true },
+    run: async (a, ctx) => await listDir(await sftpOf(ctx, a.session_id), a.path),
+  }),
+  defineTool({
+    name: "ssh_file_stat",
+    group: "file",
+    description:
+      "Describes one remote path: {name, size, mode, perm, mod_time, is_dir, target?}. Follows " +
+      "symlinks unless lstat: true (then the link itself, with its target).",
+    input: {
+      session_id: sessionId(),
+      path: remote("path"),
+      lstat: z.boolean().optional().describe("describe a symlink itself instead of its target"),
+    },
+    annotations: { readOnlyHint: true },
+    run: async (a, ctx) =>
+      await statPath(await sftpOf(ctx, a.session_id), a.path, { lstat: a.lstat }),
+  }),
+  defineTool({
+    name: "ssh_file_read",
+    group: "file",
+    description:
+      "Reads a remote text file (UTF-8) and returns {offset, bytes, size, eof, next_offset, " +
+      "data}. One result holds at most the output bound (32 KiB by default): when eof is false, " +
+      "call again with offset = next_offset. Binary files are refused; copy them with " +
+      "ssh_download.\n" +
+      'Example: {"session_id": "web1", "path": "/etc/nginx/nginx.conf"}',
+    input: {
+      session_id: sessionId(),
+      path: remote("file"),
+      offset: z.number().int().nonnegative().optional().describe("byte offset (default 0)"),
+      length: z.number().int().positive().max(MAX_READ_BYTES).optional().describe(
+        "bytes to read (default and effective maximum: what fits the output bound)",
+      ),
+    },
+    annotations: { readOnlyHint: true },
+    run: async (a, ctx) => {
+      const sftp = await sftpOf(ctx, a.session_id);
+      const range = await readRange(sftp, a.path, {
+        offset: a.offset,
+        length: Math.min(a.length ?? ctx.app.maxOutput, ctx.app.maxOutput),
+      });
+      return fitRead(ctx.app, range, range.bytes);
+    },
+  }),
+  defineTool({
+    name: "ssh_file_write",
+    group: "file",
+    description:
+      "Writes text to a remote file (created if missing, replaced unless append: true) and " +
+      "returns {bytes_written}. mode sets the permission bits. For large or binary files use " +
+      "ssh_upload.\n" +
+      'Example: {"session_id": "web1", "path": "/tmp/hello.txt", "data": "hi\\n", "mode": "0644"}',
+    input: {
+      session_id: sessionId(),
+      path: remote("file"),
+      data: z.string().max(16 << 20).describe("text to write (UTF-8; at most 16 MiB)"),
+      append: z.boolean().optional().describe("append instead of replacing"),
+      mode: modeField().optional(),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      const mode = a.mode !== undefined ? parseMode(a.mode) : undefined;
+      const sftp = await sftpOf(ctx, a.session_id);
+      const data = new TextEncoder().encode(a.data);
+      const n = await audited(
+        ctx.app,
+        { tool: "ssh_file_write", target: a.session_id, path: a.path },
+        () => writeData(sftp, a.path, data, { append: a.append, mode }),
+      );
+      return { bytes_written: n };
+    },
+  }),
+  defineTool({
+    name: "ssh_file_delete",
+    group: "file",
+    description:
+      "Deletes a remote file, symlink (not its target) or empty directory; recursive: true " +
+      "deletes a whole tree (symlinks inside are removed, never followed).",
+    input: {
+      session_id: sessionId(),
+      path: remote("path"),
+      recursive: z.boolean().optional().describe("delete a directory and everything in it"),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      const sftp = await sftpOf(ctx, a.session_id);
+      const n = await audited(
+        ctx.app,
+        { tool: "ssh_file_delete", target: a.session_id, path: a.path },
+        () => removePath(sftp, a.path, { recursive: a.recursive, signal: ctx.signal }),
+      );
+      return new Text(`deleted ${a.path}${n > 1 ? ` (${n} entries)` : ""}`);
+    },
+  }),
+  defineTool({
+    name: "ssh_file_mkdir",
+    group: "file",
+    description:
+      "Creates a remote directory; recursive: true also creates missing parents and accepts " +
+      "an existing directory (mkdir -p).",
+    input: {
+      session_id: sessionId(),
+      path: remote("directory"),
+      recursive: z.boolean().optional().describe("create parents; no error if it exists"),
+    },
+    annotations: { destructiveHint: false, idempotentHint: true },
+    run: async (a, ctx) => {
+      const sftp = await sftpOf(ctx, a.session_id);
+      await audited(
+        ctx.app,
+        { tool: "ssh_file_mkdir", target: a.session_id, path: a.path },
+        () => makeDir(sftp, a.path, { recursive: a.recursive }),
+      );
+      return new Text(`created ${a.path}`);
+    },
+  }),
+  defineTool({
+    name: "ssh_file_chmod",
+    group: "file",
+    description: 'Sets the permission bits of a remote path. Example: {"mode": "0640"}.',
+    input: { session_id: sessionId(), path: remote("path"), mode: modeField() },
+    annotations: { destructiveHint: false, idempotentHint: true },
+    run: async (a, ctx) => {
+      const mode = parseMode(a.mode);
+      const sftp = await sftpOf(ctx, a.session_id);
+      await audited(
+        ctx.app,
+        { tool: "ssh_file_chmod", target: a.session_id, path: `${a.path} ${a.mode}` },
+        () => chmodPath(sftp, a.path, mode),
+      );
+      return new Text("chmod ok");
+    },
+  }),
+  defineTool({
+    name: "ssh_file_rename",
+    group: "file",
+    description: "Renames or moves a remote path. An existing destination is an error unless " +
+      "overwrite: true (replaced atomically where the server supports posix-rename).",
+    input: {
+      session_id: sessionId(),
+      from: remote("current path"),
+      to: remote("new path"),
+      overwrite: z.boolean().optional().describe("replace an existing destination"),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      const sftp = await sftpOf(ctx, a.session_id);
+      await audited(
+        ctx.app,
+        { tool: "ssh_file_rename", target: a.session_id, path: `${a.from} -> ${a.to}` },
+        () => renamePath(sftp, a.from, a.to, { overwrite: a.overwrite }),
+      );
+      return new Text(`renamed ${a.from} to ${a.to}`);
+    },
+  }),
+  defineTool({
+    name: "ssh_upload",
+    group: "file",
+    description: "Copies a local file or directory tree to the remote host so that it becomes " +
+      "remote_path (an existing directory is merged into; missing parents are created). " +
+      "Streams over SFTP (never through this conversation), keeps permission bits, sends " +
+      "progress, returns {bytes, files, dirs, skipped?, duration_ms}. Symlinks pointing " +
+      "outside the tree are skipped and listed.\n" +
+      'Example: {"session_id": "web1", "local_path": "/home/me/site", "remote_path": "/srv/site"}',
+    input: {
+      session_id: sessionId(),
+      local_path: local("file or directory to send"),
+      remote_path: remote("destination path"),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      const from = localPath(a.local_path);
+      const sftp = await sftpOf(ctx, a.session_id);
+      const started = Date.now();
+      const r = await audited(
+        ctx.app,
+        { tool: "ssh_upload", target: a.session_id, path: `${from} -> ${a.remote_path}` },
+        () =>
+          upload(sftp, from, a.remote_path, {
+            signal: ctx.signal,
+            onProgress: transferProgress(ctx, "uploaded"),
+          }),
+      );
+      return transferValue(r, started);
+    },
+  }),
+  defineTool({
+    name: "ssh_download",
+    group: "file",
+    description:
+      "Copies a remote file or directory tree to this machine so that it becomes local_path " +
+      "(an existing directory is merged into). Streams over SFTP (never through this " +
+      "conversation), keeps permission bits, sends progress, returns {bytes, files, dirs, " +
+      "skipped?, duration_ms}. Never writes outside local_path: unsafe names, symlinks " +
+      "pointing out and local symlinks in the way are skipped and listed in skipped.\n" +
+      'Example: {"session_id": "web1", "remote_path": "/var/log/nginx", "local_path": "/tmp/logs"}',
+    input: {
+      session_id: sessionId(),
+      remote_path: remote("file or directory to fetch"),
+      local_path: local("destination path"),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      const to = localPath(a.local_path);
+      const sftp = await sftpOf(ctx, a.session_id);
+      const started = Date.now();
+      const r = await audited(
+        ctx.app,
+        { tool: "ssh_download", target: a.session_id, path: `${a.remote_path} -> ${to}` },
+        () =>
+          download(sftp, a.remote_path, to, {
+            signal: ctx.signal,
+            onProgress: transferProgress(ctx, "downloaded"),
+          }),
+      );
+      return transferValue(r, started);
+    },
+  }),
+];

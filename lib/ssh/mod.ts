@@ -10,3 +10,18 @@ export type { ExecOptions, ExecResult } from "./exec.ts";
 export { HeadTail, splitBudget } from "./output.ts";
 export { ForwardManager } from "./forwards.ts";
 export type { ForwardInfo } from "./forwards.ts";
+export {
+  chmodPath,
+  listDir,
+  makeDir,
+  MAX_READ_BYTES,
+  readRange,
+  removePath,
+  renamePath,
+  statPath,
+  writeData,
+} from "./sftp.ts";
+export type { FileEntry, ReadRange } from "./sftp.ts";
+export { parseMode } from "./sftp_util.ts";
+export { download, upload } from "./transfer.ts";
+export type { TransferOptions, TransferResult } from "./transfer.ts";

@@ -1,0 +1,161 @@
+/**
+ * Pipelined SFTP file copies with bounded memory: up to `concurrency` requests of
+ * `chunkSize` bytes in flight (like OpenSSH's sftp and ssh2's fastGet/fastPut), local side
+ * read or written strictly in order through an open `Deno.FsFile`. Memory per file is at most
+ * `concurrency × chunkSize` (4 MiB by default), whatever the file's size.
+ */
+import type { SFTPWrapper } from "ssh2";
+
+/** Pipelining knobs. */
+export interface PipeOptions {
+  /** Bytes per SFTP read/write request. Default 64 KiB. */
+  chunkSize?: number;
+  /** Requests in flight per file. Default 64. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** Called after every chunk that reached its destination. */
+  onBytes?: (n: number) => void;
+}
+
+/** Default request size. */
+export const CHUNK_SIZE = 64 * 1024;
+/** Default requests in flight per file. */
+export const CONCURRENCY = 64;
+
+function writeAt(
+  sftp: SFTPWrapper,
+  handle: Uint8Array,
+  buf: Uint8Array,
+  len: number,
+  pos: number,
+): Promise<void> {
+  return new Promise((resolve, reject) =>
+    sftp.write(handle as never, buf as never, 0, len, pos, (err) => (err ? reject(err) : resolve()))
+  );
+}
+
+/** Reads `[pos, pos+len)` fully, or up to EOF (a shorter result means EOF). */
+async function readFull(
+  sftp: SFTPWrapper,
+  handle: Uint8Array,
+  pos: number,
+  len: number,
+): Promise<Uint8Array> {
+  const buf = new Uint8Array(len);
+  let got = 0;
+  while (got < len) {
+    const n = await new Promise<number>((resolve, reject) =>
+      sftp.read(
+        handle as never,
+        buf as never,
+        got,
+        len - got,
+        pos + got,
+        (err, nb) => (err ? reject(err) : resolve(nb)),
+      )
+    );
+    if (!n) break;
+    got += n;
+  }
+  return got === len ? buf : buf.subarray(0, got);
+}
+
+/** Fills `buf` from `file`; returns the bytes read (fewer only at EOF). */
+async function fill(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
+  let n = 0;
+  while (n < buf.length) {
+    const r = await file.read(buf.subarray(n));
+    if (r === null) break;
+    n += r;
+  }
+  return n;
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await file.write(data.subarray(off));
+}
+
+/**
+ * Copies `file` (from its current position to EOF) into the open remote `handle` from offset
+ * 0. Returns the bytes written.
+ */
+export async function putFile(
+  sftp: SFTPWrapper,
+  file: Deno.FsFile,
+  handle: Uint8Array,
+  options: PipeOptions = {},
+): Promise<number> {
+  const chunk = options.chunkSize ?? CHUNK_SIZE;
+  const limit = options.concurrency ?? CONCURRENCY;
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  let pos = 0;
+  try {
+    for (;;) {
+      options.signal?.throwIfAborted();
+      if (failure) throw failure;
+      const buf = new Uint8Array(chunk);
+      const n = await fill(file, buf);
+      if (n === 0) break;
+      const p: Promise<void> = writeAt(sftp, handle, buf, n, pos).then(
+        () => options.onBytes?.(n),
+        (err) => {
+          failure ??= err;
+        },
+      ).finally(() => inflight.delete(p));
+      inflight.add(p);
+      pos += n;
+      while (inflight.size >= limit) await Promise.race(inflight);
+      if (n < chunk) break;
+    }
+  } finally {
+    await Promise.all(inflight);
+  }
+  if (failure) throw failure;
+  return pos;
+}
+
+/**
+ * Copies the open remote `handle` (from offset 0 to EOF) into `file`, in order. `sizeHint`
+ * (the stat size) bounds how far ahead reads are issued; a file that grew is read to its end.
+ * Returns the bytes written.
+ */
+export async function getFile(
+  sftp: SFTPWrapper,
+  handle: Uint8Array,
+  file: Deno.FsFile,
+  sizeHint: number,
+  options: PipeOptions = {},
+): Promise<number> {
+  const chunk = options.chunkSize ?? CHUNK_SIZE;
+  const limit = options.concurrency ?? CONCURRENCY;
+  const slots: Promise<Uint8Array>[] = [];
+  let next = 0;
+  let total = 0;
+  const issue = () => {
+    while (slots.length < limit && (next < sizeHint || slots.length === 0)) {
+      const p = readFull(sftp, handle, next, chunk);
+      p.catch(() => {}); // observed when its turn comes
+      slots.push(p);
+      next += chunk;
+    }
+  };
+  try {
+    issue();
+    while (slots.length) {
+      options.signal?.throwIfAborted();
+      const data = await slots.shift()!;
+      if (data.length) {
+        await writeAll(file, data);
+        total += data.length;
+        options.onBytes?.(data.length);
+      }
+      if (data.length < chunk) break; // EOF
+      issue();
+    }
+  } finally {
+    await Promise.allSettled(slots);
+  }
+  return total;
+}
