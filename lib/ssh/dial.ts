@@ -76,7 +76,7 @@ function through(via: Client, addr: HopAddress, signal: AbortSignal): Promise<Du
     };
     if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
-    via.forwardOut("127.0.0.1", 0, addr.host, addr.port, (err, stream) => {
+    const onOpen = (err: Error | undefined, stream: Duplex) => {
       signal.removeEventListener("abort", onAbort);
       if (settled) {
         stream?.destroy();
@@ -85,7 +85,12 @@ function through(via: Client, addr: HopAddress, signal: AbortSignal): Promise<Du
       settled = true;
       if (err) reject(new Error(`the jump host cannot open a connection: ${err.message}`));
       else resolve(stream);
-    });
+    };
+    try {
+      via.forwardOut("127.0.0.1", 0, addr.host, addr.port, onOpen);
+    } catch (err) {
+      onOpen(err instanceof Error ? err : new Error(String(err)), undefined as never);
+    }
   });
 }
 
