@@ -223,7 +223,7 @@ testIf(
 
 testIf(
   missing,
-  "ssh_shell_screen shows less with a known file and resize changes stty size",
+  "ssh_shell_screen shows vi editing a known file and resize changes stty size",
   async () => {
     await using w = await world();
     const { rsm } = w;
@@ -236,18 +236,26 @@ testIf(
     const env = await rsm.callJson("ssh_shell_run", { ...sh("s"), command: 'echo "$GREETING"' });
     assert.equal(env.output, "hi there 'q'\n");
     await rsm.callJson("ssh_shell_run", { ...sh("s"), command: "true" });
-    await rsm.callJson("ssh_shell_write", { ...sh("s"), data: `less ${file}\n` });
+    await rsm.callJson("ssh_shell_write", { ...sh("s"), data: `busybox vi ${file}\n` });
     await readUntil(rsm, "s", /known line 20/);
-    const screen = await waitFor("less to draw", async () => {
+    const screen = await waitFor("vi to draw", async () => {
       const s = await rsm.callJson("ssh_shell_screen", sh("s"));
       return s.rows[22] === "known line 23" ? s : null;
     });
     assert.equal(screen.rows.length, 24);
     assert.equal(screen.cols, 80);
     assert.equal(screen.rows[0], "known line 1");
-    assert.equal(screen.cursor_row, 23);
-    assert.ok(screen.cursor_col >= 1);
-    await rsm.callJson("ssh_shell_write", { ...sh("s"), data: "q" });
+    assert.match(screen.rows[23], /known\.txt/, "vi's status line names the file");
+    assert.equal(screen.cursor_row, 0);
+    assert.equal(screen.cursor_col, 0);
+    await rsm.callJson("ssh_shell_write", { ...sh("s"), data: "jjlll" }); // move: row 2, col 3
+    const moved = await waitFor("the cursor to move", async () => {
+      const s = await rsm.callJson("ssh_shell_screen", sh("s"));
+      return s.cursor_row === 2 && s.cursor_col === 3 ? s : null;
+    });
+    assert.equal(moved.rows[2], "known line 3");
+    await rsm.callJson("ssh_shell_write", { ...sh("s"), data: ":q!\r" });
+    await rsm.callJson("ssh_shell_read", { ...sh("s"), idle_ms: 500 });
     assert.equal(await rsm.call("ssh_shell_resize", { ...sh("s"), rows: 40, cols: 120 }), "ok");
     assert.equal(
       (await rsm.callJson("ssh_shell_run", { ...sh("s"), command: "stty size" })).output,

@@ -8,7 +8,7 @@ import { need, testIf } from "./support/env.ts";
 import { localPty } from "./support/local_pty.ts";
 import { Shell } from "../lib/term/shell.ts";
 
-const missing = await need(["script", "busybox", "bash", "less"]);
+const missing = await need(["script", "busybox", "bash"]);
 const SHELLS = [["bash", "bash --norc --noprofile"], ["busybox sh", "busybox sh"]] as const;
 
 async function open(command: string): Promise<Shell> {
@@ -217,7 +217,7 @@ testIf(missing, "screen shows less displaying a known file, with the cursor", as
   );
   const shell = await open("bash --norc --noprofile");
   try {
-    await shell.write(`less ${file}\n`);
+    await shell.write(`busybox less ${file}\n`);
     await shell.read({ until: /known line 20/, timeoutMs: 10_000 });
     await shell.read({ idleMs: 300 });
     const s = await shell.snapshot();
