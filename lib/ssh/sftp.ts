@@ -4,6 +4,7 @@
  * failure is an {@link RsmError} that names the path, says why and what to try.
  * Knows nothing of MCP; the tool layer bounds and renders the results.
  */
+import { Buffer } from "node:buffer";
 import { posix } from "node:path";
 import type { Attributes, SFTPWrapper } from "ssh2";
 import { RsmError } from "../errors.ts";
@@ -70,7 +71,8 @@ async function refine(
   err: unknown,
   expect: "file" | "dir" | "absent",
 ): Promise<RsmError> {
-  if (sftpCode(err) === SFTP_STATUS.FAILURE) {
+  const code = sftpCode(err);
+  if (code === SFTP_STATUS.FAILURE || code === SFTP_STATUS.NO_SUCH_FILE) {
     const st = await lstatOrNull(sftp, path).catch(() => null);
     if (st && expect === "file" && fileType(st) === "dir") {
       return new RsmError(
@@ -85,7 +87,7 @@ async function refine(
         `Cannot ${action} ${path}: it is a ${fileType(st)}, not a directory; use ssh_file_stat`,
       );
     }
-    if (st && expect === "absent") {
+    if (st && expect === "absent" && code === SFTP_STATUS.FAILURE) {
       return new RsmError(
         "ALREADY_EXISTS",
         `Cannot ${action} ${path}: it already exists (${modeString(st.mode)})`,
@@ -169,7 +171,7 @@ export async function readRange(
     const attrs = await ops.fstat(sftp, handle);
     if (fileType(attrs) === "dir") throw await refine(sftp, "read", path, { code: 4 }, "file");
     const want = Math.max(0, Math.min(length + 4, attrs.size - offset + 4));
-    const buf = new Uint8Array(want);
+    const buf = Buffer.alloc(want);
     let got = 0;
     while (got < want) {
       const n = await new Promise<number>((resolve, reject) =>
@@ -247,7 +249,7 @@ export async function writeData(
       await new Promise<void>((resolve, reject) =>
         sftp.write(
           handle as never,
-          data as never,
+          Buffer.from(data.buffer, data.byteOffset, data.length),
           0,
           data.length,
           pos,

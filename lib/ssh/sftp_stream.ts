@@ -4,6 +4,7 @@
  * read or written strictly in order through an open `Deno.FsFile`. Memory per file is at most
  * `concurrency × chunkSize` (4 MiB by default), whatever the file's size.
  */
+import { Buffer } from "node:buffer";
 import type { SFTPWrapper } from "ssh2";
 
 /** Pipelining knobs. */
@@ -41,7 +42,7 @@ async function readFull(
   pos: number,
   len: number,
 ): Promise<Uint8Array> {
-  const buf = new Uint8Array(len);
+  const buf = Buffer.allocUnsafe(len);
   let got = 0;
   while (got < len) {
     const n = await new Promise<number>((resolve, reject) =>
@@ -95,7 +96,7 @@ export async function putFile(
     for (;;) {
       options.signal?.throwIfAborted();
       if (failure) throw failure;
-      const buf = new Uint8Array(chunk);
+      const buf = Buffer.allocUnsafe(chunk);
       const n = await fill(file, buf);
       if (n === 0) break;
       const p: Promise<void> = writeAt(sftp, handle, buf, n, pos).then(
