@@ -109,6 +109,16 @@ testIf(missing, "ssh_connect finds the host through ssh_config and address lists
     },
   );
 
+  await t.step("an IPv6 address in [v6]:port form connects", async () => {
+    await using sshd6 = await startSshd({ listen: "::1" });
+    const info = await rsm.callJson("ssh_connect", {
+      id: "v6",
+      spec: { user: user.name, addresses: `[::1]:${sshd6.port}`, auth: { key_path: user.keyPath } },
+    });
+    assert.equal(info.active_address, `[::1]:${sshd6.port}`);
+    await rsm.call("ssh_disconnect", { id: "v6" });
+  });
+
   await t.step("every address failing lists each one", async () => {
     const err = await rsm.callError("ssh_connect", {
       id: "none",
