@@ -129,6 +129,30 @@ testIf(missing, "ssh_exec returns what the command did and stops it for real", a
     assert.ok(!psDuring.includes(user.password), "the password is visible in ps");
   });
 
+  await t.step("sudo leaves the caller's stdin to the command", async () => {
+    const r = await exec({
+      command: "id -u; cat",
+      stdin: "line one\nline two\n",
+      sudo: true,
+      sudo_password_env: "RSM_SUDO_PW",
+    });
+    assert.equal(r.stdout, "0\nline one\nline two\n");
+  });
+
+  await t.step("a wrong sudo password is a failed command, not a hang", async () => {
+    const file = join(rsm.tmp.root, "wrong-sudo-pw");
+    await Deno.writeTextFile(file, "wrong-sudo-password\n");
+    const r = await exec({
+      command: "id -u",
+      sudo: true,
+      sudo_password_file: file,
+      timeout_ms: 20_000,
+    });
+    assert.notEqual(r.exit_code, 0);
+    assert.equal(r.timed_out, false);
+    assert.ok(!r.stdout.includes("wrong-sudo-password"));
+  });
+
   await t.step("sudo without a password fails instead of prompting", async () => {
     const r = await exec({ command: "id -u", sudo: true, timeout_ms: 10_000 });
     assert.notEqual(r.exit_code, 0);

@@ -113,11 +113,24 @@ function openExec(
  * Returns `stopped` or a description of what is left.
  */
 export async function killGroup(client: Client, pgid: number): Promise<string> {
+  // "alive" ignores zombies: an init that does not reap would otherwise keep the group
+  // "alive" forever (Linux: /proc; elsewhere: kill -0)
   const script = [
     `pg=${pgid}`,
+    `alive() {`,
+    `  if [ -r /proc/self/stat ]; then`,
+    `    for f in /proc/[0-9]*/stat; do`,
+    `      read -r l 2>/dev/null < "$f" || continue`,
+    `      set -- \${l##*) }`,
+    `      [ "$1" != Z ] && [ "$3" = "$pg" ] && return 0`,
+    `    done`,
+    `    return 1`,
+    `  fi`,
+    `  kill -0 -$pg 2>/dev/null`,
+    `}`,
     `kill -TERM -$pg 2>/dev/null || { echo stopped; exit 0; }`,
     `i=0`,
-    `while kill -0 -$pg 2>/dev/null; do`,
+    `while alive; do`,
     `  i=$((i+1))`,
     `  if [ $i -ge 20 ]; then kill -KILL -$pg 2>/dev/null; fi`,
     `  if [ $i -ge 50 ]; then echo "still running: process group $pg"; exit 1; fi`,
