@@ -79,6 +79,15 @@ testIf(missing, "ssh_exec returns what the command did and stops it for real", a
     assert.equal(await remoteSleeps(user.name, "sleep 3[12]"), "");
   });
 
+  await t.step("a command that ignores SIGTERM is killed with SIGKILL", async () => {
+    const started = Date.now();
+    const r = await exec({ command: "trap '' TERM; echo armed; sleep 34", timeout_ms: 1000 });
+    assert.equal(r.timed_out, true);
+    assert.match(r.stdout, /armed/);
+    assert.ok(Date.now() - started < 10_000);
+    assert.equal(await remoteSleeps(user.name, "sleep 34"), "");
+  });
+
   await t.step("cancelling the MCP request stops the remote command", async () => {
     const ac = new AbortController();
     const call = rsm.callRaw("ssh_exec", {
