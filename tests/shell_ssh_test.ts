@@ -254,6 +254,8 @@ testIf(
       return s.cursor_row === 2 && s.cursor_col === 3 ? s : null;
     });
     assert.equal(moved.rows[2], "known line 3");
+    const busy = await rsm.callError("ssh_shell_run", { ...sh("s"), command: "echo no" });
+    assert.match(busy, /full-screen program/);
     await rsm.callJson("ssh_shell_write", { ...sh("s"), data: ":q!\r" });
     await rsm.callJson("ssh_shell_read", { ...sh("s"), idle_ms: 500 });
     assert.equal(await rsm.call("ssh_shell_resize", { ...sh("s"), rows: 40, cols: 120 }), "ok");

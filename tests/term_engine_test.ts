@@ -72,7 +72,7 @@ for (const [label, command] of SHELLS) {
       await shell.run("echo hello");
       await shell.run("false");
       await shell.write("echo visible\n");
-      const r = await shell.read({ until: /visible\r?\n[^]*\S/, timeoutMs: 5000, stripAnsi: true });
+      const r = await shell.read({ until: /^visible\n[^]*\S/m, timeoutMs: 5000, stripAnsi: true });
       assert.doesNotMatch(r.data, /__rsm|stty|printf|eval/);
       assert.match(r.data, /echo visible\n/, "echo is back on after run");
       assert.match(r.data, /\nvisible\n/);

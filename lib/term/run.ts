@@ -41,7 +41,8 @@ export interface RunHost {
  * took effect, so nothing typed afterwards is echoed (kernel echo and readline/line-edit
  * echo both honour it). (2) Type the command octal-escaped into a variable (lines under
  * 1000 bytes, so canonical-mode line limits never bite) and one line that prints a start
- * marker, `eval`s the command, prints an end marker with `$?`, and restores the tty mode.
+ * marker, `eval`s the command, restores the tty mode, then prints an end marker with the
+ * command's `$?` (so when the end marker is seen, echo is already back on).
  * Markers carry a random nonce and are typed as two `printf` arguments, so even an echoed
  * line could not contain them. Everything before the start marker (echo, prompts) is
  * dropped; what follows the end marker (the next prompt) goes back to the ring.
@@ -174,8 +175,8 @@ function commandLines(command: string, m: string): string {
     lines.push(i === 0 ? ` __rsm_c='${part}'` : ` __rsm_c=$__rsm_c'${part}'`);
   }
   lines.push(
-    ` printf '%s%s\\n' ${m} :s; eval "$(printf '%b' "$__rsm_c")"; ` +
-      `printf '%s%s:%d\\n' ${m} :e "$?"; stty "$__rsm_t" 2>/dev/null; unset __rsm_c`,
+    ` printf '%s%s\\n' ${m} :s; eval "$(printf '%b' "$__rsm_c")"; __rsm_e=$?; ` +
+      `stty "$__rsm_t" 2>/dev/null; printf '%s%s:%d\\n' ${m} :e "$__rsm_e"; unset __rsm_c __rsm_e`,
   );
   return lines.join("\n") + "\n";
 }

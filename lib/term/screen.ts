@@ -47,6 +47,14 @@ export class Screen {
     return { rows, cursor_row: b.cursorY, cursor_col: b.cursorX, cols: t.cols };
   }
 
+  /** Whether a full-screen program holds the alternate screen (vim, less, top…). */
+  async alternate(): Promise<boolean> {
+    if (this.#closed) return false;
+    const t = this.#term;
+    await new Promise<void>((resolve) => t.write("", resolve));
+    return t.buffer.active.type === "alternate";
+  }
+
   /** Frees the emulator. Idempotent. */
   close(): void {
     if (this.#closed) return;

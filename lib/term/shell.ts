@@ -167,6 +167,13 @@ export class Shell {
   run(command: string, options: RunOptions = {}): Promise<RunResult> {
     return this.#exclusive(async () => {
       await this.#ready(options.signal);
+      if (await this.screen.alternate()) {
+        throw new RsmError(
+          "SHELL_BUSY",
+          `Cannot run in shell ${this.id}: a full-screen program (vim, less, top…) is in the ` +
+            `foreground; look with screen, quit it with write (e.g. "q" or ":q!\\r"), then run`,
+        );
+      }
       return runMarked(this.#runHost(), command, options);
     });
   }
