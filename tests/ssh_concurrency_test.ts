@@ -4,6 +4,7 @@
  * calls ending with one live connection, ssh_clone independent of its source.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { need, run, testIf, waitFor } from "./support/env.ts";
 import { readHandle } from "./support/mcp.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
@@ -35,6 +36,8 @@ testIf(missing, "sessions connect, exec, reconnect and disconnect concurrently",
     }));
     assert.deepEqual(await rsm.callJson("ssh_list"), []);
     await waitFor("no sockets left", async () => (await socketsTo(pid, sshd.port)) === 0, 5000);
+    const known = await Deno.readTextFile(join(rsm.tmp.rsmDir, "known_hosts"));
+    assert.equal(known.trim().split("\n").length, 1, "parallel first connects record one key");
   });
 
   await t.step(

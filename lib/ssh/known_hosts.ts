@@ -132,16 +132,26 @@ export async function checkHostKey(
   return changed ?? { status: "new" };
 }
 
-/** Appends `host`'s key to `file` (created 0600, its dir 0700). */
-export async function recordHostKey(
+let recording: Promise<void> = Promise.resolve();
+
+/**
+ * Appends `host`'s key to `file` (created 0600, its dir 0700). Serialised, and skipped when
+ * the key is already there (parallel connects to a new host write one line).
+ */
+export function recordHostKey(
   file: string,
   host: string,
   port: number,
   key: HostKey,
 ): Promise<void> {
-  await Deno.mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const line = `${knownHostsName(host, port)} ${key.type} ${key.base64}\n`;
-  await Deno.writeTextFile(file, line, { append: true, create: true, mode: 0o600 });
+  const next = recording.then(async () => {
+    if ((await checkHostKey([file], host, port, key)).status === "known") return;
+    await Deno.mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const line = `${knownHostsName(host, port)} ${key.type} ${key.base64}\n`;
+    await Deno.writeTextFile(file, line, { append: true, create: true, mode: 0o600 });
+  });
+  recording = next.catch(() => {});
+  return next;
 }
 
 /** Options for {@link verifyHostKey}. */
