@@ -208,8 +208,8 @@ const sshOpen = defineTool({
       "keep the shell in a tmux session on the server (survives reconnects and restarts)",
     ),
   },
-  run: (args, ctx) =>
-    ctx.app.shells.openSsh(args.session_id, args.shell_id, {
+  run: async (args, ctx) => {
+    const info = await ctx.app.shells.openSsh(args.session_id, args.shell_id, {
       term: args.term,
       rows: args.rows,
       cols: args.cols,
@@ -217,7 +217,14 @@ const sshOpen = defineTool({
       env: args.env,
       durable: args.durable,
       signal: ctx.signal,
-    }),
+    });
+    ctx.app.audit.record({
+      tool: "ssh_shell_open",
+      target: `${args.session_id}/${args.shell_id}`,
+      command: args.command ?? "(login shell)",
+    });
+    return info;
+  },
 });
 
 const dockerOpen = defineTool({
@@ -240,17 +247,25 @@ const dockerOpen = defineTool({
     rows: size("rows (default 24)").optional(),
     cols: size("columns (default 80)").optional(),
   },
-  run: (args, ctx) =>
-    ctx.app.shells.openDocker(args.host_id, args.shell_id, {
+  run: async (args, ctx) => {
+    const cmd = args.cmd ?? ["/bin/sh"];
+    const info = await ctx.app.shells.openDocker(args.host_id, args.shell_id, {
       container: args.container,
-      cmd: args.cmd ?? ["/bin/sh"],
+      cmd,
       env: args.env,
       user: args.user,
       working_dir: args.working_dir,
       rows: args.rows,
       cols: args.cols,
       signal: ctx.signal,
-    }),
+    });
+    ctx.app.audit.record({
+      tool: "docker_shell_open",
+      target: `${args.host_id}/${args.container}/${args.shell_id}`,
+      command: cmd.join(" "),
+    });
+    return info;
+  },
 });
 
 /** The `ssh_shell_*` tools (group "shell"). */
