@@ -1,7 +1,7 @@
 /** docker_upload / docker_download against a real dockerd, and the extractor's traversal guard. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { testIf } from "./support/env.ts";
 import { rsmSession } from "./support/mcp.ts";

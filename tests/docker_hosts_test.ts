@@ -20,7 +20,6 @@ testIf(
     await t.step(
       "docker_connect to unix:// reports the engine; docker_list_hosts shows it connected",
       async () => {
-        await using rsm = await rsmSession({ json: true });
         const info = await rsm.callJson("docker_connect", { id: "u", spec: { host: d.host } });
         assert.equal(info.state, "connected");
         assert.equal(info.host, d.host);
@@ -93,7 +92,6 @@ testIf(
     await t.step(
       "tcp:// with mutual TLS works; a wrong CA or a missing client cert is refused clearly",
       async () => {
-        await using rsm = await rsmSession({ json: true });
         const info = await rsm.callJson("docker_connect", {
           id: "tls",
           spec: {
@@ -126,13 +124,13 @@ testIf(
         assert.match(nocert, /Cannot connect to Docker host nocert/);
         const rows = await rsm.callJson("docker_list_hosts");
         assert.deepEqual(rows.map((r: { id: string }) => r.id), ["tls"]);
+        await rsm.call("docker_disconnect", { id: "tls" });
       },
     );
 
     await t.step(
       "stopping dockerd makes the host disconnected with last_error; starting it again works without reconnecting",
       async () => {
-        await using rsm = await rsmSession({ json: true });
         await rsm.callJson("docker_connect", { id: "h", spec: { host: d.host } });
         await d.stop();
         try {
@@ -151,11 +149,11 @@ testIf(
         const rows = await rsm.callJson("docker_list_hosts");
         assert.equal(rows[0].state, "connected");
         assert.equal(rows[0].last_error, "");
+        await rsm.call("docker_disconnect", { id: "h" });
       },
     );
 
     await t.step("a persistent host comes back after kill -9 of the rsm daemon", async () => {
-      await using rsm = await rsmSession({ json: true });
       await rsm.callJson("docker_connect", {
         id: "keep",
         spec: { host: d.host, persistent: true },

@@ -46,12 +46,14 @@ export function listContainers(
   options: ListContainersOptions = {},
 ): Promise<ContainerRow[]> {
   return host.use("list containers", async (d) => {
-    const list = await d.listContainers({
+    // only defined keys: `limit=&filters=` in the query is an error for Podman
+    const query: Record<string, unknown> = {
       all: options.all ?? false,
-      limit: options.limit,
-      filters: options.filters ? JSON.stringify(options.filters) : undefined,
       abortSignal: options.signal,
-    } as Docker.ContainerListOptions);
+    };
+    if (options.limit !== undefined) query.limit = options.limit;
+    if (options.filters) query.filters = JSON.stringify(options.filters);
+    const list = await d.listContainers(query as Docker.ContainerListOptions);
     return list.map((c) => ({
       id: c.Id.slice(0, 12),
       name: (c.Names?.[0] ?? "").replace(/^\//, ""),

@@ -3,7 +3,7 @@
  * cancellation really stop the process tree.
  *
  * How the stop works: when the container has `/bin/sh`, the command runs under a tiny wrapper
- * (`sh -c 'echo $$ > /tmp/.rsm-exec-ID; "$@"'`) that records its pid; the exec's first process
+ * (`sh -c 'echo $$ > /tmp/.rsm-exec-ID; "$@"'`, falling back to /dev/shm and /var/tmp) that records its pid; the exec's first process
  * is a session leader, so on timeout a second exec kills its process group and every
  * descendant found through `/proc/*\/status` (plain sh builtins, no ps needed). Without a shell
  * the command runs as is and a timeout can only be reported.
@@ -41,8 +41,8 @@ export interface ExecResult {
 }
 
 const KILL_SCRIPT = `
-F="$1"; p=""
-read -r p < "$F" 2>/dev/null
+N="$1"; p=""
+for d in /tmp /dev/shm /var/tmp; do [ -n "$p" ] || { read -r p < "$d/$N"; } 2>/dev/null; done
 [ -n "$p" ] || exit 3
 ppid_of() { while read -r k v; do if [ "$k" = "PPid:" ]; then echo "$v"; return; fi; done < "/proc/$1/status"; }
 all="$p"; frontier="$p"; n=0
@@ -56,7 +56,7 @@ while [ -n "$frontier" ] && [ $n -lt 20 ]; do
 done
 kill -s KILL -- "-$p" 2>/dev/null
 kill -s KILL $all 2>/dev/null
-rm -f "$F" 2>/dev/null
+rm -f "/tmp/$N" "/dev/shm/$N" "/var/tmp/$N" 2>/dev/null
 exit 0
 `;
 
@@ -115,12 +115,12 @@ export function dockerExec(
     const c = d.getContainer(container);
     const wrap = await hasShell(c);
     const tag = crypto.randomUUID().slice(0, 12);
-    const pidFile = `/tmp/.rsm-exec-${tag}`;
+    const pidFile = `.rsm-exec-${tag}`;
     const cmd = wrap
       ? [
         "/bin/sh",
         "-c",
-        `echo $$ > ${pidFile} 2>/dev/null; "$@"; s=$?; rm -f ${pidFile} 2>/dev/null; exit $s`,
+        `${recordPid(pidFile)}; "$@"; s=$?; ${forgetPid(pidFile)}; exit $s`,
         "rsm-exec",
         ...options.cmd,
       ]
@@ -193,6 +193,16 @@ export function dockerExec(
     if (note) result.note = note;
     return result;
   });
+}
+
+/** Shell snippet that writes `$$` to the first writable of /tmp, /dev/shm, /var/tmp. */
+export function recordPid(name: string): string {
+  return `for d in /tmp /dev/shm /var/tmp; do { echo $$ > "$d/${name}"; } 2>/dev/null && break; done`;
+}
+
+/** Shell snippet that removes what {@link recordPid} wrote. */
+export function forgetPid(name: string): string {
+  return `rm -f "/tmp/${name}" "/dev/shm/${name}" "/var/tmp/${name}" 2>/dev/null`;
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { Duplex } from "node:stream";
 import { PtyEvents, type PtyStream } from "../term/pty.ts";
 import type { DockerHost } from "./host.ts";
-import { killTree } from "./exec.ts";
+import { killTree, recordPid } from "./exec.ts";
 
 /** Options for {@link openDockerShell}. */
 export interface DockerShellOptions {
@@ -26,7 +26,7 @@ export function openDockerShell(host: DockerHost, options: DockerShellOptions): 
   const cols = options.cols ?? 80;
   const argv = options.cmd?.length ? options.cmd : ["/bin/sh"];
   const tag = crypto.randomUUID().slice(0, 12);
-  const pidFile = `/tmp/.rsm-shell-${tag}`;
+  const pidFile = `.rsm-shell-${tag}`;
   return host.use(`open a shell in container ${options.container}`, async (d) => {
     const c = d.getContainer(options.container);
     const env = { TERM: "xterm-256color", ...options.env };
@@ -37,7 +37,7 @@ export function openDockerShell(host: DockerHost, options: DockerShellOptions): 
       wrapped = true;
     } catch { /* no shell: run argv directly */ }
     const cmd = wrapped
-      ? ["/bin/sh", "-c", `echo $$ > ${pidFile} 2>/dev/null; exec "$@"`, "rsm-shell", ...argv]
+      ? ["/bin/sh", "-c", `${recordPid(pidFile)}; exec "$@"`, "rsm-shell", ...argv]
       : argv;
     const exec = await c.exec({
       Cmd: cmd,
