@@ -109,6 +109,10 @@ export class DockerHost {
   os = "";
   /** Shell count, kept by the manager for rows. */
   shells = 0;
+  /** Consecutive failed checks or calls. */
+  failures = 0;
+  /** The background health check skips this host until then (ms since epoch). */
+  nextCheckAt = 0;
   #docker?: Docker;
   #endpoint?: Endpoint;
   #ssh?: DialedSsh;
@@ -298,11 +302,17 @@ export class DockerHost {
     if (this.state !== "connected") this.connectedAt = new Date();
     this.state = "connected";
     this.lastError = "";
+    this.failures = 0;
+    this.nextCheckAt = 0;
   }
 
   #fail(msg: string): void {
     this.state = "disconnected";
     this.lastError = msg;
+    this.failures++;
+    // background checks of a dead host back off (10 s … 5 min) so an ssh:// host with a
+    // wrong password is not retried every 10 s; explicit calls always go through
+    this.nextCheckAt = Date.now() + Math.min(300_000, 10_000 * 2 ** Math.min(this.failures - 1, 5));
   }
 
   /**

@@ -153,7 +153,9 @@ export class DockerManager {
     if (this.#checking || this.#closed) return;
     this.#checking = true;
     try {
-      await Promise.all([...this.#hosts.values()].map(async (h) => {
+      const now = Date.now();
+      const due = [...this.#hosts.values()].filter((h) => h.nextCheckAt <= now);
+      await Promise.all(due.map(async (h) => {
         const before = h.state;
         await h.check(this.app.shutdown.signal);
         if (before !== h.state) {
