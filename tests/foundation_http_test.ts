@@ -5,7 +5,7 @@ import { silentLogger } from "../lib/log.ts";
 import { resolvePaths } from "../lib/paths.ts";
 import { buildRegistry, GROUPS } from "../lib/mcp/mod.ts";
 import { createRoutes } from "../lib/http/routes.ts";
-import { tempEnv, waitFor } from "./support/env.ts";
+import { e2eTest, tempEnv, waitFor } from "./support/env.ts";
 import { readHandle, RSM_CMD, rsmCli, rsmSession, stopDaemon } from "./support/mcp.ts";
 import { ROOT } from "./support/env.ts";
 
@@ -127,7 +127,7 @@ Deno.test("HTTP: a 20 MiB body is refused with 413", async () => {
   });
 });
 
-Deno.test("the handle and token files are 0600 in a 0700 dir; a second daemon exits 1", async () => {
+e2eTest("the handle and token files are 0600 in a 0700 dir; a second daemon exits 1", async () => {
   await using rsm = await rsmSession({ json: true });
   const status = await rsm.callJson("status");
   const dir = rsm.tmp.rsmDir;
@@ -147,7 +147,7 @@ Deno.test("the handle and token files are 0600 in a 0700 dir; a second daemon ex
   assert.notEqual(again!.token, handle!.token);
 });
 
-Deno.test("rsm daemon --format json serves JSON to a launcher with --no-spawn", async () => {
+e2eTest("rsm daemon --format json serves JSON to a launcher with --no-spawn", async () => {
   await using tmp = await tempEnv();
   const daemon = new Deno.Command(RSM_CMD[0], {
     args: [...RSM_CMD.slice(1), "daemon", "--format", "json"],
@@ -171,49 +171,52 @@ Deno.test("rsm daemon --format json serves JSON to a launcher with --no-spawn", 
   }
 });
 
-Deno.test("legacy SSE transport: GET /sse announces the endpoint and answers over the stream", async () => {
-  await using rsm = await rsmSession({ json: true });
-  await rsm.callJson("status");
-  const handle = (await readHandle(rsm.env))!;
-  const auth = { authorization: `Bearer ${handle.token}` };
-  const ctl = new AbortController();
-  const res = await fetch(`${handle.url}/sse`, { headers: auth, signal: ctl.signal });
-  assert.equal(res.status, 200);
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  const readUntil = async (re: RegExp) => {
-    while (!re.test(buf)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("stream ended");
-      buf += value;
-    }
-    return re.exec(buf)!;
-  };
-  const endpoint = (await readUntil(/event: endpoint\ndata: (\S+)\n/))[1];
-  const post = (msg: unknown) =>
-    fetch(`${handle.url}${endpoint}`, {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify(msg),
-    }).then((r) => r.body?.cancel().then(() => r.status));
-  assert.equal(
-    await post({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2024-11-05",
-        capabilities: {},
-        clientInfo: { name: "old", version: "1" },
-      },
-    }),
-    202,
-  );
-  await readUntil(/"id":1/);
-  await post({ jsonrpc: "2.0", method: "notifications/initialized" });
-  await post({ jsonrpc: "2.0", id: 2, method: "tools/list" });
-  await readUntil(/"id":2/);
-  assert.match(buf, /"name":"status"/);
-  ctl.abort();
-  await reader.cancel().catch(() => {});
-});
+e2eTest(
+  "legacy SSE transport: GET /sse announces the endpoint and answers over the stream",
+  async () => {
+    await using rsm = await rsmSession({ json: true });
+    await rsm.callJson("status");
+    const handle = (await readHandle(rsm.env))!;
+    const auth = { authorization: `Bearer ${handle.token}` };
+    const ctl = new AbortController();
+    const res = await fetch(`${handle.url}/sse`, { headers: auth, signal: ctl.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    const readUntil = async (re: RegExp) => {
+      while (!re.test(buf)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("stream ended");
+        buf += value;
+      }
+      return re.exec(buf)!;
+    };
+    const endpoint = (await readUntil(/event: endpoint\ndata: (\S+)\n/))[1];
+    const post = (msg: unknown) =>
+      fetch(`${handle.url}${endpoint}`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(msg),
+      }).then((r) => r.body?.cancel().then(() => r.status));
+    assert.equal(
+      await post({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: {
+          protocolVersion: "2024-11-05",
+          capabilities: {},
+          clientInfo: { name: "old", version: "1" },
+        },
+      }),
+      202,
+    );
+    await readUntil(/"id":1/);
+    await post({ jsonrpc: "2.0", method: "notifications/initialized" });
+    await post({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+    await readUntil(/"id":2/);
+    assert.match(buf, /"name":"status"/);
+    ctl.abort();
+    await reader.cancel().catch(() => {});
+  },
+);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempEnv, waitFor } from "./support/env.ts";
+import { e2eTest, tempEnv, waitFor } from "./support/env.ts";
 import { alive, readHandle, rsmCli, rsmSession, startRsm, stopDaemon } from "./support/mcp.ts";
 import { INITIALIZE, rawLauncher } from "./support/raw_stdio.ts";
 
@@ -19,7 +19,7 @@ async function daemonsFor(xdg: string): Promise<number[]> {
   return pids;
 }
 
-Deno.test("rsm stdio auto-spawns a detached daemon that outlives the launcher", async () => {
+e2eTest("rsm stdio auto-spawns a detached daemon that outlives the launcher", async () => {
   await using tmp = await tempEnv();
   try {
     const first = await startRsm(tmp.env, { json: true });
@@ -47,7 +47,7 @@ Deno.test("rsm stdio auto-spawns a detached daemon that outlives the launcher", 
   }
 });
 
-Deno.test("two launchers racing on a fresh config dir end with one daemon", async () => {
+e2eTest("two launchers racing on a fresh config dir end with one daemon", async () => {
   await using tmp = await tempEnv();
   try {
     const [a, b] = await Promise.all([
@@ -65,7 +65,7 @@ Deno.test("two launchers racing on a fresh config dir end with one daemon", asyn
   }
 });
 
-Deno.test("kill -9 of the daemon: the next call succeeds through a new daemon", async () => {
+e2eTest("kill -9 of the daemon: the next call succeeds through a new daemon", async () => {
   await using rsm = await rsmSession({ json: true });
   const before = await rsm.callJson("status");
   Deno.kill(before.pid, "SIGKILL");
@@ -78,28 +78,31 @@ Deno.test("kill -9 of the daemon: the next call succeeds through a new daemon", 
   assert.ok(tools.length >= 2);
 });
 
-Deno.test("a malformed line gets -32700, a blank line is ignored, the bridge carries on", async () => {
-  await using tmp = await tempEnv();
-  try {
-    await using raw = rawLauncher(tmp.env);
-    await raw.send(INITIALIZE);
-    const init = await raw.until(0);
-    assert.ok(init.result, "initialize answered");
-    await raw.send({ jsonrpc: "2.0", method: "notifications/initialized" });
-    await raw.write("\n   \n{not json\n");
-    const err = await raw.next();
-    assert.equal((err.error as { code: number }).code, -32700);
-    assert.equal(err.id, null);
-    await raw.send({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "status" } });
-    const res = await raw.until(7);
-    assert.ok(res.result, "the next valid request still works");
-    assert.equal(await raw.closeStdin(), 0, "exits 0 on stdin EOF");
-  } finally {
-    await stopDaemon(tmp.env);
-  }
-});
+e2eTest(
+  "a malformed line gets -32700, a blank line is ignored, the bridge carries on",
+  async () => {
+    await using tmp = await tempEnv();
+    try {
+      await using raw = rawLauncher(tmp.env);
+      await raw.send(INITIALIZE);
+      const init = await raw.until(0);
+      assert.ok(init.result, "initialize answered");
+      await raw.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+      await raw.write("\n   \n{not json\n");
+      const err = await raw.next();
+      assert.equal((err.error as { code: number }).code, -32700);
+      assert.equal(err.id, null);
+      await raw.send({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "status" } });
+      const res = await raw.until(7);
+      assert.ok(res.result, "the next valid request still works");
+      assert.equal(await raw.closeStdin(), 0, "exits 0 on stdin EOF");
+    } finally {
+      await stopDaemon(tmp.env);
+    }
+  },
+);
 
-Deno.test("128 concurrent status calls through one launcher all succeed", async () => {
+e2eTest("128 concurrent status calls through one launcher all succeed", async () => {
   await using rsm = await rsmSession({ json: true });
   const results = await Promise.all(
     Array.from({ length: 128 }, () => rsm.callJson("status")),
@@ -108,7 +111,7 @@ Deno.test("128 concurrent status calls through one launcher all succeed", async 
   assert.equal(new Set(results.map((r) => r.pid)).size, 1);
 });
 
-Deno.test("TOON is the default output; REMOTE_SHELL_MCP_FORMAT=json gives JSON", async () => {
+e2eTest("TOON is the default output; REMOTE_SHELL_MCP_FORMAT=json gives JSON", async () => {
   {
     await using rsm = await rsmSession();
     const text = await rsm.call("status");
@@ -124,7 +127,7 @@ Deno.test("TOON is the default output; REMOTE_SHELL_MCP_FORMAT=json gives JSON",
   }
 });
 
-Deno.test("an unknown field and an unknown tool are tool errors naming them", async () => {
+e2eTest("an unknown field and an unknown tool are tool errors naming them", async () => {
   await using rsm = await rsmSession({ json: true });
   const err = await rsm.callError("status", { bogus: 1 });
   assert.match(err, /unknown field "bogus"/);
@@ -132,13 +135,13 @@ Deno.test("an unknown field and an unknown tool are tool errors naming them", as
   assert.match(err2, /unknown tool "no_such_tool"/);
 });
 
-Deno.test("REMOTE_SHELL_MCP_TOOLS=meta serves only the meta tools", async () => {
+e2eTest("REMOTE_SHELL_MCP_TOOLS=meta serves only the meta tools", async () => {
   await using rsm = await rsmSession({ extraEnv: { REMOTE_SHELL_MCP_TOOLS: "meta" } });
   const { tools } = await rsm.client.listTools();
   assert.deepEqual(tools.map((t: { name: string }) => t.name).sort(), ["snapshot", "status"]);
 });
 
-Deno.test("rsm call, rsm status and rsm stop work from a shell; usage errors exit 2", async () => {
+e2eTest("rsm call, rsm status and rsm stop work from a shell; usage errors exit 2", async () => {
   await using tmp = await tempEnv();
   try {
     const noDaemon = await rsmCli(tmp.env, ["status"]);

@@ -103,6 +103,15 @@ export function testIf(
   });
 }
 
+/**
+ * An end-to-end test (real processes, the SDK client): sanitizers off, because the SDK and
+ * child-process plumbing keep timers and pipes that outlive one test by design; the test
+ * itself must still stop every process it started.
+ */
+export function e2eTest(name: string, fn: (t: Deno.TestContext) => Promise<void> | void): void {
+  testIf(null, name, fn);
+}
+
 /** Returns a reason string when one of `cmds` is missing or root is needed, else null. */
 export async function need(cmds: string[], root = false): Promise<string | null> {
   if (root && !isRoot()) return "needs root";
