@@ -1,6 +1,6 @@
 /** Docker hosts reached over SSH: `ssh://user@host:port/socket` and `ssh_session`, real sshd + dockerd. */
 import assert from "node:assert/strict";
-import { need, testIf } from "./support/env.ts";
+import { need, testIf, waitFor } from "./support/env.ts";
 import { rsmSession } from "./support/mcp.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
 import { dockerdMissing, startDockerd, TEST_IMAGE } from "./support/dockerd.ts";
@@ -31,7 +31,7 @@ testIf(missing, "docker hosts work over ssh:// and through an existing SSH sessi
   });
 
   await t.step(
-    "ssh://user@host:port/socket lists, execs (hijacked stream) and reads logs",
+    "ssh://user@host:port/socket lists containers and execs over the hijacked stream, timeout kill included",
     async () => {
       const info = await rsm.callJson("docker_connect", {
         id: "viassh",
@@ -71,6 +71,7 @@ testIf(missing, "docker hosts work over ssh:// and through an existing SSH sessi
           user: user.name,
           addresses: [`${sshd.host}:${sshd.port}`],
           auth: { key_path: user.keyPath },
+          auto_reconnect: true,
         },
       });
       assert.equal(s.state, "connected");
@@ -96,6 +97,43 @@ testIf(missing, "docker hosts work over ssh:// and through an existing SSH sessi
         ["viassh", "connected"],
         ["viasession", "connected"],
       ]);
+    },
+  );
+
+  await t.step(
+    "after sshd restarts, both hosts work again without docker_connect (own redial, session reconnect)",
+    async () => {
+      await sshd.restart();
+      await waitFor(
+        "session sess to reconnect",
+        async () => {
+          const info = await rsm.callJson("ssh_info", { id: "sess" });
+          return info.state === "connected";
+        },
+        60_000,
+        500,
+      );
+      for (const host_id of ["viasession", "viassh"]) {
+        const r = await waitFor(
+          `docker_exec through ${host_id}`,
+          async () => {
+            const res = await rsm.callRaw("docker_exec", {
+              host_id,
+              container: "box",
+              cmd: ["echo", "back"],
+            });
+            return res.isError ? null : JSON.parse((res.content[0] as { text: string }).text);
+          },
+          30_000,
+          500,
+        );
+        assert.equal(r.stdout, "back\n");
+      }
+      const hosts = await rsm.callJson("docker_list_hosts");
+      assert.ok(
+        hosts.every((h: { state: string }) => h.state === "connected"),
+        JSON.stringify(hosts),
+      );
     },
   );
 });

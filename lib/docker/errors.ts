@@ -59,6 +59,9 @@ export function transportMessage(err: unknown): string {
   if (code === "EACCES" || /EACCES|permission denied/i.test(m)) {
     return `permission denied (${m}); is this user allowed to use the socket?`;
   }
+  if (/HTTP request to an HTTPS server/i.test(m)) {
+    return "the engine speaks TLS but this host has no TLS settings; give tls_ca_path (and tls_cert_path, tls_key_path for mutual TLS)";
+  }
   if (
     /certificate|self[- ]signed|unknown ?issuer|UnknownIssuer|tls|ssl|handshake/i.test(m + code)
   ) {
