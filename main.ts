@@ -70,10 +70,18 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === "help" || command === "--help" || command === "-h") {
     const topic = command === "help" ? rest[0] : undefined;
+    if (topic === "setup") {
+      console.log((await import("./lib/setup/mod.ts")).SETUP_HELP);
+      return 0;
+    }
     console.log(topic && HELP[topic] ? HELP[topic] : HELP.main);
     return 0;
   }
   if (command === "version" || command === "--version" || command === "-V") {
+    if (rest.includes("--help") || rest.includes("-h")) {
+      console.log(HELP.version);
+      return 0;
+    }
     console.log(`rsm ${VERSION}`);
     return 0;
   }
