@@ -74,14 +74,29 @@ export function spawnDaemon(paths: Paths, extraArgs: string[]): void {
   const { cmd, args } = selfCommand(["daemon", "--detached", ...extraArgs]);
   const fd = openSync(paths.log, "a", 0o600);
   try {
-    const child = spawn(cmd, args, {
-      stdio: ["ignore", fd, fd],
-      detached: true,
-      env: Deno.env.toObject(),
-    });
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      child = spawn(cmd, args, {
+        stdio: ["ignore", fd, fd],
+        detached: true,
+        env: Deno.env.toObject(),
+      });
+    } catch (err) {
+      throw cannotStart(cmd, err);
+    }
+    if (!child || child.pid === undefined) throw cannotStart(cmd);
     child.on("error", () => {});
     child.unref();
   } finally {
     closeSync(fd);
   }
+}
+
+function cannotStart(cmd: string, cause?: unknown): RsmError {
+  return new RsmError(
+    "NO_DAEMON",
+    `Cannot start the rsm daemon: "${cmd}" could not be run (is it on PATH? GUI clients often ` +
+      `start servers with a minimal PATH — add rsm's directory to the server's env.PATH)`,
+    { cause },
+  );
 }
