@@ -146,7 +146,19 @@ testIf(
     await rsm.callJson("ssh_shell_open", { ...sh("r"), command: "busybox sh" });
     await rsm.callJson("ssh_shell_read", { ...sh("r"), idle_ms: 500, timeout_ms: 5000 });
     await rsm.callJson("ssh_shell_write", { ...sh("r"), data: "echo buffered\n" });
-    await new Promise((r) => setTimeout(r, 700));
+    // wait (without reading) until the output has landed and stopped growing
+    let last = -1;
+    await waitFor(
+      "output to settle",
+      async () => {
+        const n = (await rsm.callJson("ssh_shell_list", { session_id: "box" }))[0].buffered_bytes;
+        const settled = n > 0 && n === last;
+        last = n;
+        return settled;
+      },
+      20_000,
+      500,
+    );
     let t0 = Date.now();
     let r = await rsm.callJson("ssh_shell_read", { ...sh("r"), timeout_ms: 10_000 });
     assert.match(r.data, /^buffered\r?$/m);

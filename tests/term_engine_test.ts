@@ -115,7 +115,10 @@ testIf(
     const shell = await open("bash --norc --noprofile");
     try {
       await shell.write("echo buffered\n");
-      await new Promise((r) => setTimeout(r, 500));
+      // wait (without reading) until the output and the next prompt are buffered
+      for (let i = 0; i < 200 && !/^buffered\r\n[^]*# $/m.test(shell.ring.peekText()); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       let t0 = Date.now();
       let r = await shell.read({ timeoutMs: 5000 });
       assert.match(r.data, /buffered/);
