@@ -86,10 +86,8 @@ export function parsePort(spec: string): PortMapping {
   let hostPort = "";
   let cport: string;
   if (parts.length === 1) cport = parts[0];
-  else if (parts.length === 2) {
-    if (hostIp) [hostPort, cport] = parts;
-    else [hostPort, cport] = parts;
-  } else if (parts.length === 3 && !hostIp) [hostIp, hostPort, cport] = parts;
+  else if (parts.length === 2) [hostPort, cport] = parts;
+  else if (parts.length === 3 && !hostIp) [hostIp, hostPort, cport] = parts;
   else throw bad();
   const num = (p: string, zeroOk: boolean) =>
     /^\d+$/.test(p) && Number(p) <= 65535 && (zeroOk || Number(p) > 0);
