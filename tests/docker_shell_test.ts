@@ -84,5 +84,33 @@ testIf(
       });
       assert.match(err, /No such container: nope/);
     });
+
+    await t.step(
+      "docker_disconnect closes the host's shells and ends their processes",
+      async () => {
+        await rsm.callJson("docker_shell_open", {
+          host_id: "e",
+          shell_id: "sh2",
+          container: "box",
+        });
+        await rsm.call("docker_shell_write", {
+          host_id: "e",
+          shell_id: "sh2",
+          data: "sleep 4444\n",
+        });
+        await waitFor(
+          "sleep to run",
+          async () => (await d.cli(["top", "box"])).includes("sleep 4444"),
+        );
+        assert.equal(await rsm.call("docker_disconnect", { id: "e" }), "disconnected e");
+        await waitFor(
+          "sleep 4444 to be gone",
+          async () => !(await d.cli(["top", "box"])).includes("sleep 4444"),
+          10_000,
+        );
+        const shells = await rsm.callJson("docker_shell_list", {});
+        assert.deepEqual(shells.filter((s: { host_id?: string }) => s.host_id === "e"), []);
+      },
+    );
   },
 );

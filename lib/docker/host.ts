@@ -387,11 +387,18 @@ export class DockerHost {
     if (this.#closed) return;
     this.#closed = true;
     this.state = "disconnected";
-    this.#agent?.destroy();
-    try {
-      this.#ssh?.end();
-    } catch { /* already gone */ }
-    this.#ssh = undefined;
+    // an owned SSH connection gets a short grace so shells closed with the host can still
+    // send their kill exec through it
+    const ssh = this.#ssh;
+    if (ssh) {
+      const timer = setTimeout(() => {
+        try {
+          ssh.end();
+        } catch { /* already gone */ }
+        this.#agent?.destroy();
+      }, 5_000);
+      Deno.unrefTimer(timer);
+    } else this.#agent?.destroy();
   }
 }
 

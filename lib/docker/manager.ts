@@ -104,10 +104,18 @@ export class DockerManager {
     return host.info();
   }
 
-  /** Disconnects and forgets a host. */
+  /** Disconnects and forgets a host; its shells are closed (their processes ended). */
   disconnect(id: string): void {
     const host = this.get(id);
     this.#hosts.delete(id);
+    // its shells end with it (like ssh_disconnect closes a session's shells)
+    for (const sh of this.app.shells.list({ kind: "docker", owner: id })) {
+      try {
+        this.app.shells.closeShell("docker", id, sh.id);
+      } catch (err) {
+        this.app.log.warn("cannot close docker shell", { host: id, shell: sh.id, error: err });
+      }
+    }
     host.close();
     if (host.spec.persistent) this.app.store.changed();
     this.app.log.info("docker host disconnected", { id });
