@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { need, run, testIf } from "./support/env.ts";
 import { forwardLab } from "./support/forward_lab.ts";
 import { startServers } from "./support/forward_servers.ts";
+import { createNet } from "./support/netns.ts";
+import { createUser, startSshd } from "./support/sshd.ts";
+import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
 
 const missing = await need(["sshd", "ssh-keygen", "useradd", "ip", "curl"], true);
 
@@ -102,5 +105,51 @@ testIf(
       assert.ok(rows[0].total_connections >= 8, JSON.stringify(rows[0]));
       assert.ok(rows[0].bytes_out > 0 && rows[0].bytes_in > 0);
     });
+  },
+);
+
+testIf(
+  missing,
+  "a target that never answers gets SOCKS reply 4 and a closed -L connection after 30 s",
+  async () => {
+    await using user = await createUser();
+    await using sshd = await startSshd();
+    await using net = await createNet();
+    const hole = await net.blackhole(); // the SSH server's connect to it hangs
+    await using rsm = await rsmWithEnv();
+    await rsm.callJson("ssh_connect", {
+      id: "box",
+      spec: { user: user.name, addresses: [sshd.address], auth: { key_path: user.keyPath } },
+    });
+    const d = await rsm.callJson("ssh_forward_dynamic", {
+      session_id: "box",
+      forward_id: "socks",
+      bind_port: 0,
+    });
+    const l = await rsm.callJson("ssh_forward_local", {
+      session_id: "box",
+      forward_id: "l",
+      bind_port: 0,
+      remote_host: hole,
+      remote_port: 80,
+    });
+    const started = Date.now();
+    const [code, closed] = await Promise.all([
+      socksReply(d.bind_port, [5, 1, 0, 1, ...hole.split(".").map(Number), ...portBytes(80)]),
+      (async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: l.bind_port });
+        try {
+          return await conn.read(new Uint8Array(16)).catch(() => null);
+        } finally {
+          conn.close();
+        }
+      })(),
+    ]);
+    const secs = (Date.now() - started) / 1000;
+    assert.equal(code, 0x04);
+    assert.equal(closed, null);
+    assert.ok(secs >= 25 && secs < 45, `gave up after ${secs} s`);
+    const rows = await rsm.callJson("ssh_forwards_list");
+    assert.ok(rows.every((r: { active_connections: number }) => r.active_connections === 0));
   },
 );
