@@ -9,19 +9,19 @@ import type { SFTPWrapper } from "ssh2";
 
 /** Pipelining knobs. */
 export interface PipeOptions {
-  /** Bytes per SFTP read/write request. Default 64 KiB. */
+  /** Bytes per SFTP read/write request. Default 128 KiB. */
   chunkSize?: number;
-  /** Requests in flight per file. Default 64. */
+  /** Requests in flight per file. Default 32. */
   concurrency?: number;
   signal?: AbortSignal;
   /** Called after every chunk that reached its destination. */
   onBytes?: (n: number) => void;
 }
 
-/** Default request size. */
-export const CHUNK_SIZE = 64 * 1024;
+/** Default request size (OpenSSH's sftp-server takes up to 255 KiB per request). */
+export const CHUNK_SIZE = 128 * 1024;
 /** Default requests in flight per file. */
-export const CONCURRENCY = 64;
+export const CONCURRENCY = 32;
 
 function writeAt(
   sftp: SFTPWrapper,
@@ -147,13 +147,13 @@ export async function getFile(
     while (slots.length) {
       options.signal?.throwIfAborted();
       const data = await slots.shift()!;
+      if (data.length === chunk) issue(); // keep the pipe full while this chunk is written
       if (data.length) {
         await writeAll(file, data);
         total += data.length;
         options.onBytes?.(data.length);
       }
       if (data.length < chunk) break; // EOF
-      issue();
     }
   } finally {
     await Promise.allSettled(slots);
