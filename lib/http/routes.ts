@@ -53,7 +53,21 @@ export function createRoutes(options: RoutesOptions): Routes {
   async function parseBody(req: Request): Promise<unknown | Response> {
     try {
       const text = await readBody(req, MAX_BODY);
-      return JSON.parse(text);
+      const value = JSON.parse(text);
+      // The SDK's parsing drops a `"__proto__"` key silently (it would be a prototype, not a
+      // field); refuse it like any unknown field rather than run a call without it.
+      if (text.includes('"__proto__"') && hasProtoKey(text)) {
+        const id = (value as { id?: unknown })?.id ?? null;
+        return json(400, {
+          jsonrpc: "2.0",
+          id,
+          error: {
+            code: -32602,
+            message: 'Invalid params: unknown field "__proto__" (not accepted)',
+          },
+        });
+      }
+      return value;
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         return rpcError(413, -32600, `request body larger than ${MAX_BODY} bytes`);
@@ -158,4 +172,14 @@ export function createRoutes(options: RoutesOptions): Routes {
     },
     sessions: () => streamable.size + legacy.size,
   };
+}
+
+/** Whether JSON `text` has an object key `"__proto__"` anywhere (a string value does not count). */
+function hasProtoKey(text: string): boolean {
+  let found = false;
+  JSON.parse(text, function (key, value) {
+    if (key === "__proto__") found = true;
+    return value;
+  });
+  return found;
 }
