@@ -37,12 +37,15 @@ testIf(missing, "a local forward reaches an HTTP server only the SSH server can 
   assert.equal(f.target_port, 8080);
   assert.equal(f.spec, "-L 127.0.0.1:0:127.0.0.1:8080");
 
-  const ok = await fetch(`http://127.0.0.1:${f.bind_port}/hello`);
-  assert.equal(ok.status, 200);
-  assert.equal(await ok.text(), "hello from netns\n");
-  const nf = await fetch(`http://127.0.0.1:${f.bind_port}/missing`);
-  assert.equal(nf.status, 404);
-  assert.equal(await nf.text(), "nope\n");
+  {
+    using client = Deno.createHttpClient({}); // its kept-alive connection closes with it
+    const ok = await fetch(`http://127.0.0.1:${f.bind_port}/hello`, { client });
+    assert.equal(ok.status, 200);
+    assert.equal(await ok.text(), "hello from netns\n");
+    const nf = await fetch(`http://127.0.0.1:${f.bind_port}/missing`, { client });
+    assert.equal(nf.status, 404);
+    assert.equal(await nf.text(), "nope\n");
+  }
 
   // 50 concurrent connections through the one forward
   const bodies = await Promise.all(
