@@ -276,7 +276,7 @@ export class Forward {
     try {
       req = await readSocksRequest(sock, { timeoutMs: DIAL_TIMEOUT_MS });
     } catch {
-      sock.end(); // the reply (if any) was written; closing ends the connection
+      endThenDestroy(sock); // the reply (if any) was written
       return;
     }
     let ch: ClientChannel;
@@ -284,7 +284,7 @@ export class Forward {
       ch = await this.#dial(sock, req.host, req.port);
     } catch (err) {
       sendReply(sock, replyFor(err));
-      sock.end();
+      endThenDestroy(sock);
       this.#opts.log.debug("socks: dial failed", {
         id: this.id,
         target: `${hostPart(req.host)}:${req.port}`,
@@ -292,9 +292,8 @@ export class Forward {
       });
       return;
     }
-    if (conn.done) return ch.destroy() as unknown as void;
     sendReply(sock, REPLY.SUCCEEDED);
-    conn.attach(ch);
+    conn.attach(ch); // destroys `ch` if the client went away meanwhile
   }
 
   /** Opens a direct-tcpip channel to host:port, waiting for the session within the budget. */
@@ -337,6 +336,12 @@ export class Forward {
       timeout.catch(() => {});
     }
   }
+}
+
+/** Flushes what was written to `sock` (a SOCKS reply), then closes it for good. */
+function endThenDestroy(sock: net.Socket): void {
+  sock.once("finish", () => sock.destroy());
+  sock.end();
 }
 
 function listenError(err: unknown, addr: string, port: number): RsmError {
