@@ -121,11 +121,6 @@ export class Forward {
     this.port = (server.address() as net.AddressInfo).port;
   }
 
-  /** Whether a -L/-D listener is up. */
-  get listening(): boolean {
-    return !!this.#server;
-  }
-
   /**
    * Asks the server to listen for a -R forward on `client` (the spec's port the first time,
    * then the port it got, so reconnects keep it). Throws when the server refuses.
@@ -149,7 +144,9 @@ export class Forward {
       );
     });
     if (this.#closed) {
-      client.unforwardIn(addr, got);
+      try {
+        client.unforwardIn(addr, got, () => {});
+      } catch { /* connection gone */ }
       return;
     }
     this.#remoteClient = client;
@@ -247,7 +244,7 @@ export class Forward {
     this.#remoteClient = undefined;
     if (c && this.spec.kind === "remote") {
       try {
-        c.unforwardIn(this.spec.bind_addr, this.port);
+        c.unforwardIn(this.spec.bind_addr, this.port, () => {});
       } catch { /* connection gone: nothing to cancel */ }
     }
     this.traffic.closeAll();
