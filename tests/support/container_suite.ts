@@ -87,9 +87,35 @@ export async function containerSuite(
         (await d.cli(["inspect", "-f", "{{.State.StartedAt}}", "life"])).trim(),
         before,
       );
-      // busybox sleep as pid 1 ignores SIGTERM (no handler), so SIGKILL is what ends it; check the signal arrives
+      // the signal given is the signal delivered: a trap for USR1 exits 5
+      await d.cli([
+        "run",
+        "-d",
+        "--name",
+        "trapper",
+        TEST_IMAGE,
+        "sh",
+        "-c",
+        'trap "echo got-usr1; exit 5" USR1; echo ready; while true; do sleep 0.1; done',
+      ]);
+      await waitFor(
+        "trap to be set",
+        async () => (await d.cli(["logs", "trapper"])).includes("ready"),
+      );
       assert.equal(
-        await rsm.call("docker_container_kill", { ...h, container: "life", signal: "SIGKILL" }),
+        await rsm.call("docker_container_kill", { ...h, container: "trapper", signal: "SIGUSR1" }),
+        "killed trapper",
+      );
+      await waitFor(
+        "trapper to exit",
+        async () =>
+          (await d.cli(["inspect", "-f", "{{.State.Status}}", "trapper"])).trim() === "exited",
+      );
+      assert.equal((await d.cli(["inspect", "-f", "{{.State.ExitCode}}", "trapper"])).trim(), "5");
+      assert.match(await d.cli(["logs", "trapper"]), /got-usr1/);
+      // default signal is SIGKILL
+      assert.equal(
+        await rsm.call("docker_container_kill", { ...h, container: "life" }),
         "killed life",
       );
       await waitFor("container to exit", async () => (await state()) === "exited");
