@@ -187,5 +187,36 @@ testIf(
       const list = await rsm.callJson("docker_containers", { host_id: "keep", all: true });
       assert.ok(Array.isArray(list));
     });
+
+    await t.step(
+      "a persistent host whose engine is down at restore is kept as disconnected and comes back",
+      async () => {
+        await d.stop();
+        try {
+          const h = await readHandle(rsm.env);
+          Deno.kill(h!.pid, "SIGKILL");
+          const rows = await waitFor(
+            "restored daemon to list the host",
+            async () => {
+              const r = await rsm.callJson("docker_list_hosts").catch(() => null);
+              return r?.length ? r : null;
+            },
+            60_000,
+            500,
+          );
+          assert.equal(rows[0].id, "keep");
+          assert.equal(rows[0].state, "disconnected");
+          assert.notEqual(rows[0].last_error, "");
+          const state = JSON.parse(await Deno.readTextFile(join(rsm.tmp.rsmDir, "state.json")));
+          assert.deepEqual(state.docker.hosts.map((x: { id: string }) => x.id), ["keep"]);
+        } finally {
+          await d.start();
+        }
+        const list = await rsm.callJson("docker_containers", { host_id: "keep", all: true });
+        assert.ok(Array.isArray(list));
+        const rows = await rsm.callJson("docker_list_hosts");
+        assert.equal(rows[0].state, "connected");
+      },
+    );
   },
 );
