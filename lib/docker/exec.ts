@@ -26,6 +26,8 @@ export interface ExecOptions {
   /** Bytes kept from each end of stdout and stderr. Default 32 KiB. */
   maxBytes?: number;
   signal?: AbortSignal;
+  /** Sees every chunk of output as it arrives (for progress notifications). */
+  onOutput?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void;
 }
 
 /** `docker_exec`'s result. */
@@ -77,7 +79,12 @@ async function hasShell(c: Docker.Container): Promise<boolean> {
 }
 
 /** Demultiplexes Docker's stream framing into two sinks. */
-function demuxInto(stream: Duplex, out: HeadTail, err: HeadTail): Promise<void> {
+function demuxInto(
+  stream: Duplex,
+  out: HeadTail,
+  err: HeadTail,
+  tap?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void,
+): Promise<void> {
   let buf = new Uint8Array(0);
   return new Promise((resolve, reject) => {
     stream.on("data", (chunk: Uint8Array) => {
@@ -91,7 +98,9 @@ function demuxInto(stream: Duplex, out: HeadTail, err: HeadTail): Promise<void> 
       while (b.length - off >= 8) {
         const size = new DataView(b.buffer, b.byteOffset + off + 4, 4).getUint32(0);
         if (b.length - off - 8 < size) break;
-        (b[off] === 2 ? err : out).push(b.subarray(off + 8, off + 8 + size));
+        const body = b.subarray(off + 8, off + 8 + size);
+        (b[off] === 2 ? err : out).push(body);
+        tap?.(body, b[off] === 2 ? "stderr" : "stdout");
         off += 8 + size;
       }
       buf = b.slice(off);
@@ -141,7 +150,7 @@ export function dockerExec(
     }) as unknown as Duplex;
     const out = new HeadTail(max);
     const err = new HeadTail(max);
-    const done = demuxInto(stream, out, err);
+    const done = demuxInto(stream, out, err, options.onOutput);
     if (options.stdin !== undefined) {
       stream.write(options.stdin);
       stream.end();

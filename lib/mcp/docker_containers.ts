@@ -20,6 +20,23 @@ function budget(ctx: ToolContext): number {
   return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
 }
 
+/** Throttled progress carrying the latest output line (bytes so far as the progress value). */
+function lineProgress(ctx: ToolContext) {
+  let bytes = 0;
+  let last = 0;
+  let line = "";
+  const dec = new TextDecoder();
+  return (chunk: Uint8Array) => {
+    bytes += chunk.length;
+    const lines = dec.decode(chunk).split("\n").map((l) => l.trimEnd()).filter(Boolean);
+    if (lines.length) line = lines[lines.length - 1].slice(0, 200);
+    const now = Date.now();
+    if (now - last < 500) return;
+    last = now;
+    ctx.progress(bytes, undefined, line);
+  };
+}
+
 function progressOf(ctx: ToolContext) {
   return (done: number, total: number | undefined, message: string) =>
     ctx.progress(done, total, message);
@@ -261,6 +278,7 @@ const work: ToolDef[] = [
           timeoutMs: a.timeout_ms,
           maxBytes: budget(ctx),
           signal: ctx.signal,
+          onOutput: lineProgress(ctx),
         });
         code = r.exit_code;
         return r;

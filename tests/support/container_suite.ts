@@ -285,6 +285,21 @@ export async function containerSuite(
     },
   );
 
+  await t.step(
+    "a long docker_exec sends progress notifications with its latest output line",
+    async () => {
+      const seen: { progress: number; message?: string }[] = [];
+      const r = await rsm.callJson("docker_exec", {
+        host_id: "local",
+        container: "lister",
+        cmd: ["sh", "-c", "for i in 1 2 3 4; do echo line$i; sleep 0.6; done"],
+      }, { onprogress: (p) => seen.push(p) });
+      assert.equal(r.stdout, "line1\nline2\nline3\nline4\n");
+      assert.ok(seen.length >= 2, JSON.stringify(seen));
+      assert.ok(seen.every((p) => /^line\d$/.test(p.message ?? "")), JSON.stringify(seen));
+    },
+  );
+
   await t.step("cancelling a docker_exec call from the client stops the command", async () => {
     const ac = new AbortController();
     const call = rsm.callRaw("docker_exec", {
