@@ -19,6 +19,7 @@ import {
   octal,
   open,
   ops,
+  readAt,
   readlink,
   remotePath,
   rjoin,
@@ -26,6 +27,7 @@ import {
   sftpCode,
   sftpError,
   stat,
+  writeAt,
 } from "./sftp_util.ts";
 
 /** One file as the tools show it. */
@@ -174,16 +176,7 @@ export async function readRange(
     const buf = Buffer.alloc(want);
     let got = 0;
     while (got < want) {
-      const n = await new Promise<number>((resolve, reject) =>
-        sftp.read(
-          handle as never,
-          buf as never,
-          got,
-          want - got,
-          offset + got,
-          (err, nb) => err ? reject(err) : resolve(nb),
-        )
-      );
+      const n = await readAt(sftp, handle, buf, got, want - got, offset + got);
       if (n === 0) break;
       got += n;
     }
@@ -246,16 +239,8 @@ export async function writeData(
     let pos = 0;
     if (options.append) pos = (await ops.fstat(sftp, handle)).size ?? 0;
     if (data.length) {
-      await new Promise<void>((resolve, reject) =>
-        sftp.write(
-          handle as never,
-          Buffer.from(data.buffer, data.byteOffset, data.length),
-          0,
-          data.length,
-          pos,
-          (err) => (err ? reject(err) : resolve()),
-        )
-      );
+      const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
+      await writeAt(sftp, handle, buf, 0, data.length, pos);
     }
     if (options.mode !== undefined) await ops.fsetstat(sftp, handle, { mode: options.mode });
     await close(sftp, handle);

@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { SFTPWrapper } from "ssh2";
+import { readAt, writeAt } from "./sftp_util.ts";
 
 /** Pipelining knobs. */
 export interface PipeOptions {
@@ -23,18 +24,6 @@ export const CHUNK_SIZE = 128 * 1024;
 /** Default requests in flight per file. */
 export const CONCURRENCY = 32;
 
-function writeAt(
-  sftp: SFTPWrapper,
-  handle: Uint8Array,
-  buf: Uint8Array,
-  len: number,
-  pos: number,
-): Promise<void> {
-  return new Promise((resolve, reject) =>
-    sftp.write(handle as never, buf as never, 0, len, pos, (err) => (err ? reject(err) : resolve()))
-  );
-}
-
 /** Reads `[pos, pos+len)` fully, or up to EOF (a shorter result means EOF). */
 async function readFull(
   sftp: SFTPWrapper,
@@ -45,16 +34,7 @@ async function readFull(
   const buf = Buffer.allocUnsafe(len);
   let got = 0;
   while (got < len) {
-    const n = await new Promise<number>((resolve, reject) =>
-      sftp.read(
-        handle as never,
-        buf as never,
-        got,
-        len - got,
-        pos + got,
-        (err, nb) => (err ? reject(err) : resolve(nb)),
-      )
-    );
+    const n = await readAt(sftp, handle, buf, got, len - got, pos + got);
     if (!n) break;
     got += n;
   }
@@ -99,7 +79,7 @@ export async function putFile(
       const buf = Buffer.allocUnsafe(chunk);
       const n = await fill(file, buf);
       if (n === 0) break;
-      const p: Promise<void> = writeAt(sftp, handle, buf, n, pos).then(
+      const p: Promise<void> = writeAt(sftp, handle, buf, 0, n, pos).then(
         () => options.onBytes?.(n),
         (err) => {
           failure ??= err;

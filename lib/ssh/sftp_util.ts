@@ -55,28 +55,54 @@ export function sftpError(action: string, path: string, err: unknown, hint?: str
   } else if (code === SFTP_STATUS.OP_UNSUPPORTED) {
     rsmCode = "UNSUPPORTED";
     why = "the SFTP server does not support this operation";
-  } else if (/No SFTP|not connected|closed|Channel/i.test(raw) && code === undefined) {
+  } else if (
+    code === undefined && /No response from server|No SFTP|not connected|closed/i.test(raw)
+  ) {
     rsmCode = "CONNECTION_LOST";
     tip = "the connection dropped; see ssh_info, then ssh_reconnect";
   }
   return new RsmError(rsmCode, `Cannot ${action} ${path}: ${why}; ${tip}`, { cause: err });
 }
 
-/** Wraps a callback-style call into a promise. */
-export function cb<T>(fn: (done: (err: Error | undefined | null, value?: T) => void) => void) {
+/**
+ * Throws CONNECTION_LOST when the SFTP channel is no longer open: ssh2 silently drops a
+ * request sent on a closed channel, and its callback would never run.
+ */
+export function assertOpen(sftp: SFTPWrapper): void {
+  const ch = sftp as unknown as {
+    outgoing?: { state?: string };
+    incoming?: { state?: string };
+    readable?: boolean;
+  };
+  // a dead connection marks only `incoming` closed (and ends `readable`) on SFTP channels
+  const out = ch.outgoing?.state;
+  if ((out !== undefined && out !== "open") || ch.incoming?.state === "closed" || !ch.readable) {
+    throw new RsmError(
+      "CONNECTION_LOST",
+      "The SFTP channel is closed (the connection dropped); see ssh_info, then retry",
+    );
+  }
+}
+
+/** Wraps a callback-style call on `sftp` into a promise (rejects at once on a closed channel). */
+export function cb<T>(
+  sftp: SFTPWrapper,
+  fn: (done: (err: Error | undefined | null, value?: T) => void) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    assertOpen(sftp);
     fn((err, value) => (err ? reject(err) : resolve(value as T)));
   });
 }
 
 /** `stat` (follows symlinks). */
 export function stat(sftp: SFTPWrapper, path: string): Promise<Stats> {
-  return cb<Stats>((d) => sftp.stat(path, d));
+  return cb<Stats>(sftp, (d) => sftp.stat(path, d));
 }
 
 /** `lstat` (the link itself). */
 export function lstat(sftp: SFTPWrapper, path: string): Promise<Stats> {
-  return cb<Stats>((d) => sftp.lstat(path, d));
+  return cb<Stats>(sftp, (d) => sftp.lstat(path, d));
 }
 
 /** `lstat`, or null when the path does not exist. */
@@ -91,7 +117,7 @@ export async function lstatOrNull(sftp: SFTPWrapper, path: string): Promise<Stat
 
 /** `readlink`. */
 export function readlink(sftp: SFTPWrapper, path: string): Promise<string> {
-  return cb<string>((d) => sftp.readlink(path, d));
+  return cb<string>(sftp, (d) => sftp.readlink(path, d));
 }
 
 /** `open` returning the handle. */
@@ -101,34 +127,63 @@ export function open(
   flags: Parameters<SFTPWrapper["open"]>[1],
   attrs: InputAttributes = {},
 ): Promise<Uint8Array> {
-  return cb<Uint8Array>((d) => sftp.open(path, flags, attrs, d as never));
+  return cb<Uint8Array>(sftp, (d) => sftp.open(path, flags, attrs, d as never));
 }
 
 /** `close` of a handle; errors ignored when `quiet`. */
 export async function close(sftp: SFTPWrapper, handle: Uint8Array, quiet = false): Promise<void> {
   try {
-    await cb<void>((d) => sftp.close(handle as never, d));
+    await cb<void>(sftp, (d) => sftp.close(handle as never, d));
   } catch (err) {
     if (!quiet) throw err;
   }
 }
 
+/** Reads up to `len` bytes at `pos` into `buf[off…]`; 0 means EOF. `buf` must be a Buffer. */
+export function readAt(
+  sftp: SFTPWrapper,
+  handle: Uint8Array,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  pos: number,
+): Promise<number> {
+  return cb<number>(
+    sftp,
+    (d) => sftp.read(handle as never, buf as never, off, len, pos, (err, nb) => d(err, nb)),
+  );
+}
+
+/** Writes `buf[off…off+len)` at `pos` (ssh2 splits large writes). `buf` must be a Buffer. */
+export function writeAt(
+  sftp: SFTPWrapper,
+  handle: Uint8Array,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  pos: number,
+): Promise<void> {
+  return cb<void>(sftp, (d) => sftp.write(handle as never, buf as never, off, len, pos, d));
+}
+
 /** Promise wrapper for the remaining simple calls. */
 export const ops = {
-  fstat: (s: SFTPWrapper, h: Uint8Array) => cb<Stats>((d) => s.fstat(h as never, d)),
+  fstat: (s: SFTPWrapper, h: Uint8Array) => cb<Stats>(s, (d) => s.fstat(h as never, d)),
   fsetstat: (s: SFTPWrapper, h: Uint8Array, a: InputAttributes) =>
-    cb<void>((d) => s.fsetstat(h as never, a, d)),
-  setstat: (s: SFTPWrapper, p: string, a: InputAttributes) => cb<void>((d) => s.setstat(p, a, d)),
-  unlink: (s: SFTPWrapper, p: string) => cb<void>((d) => s.unlink(p, d)),
-  rmdir: (s: SFTPWrapper, p: string) => cb<void>((d) => s.rmdir(p, d)),
-  mkdir: (s: SFTPWrapper, p: string, a: InputAttributes = {}) => cb<void>((d) => s.mkdir(p, a, d)),
-  rename: (s: SFTPWrapper, a: string, b: string) => cb<void>((d) => s.rename(a, b, d)),
+    cb<void>(s, (d) => s.fsetstat(h as never, a, d)),
+  setstat: (s: SFTPWrapper, p: string, a: InputAttributes) =>
+    cb<void>(s, (d) => s.setstat(p, a, d)),
+  unlink: (s: SFTPWrapper, p: string) => cb<void>(s, (d) => s.unlink(p, d)),
+  rmdir: (s: SFTPWrapper, p: string) => cb<void>(s, (d) => s.rmdir(p, d)),
+  mkdir: (s: SFTPWrapper, p: string, a: InputAttributes = {}) =>
+    cb<void>(s, (d) => s.mkdir(p, a, d)),
+  rename: (s: SFTPWrapper, a: string, b: string) => cb<void>(s, (d) => s.rename(a, b, d)),
   posixRename: (s: SFTPWrapper, a: string, b: string) =>
-    cb<void>((d) => s.ext_openssh_rename(a, b, d)),
+    cb<void>(s, (d) => s.ext_openssh_rename(a, b, d)),
   symlink: (s: SFTPWrapper, target: string, link: string) =>
-    cb<void>((d) => s.symlink(target, link, d)),
+    cb<void>(s, (d) => s.symlink(target, link, d)),
   readdir: (s: SFTPWrapper, p: string) =>
-    cb<{ filename: string; longname: string; attrs: Stats }[]>((d) => s.readdir(p, d)),
+    cb<{ filename: string; longname: string; attrs: Stats }[]>(s, (d) => s.readdir(p, d)),
 };
 
 /** Whether the server offers `posix-rename@openssh.com` (atomic rename over an existing file). */

@@ -18,6 +18,7 @@ import type { SFTPWrapper, Stats } from "ssh2";
 import { errorMessage, RsmError } from "../errors.ts";
 import { getFile, type PipeOptions, putFile } from "./sftp_stream.ts";
 import {
+  assertOpen,
   close,
   fileType,
   hasPosixRename,
@@ -117,13 +118,31 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
 
 /** A mid-copy failure: aborts pass through, SFTP statuses and local errors get explained. */
 function failed(
+  sftp: SFTPWrapper,
   action: string,
   from: string,
   to: string,
   err: unknown,
   signal?: AbortSignal,
 ): unknown {
-  if (signal?.aborted || err instanceof RsmError) return err;
+  if (signal?.aborted) return err;
+  let dropped = false;
+  try {
+    assertOpen(sftp);
+  } catch {
+    dropped = true;
+  }
+  if (dropped) {
+    return new RsmError(
+      "CONNECTION_LOST",
+      `Cannot ${action} ${from} to ${to}: the connection dropped mid-transfer ` +
+        `(${errorMessage(err)}); nothing was written under the final name` +
+        (action === "upload" ? " (a hidden .rsm-part temp file may remain next to it)" : "") +
+        `; check ssh_info, use ssh_reconnect, then retry`,
+      { cause: err },
+    );
+  }
+  if (err instanceof RsmError) return err;
   if (sftpCode(err) !== undefined) return sftpError(action, from, err);
   return new RsmError(
     "TRANSFER_FAILED",
@@ -411,7 +430,7 @@ async function putOne(
         },
       });
     } catch (err) {
-      throw failed("upload", local, remote, err, options.signal);
+      throw failed(sftp, "upload", local, remote, err, options.signal);
     }
     await ops.fsetstat(sftp, handle, { mode: it.mode, atime: it.mtime, mtime: it.mtime })
       .catch(() => ops.fsetstat(sftp, handle!, { mode: it.mode }));
@@ -614,7 +633,7 @@ async function getOne(
         },
       });
     } catch (err) {
-      throw failed("download", remote, local, err, options.signal);
+      throw failed(sftp, "download", remote, local, err, options.signal);
     }
     file.close();
     file = undefined;
