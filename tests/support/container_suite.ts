@@ -156,7 +156,10 @@ export async function containerSuite(
         "-c",
         "for i in 1 2 3 4 5; do echo out$i; sleep 0.02; echo err$i >&2; sleep 0.02; done; sleep 1000",
       ]);
-      await waitFor("logs", async () => (await d.cli(["logs", "talker"])).includes("out5"));
+      await waitFor(
+        "logs",
+        async () => (await d.cli(["logs", "talker"], { ok: false })).includes("err5"),
+      );
       const text = await rsm.call("docker_container_logs", { ...h, container: "talker" });
       assert.equal(
         text.trim().split("\n").join(" "),
