@@ -6,6 +6,7 @@ import Docker from "dockerode";
 import { RsmError } from "../errors.ts";
 import { addSecret } from "../secrets.ts";
 import { parseDuration } from "../duration.ts";
+import { expandHome } from "../ssh/spec.ts";
 import {
   describeEndpoint,
   type Endpoint,
@@ -185,7 +186,7 @@ export class DockerHost {
         const read = async (p: string | undefined, what: string) => {
           if (!p) return undefined;
           try {
-            return await Deno.readTextFile(p);
+            return await Deno.readTextFile(expandHome(p));
           } catch (err) {
             throw new RsmError(
               "BAD_TLS",
