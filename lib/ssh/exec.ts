@@ -86,6 +86,9 @@ export function wrapCommand(
   return [pre, ...body, `eval ${shellQuote(command)}`].join("\n");
 }
 
+/** Exit status of exec channels, recorded from the moment the channel exists. */
+const exits = new WeakMap<ClientChannel, { code: number | null; sig?: string }>();
+
 function openExec(
   client: Client,
   cmd: string,
@@ -95,7 +98,14 @@ function openExec(
     try {
       client.exec(cmd, pty ? { pty: { term: "xterm", rows: 24, cols: 200 } } : {}, (err, ch) => {
         if (err) reject(new RsmError("EXEC_FAILED", `Cannot start the command: ${err.message}`));
-        else resolve(ch);
+        else {
+          // Listen now: under load the exit status can arrive in the same batch of packets as
+          // this reply, before the caller's `await` resumes (the exit code was then lost).
+          ch.on("exit", (code: number | null, sig?: string) => {
+            exits.set(ch, { code, sig });
+          });
+          resolve(ch);
+        }
       });
     } catch (err) {
       reject(
@@ -204,10 +214,13 @@ export async function execCommand(
 
   let exitCode: number | null = null;
   let exitSignal: string | undefined;
-  ch.on("exit", (code: number | null, sig?: string) => {
+  const onExit = (code: number | null, sig?: string) => {
     if (typeof code === "number") exitCode = code;
     if (sig) exitSignal = sig.startsWith("SIG") ? sig : `SIG${sig}`;
-  });
+  };
+  const early = exits.get(ch);
+  if (early) onExit(early.code, early.sig);
+  else ch.on("exit", onExit);
   const closed = new Promise<void>((resolve) => ch.on("close", () => resolve()));
 
   const input: string[] = [];
