@@ -252,7 +252,7 @@ export async function writeData(
 }
 
 function refuseRoot(action: string, path: string): void {
-  const n = posix.normalize(path);
+  const n = posix.normalize(path).replace(/(.)\/+$/, "$1");
   if (n === "/" || n === "." || n === ".." || n === "~" || n === "./" || n === "../") {
     throw new RsmError(
       "BAD_REQUEST",

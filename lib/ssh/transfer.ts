@@ -4,7 +4,8 @@
  * memory, never through an MCP message), permission bits and mtimes kept.
  *
  * The source "becomes" the destination path (like `cp -r src dest` when dest is new; an
- * existing destination directory is merged into). Traversal-proof:
+ * existing destination directory is merged into, and existing directories keep their modes).
+ * Traversal-proof:
  * - every name from a directory listing must be one plain component (no `/`, `..`, NUL);
  * - symlinks inside the tree are recreated only when their (relative) target stays inside the
  *   tree; others are skipped and reported; a symlinked directory is never descended into;
@@ -53,7 +54,7 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** Called often (every chunk); throttle at the call site. */
   onProgress?: (done: number, total: number, current: string) => void;
-  /** Files copied at once. Default 4. */
+  /** Files copied at once. Default 8. */
   parallelFiles?: number;
   /** Per-file pipelining (see sftp_stream.ts). */
   pipe?: Pick<PipeOptions, "chunkSize" | "concurrency">;
@@ -316,8 +317,8 @@ export async function upload(
     await ops.mkdir(sftp, dest, { mode: 0o700 }).catch((err) => {
       throw sftpError("create directory", remote, err);
     });
+    dirModes.push([dest, (top.mode ?? 0o755) & 0o7777]); // existing directories keep theirs
   }
-  dirModes.push([dest, (top.mode ?? 0o755) & 0o7777]);
   tally.dirs++;
   // directories first, in tree order; a clash blocks its subtree
   const blocked = new Set<string>();
@@ -327,6 +328,7 @@ export async function upload(
     const p = rjoin(dest, ...it.rel);
     try {
       await ops.mkdir(sftp, p, { mode: 0o700 });
+      dirModes.push([p, it.mode]);
     } catch (err) {
       const st = await lstatOrNull(sftp, p).catch(() => null);
       if (!st) throw sftpError("create directory", p, err);
@@ -338,13 +340,12 @@ export async function upload(
         continue;
       }
     }
-    dirModes.push([p, it.mode]);
     tally.dirs++;
   }
   items = under(items, blocked);
   await pool(
     items.filter((i) => i.kind === "file"),
-    options.parallelFiles ?? 4,
+    options.parallelFiles ?? 8,
     (it) =>
       putOne(
         sftp,
@@ -551,8 +552,8 @@ export async function download(
   if (!existing) {
     await mkParent();
     await Deno.mkdir(dest, { mode: 0o700 });
+    dirModes.push([dest, top.mode & 0o7777]); // existing directories keep theirs
   }
-  dirModes.push([dest, top.mode & 0o7777]);
   tally.dirs++;
   const blocked = new Set<string>();
   for (const it of items.filter((i) => i.kind === "dir")) {
@@ -568,14 +569,16 @@ export async function download(
       );
       continue;
     }
-    if (!st) await Deno.mkdir(p, { mode: 0o700 });
-    dirModes.push([p, it.mode]);
+    if (!st) {
+      await Deno.mkdir(p, { mode: 0o700 });
+      dirModes.push([p, it.mode]);
+    }
     tally.dirs++;
   }
   items = under(items, blocked);
   await pool(
     items.filter((i) => i.kind === "file"),
-    options.parallelFiles ?? 4,
+    options.parallelFiles ?? 8,
     (it) =>
       getOne(sftp, rjoin(src, ...it.rel), join(dest, ...it.rel), it, tally, options, progress),
   );
