@@ -154,7 +154,7 @@ export async function containerSuite(
         TEST_IMAGE,
         "sh",
         "-c",
-        "for i in 1 2 3 4 5; do echo out$i; sleep 0.02; echo err$i >&2; sleep 0.02; done; sleep 1000",
+        "for i in 1 2 3 4 5; do echo out$i; sleep 0.2; echo err$i >&2; sleep 0.2; done; sleep 1000",
       ]);
       await waitFor(
         "logs",
