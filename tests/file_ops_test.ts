@@ -130,10 +130,10 @@ testIf(missing, "the ssh_file tools read, write and manage remote files", async 
     assert.equal(by["f.txt"].mode, "-rw-r--r--");
     assert.equal(by["f.txt"].perm, "0644");
     assert.equal(by["f.txt"].is_dir, false);
-    assert.equal(by["f.txt"].target, undefined);
+    assert.equal(by["f.txt"].target, "", "rows of a listing with links stay one table");
     const mtime = (await Deno.stat(`${d}/f.txt`)).mtime!.getTime();
     assert.ok(Math.abs(Date.parse(by["f.txt"].mod_time) - mtime) < 1500);
-    assert.match(by["f.txt"].mod_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.match(by["f.txt"].mod_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.equal(by.sub.mode, "drwxr-xr-x");
     assert.equal(by.sub.is_dir, true);
     assert.equal(by.link.target, "f.txt");

@@ -43,7 +43,10 @@ export interface FileEntry {
   /** Last modification, ISO 8601 UTC. */
   mod_time: string;
   is_dir: boolean;
-  /** Where a symlink points (readlink), for symlinks only. */
+  /**
+   * Where a symlink points (readlink). Only present for symlinks, except in a listing that
+   * holds a symlink, where other rows get `""` so the rows stay one table.
+   */
   target?: string;
 }
 
@@ -121,7 +124,9 @@ export async function listDir(sftp: SFTPWrapper, path: string): Promise<FileEntr
   await pool(out.filter((x) => fileType(x.e.attrs) === "symlink"), 16, async (x) => {
     x.target = await readlink(sftp, rjoin(p, x.e.filename)).catch(() => "");
   });
-  return out.map(({ e, target }) => entry(e.filename, e.attrs, target))
+  // when any row has a target, every row gets one ("" if not a link): one uniform table
+  const links = out.some((x) => x.target !== undefined);
+  return out.map(({ e, target }) => entry(e.filename, e.attrs, links ? target ?? "" : undefined))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 

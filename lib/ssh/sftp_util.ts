@@ -281,7 +281,7 @@ export function safeName(name: string): boolean {
 
 /** ISO 8601 time of SFTP seconds. */
 export function isoTime(seconds: number | undefined): string {
-  return new Date((seconds ?? 0) * 1000).toISOString();
+  return new Date((seconds ?? 0) * 1000).toISOString().replace(".000Z", "Z");
 }
 
 /** A short random hex string for temp names. */
