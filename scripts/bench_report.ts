@@ -177,9 +177,12 @@ export function svgChart(report: Report): string {
     `font-family="Helvetica, Arial, sans-serif" font-size="13">`,
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">` +
-    `rsm / OpenSSH (${report.mode} run, cipher ${esc(report.cipher)})</text>`,
-    `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">bar = ratio; ` +
-    `| = target; green met, red missed; ↓ lower is better, ↑ higher is better</text>`,
+    `rsm / OpenSSH (${report.mode} run, ${report.started_at.slice(0, 10)}, cipher ${
+      esc(report.cipher.split(" ")[0])
+    })</text>`,
+    `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555" font-size="11">` +
+    `bar = rsm ÷ baseline (TOON ÷ JSON for the TOON rows); dashed = target; ` +
+    `green met, red missed; ↓ lower is better, ↑ higher is better</text>`,
   ];
   for (let v = 0; v <= max; v += max > 4 ? 1 : 0.5) {
     out.push(
@@ -197,7 +200,7 @@ export function svgChart(report: Report): string {
     const arrow = r.better === "higher" ? "↑" : "↓";
     out.push(
       `<text x="${left - 8}" y="${y + barH * 0.7}" text-anchor="end">${
-        esc(r.name)
+        esc(r.name.replaceAll("`", ""))
       } ${arrow}</text>`,
       `<rect x="${left}" y="${y}" width="${Math.max(1, x(r.ratio!) - left)}" height="${barH}" ` +
         `fill="${color}"/>`,

@@ -94,6 +94,12 @@ export async function execLatency(c: Ctx): Promise<Row> {
     if (r.exit_code === null && !r.signal && !r.timed_out) lostExit++;
     else if (r.exit_code !== 0) throw new Error(`ssh_exec true gave ${JSON.stringify(r)}`);
   });
+  // the MCP path alone (SDK client → rsm stdio → daemon → back), for the profile notes
+  const floor = latencyStats(
+    await timeEach(Math.min(n, 100), 5, async () => {
+      await rsm.call("status");
+    }),
+  );
   const ctl = join(w.dir, "ctl");
   const t = w.loopback;
   const dest = `${w.user.name}@${t.host}`;
@@ -132,10 +138,12 @@ export async function execLatency(c: Ctx): Promise<Row> {
         ssh_p95_ms: b.p95,
         ssh_p99_ms: b.p99,
         lost_exit_status: lostExit,
+        mcp_floor_p50_ms: floor.p50,
       },
-      note: lostExit
-        ? `${lostExit} ssh_exec results had exit_code null (exit status lost)`
-        : undefined,
+      note: [
+        `MCP round trip alone (\`status\`): p50 ${fmtMs(floor.p50)}`,
+        lostExit ? `${lostExit} ssh_exec results had exit_code null (exit status lost)` : "",
+      ].filter(Boolean).join("; "),
     };
   } finally {
     try {

@@ -125,7 +125,6 @@ export async function forwardRow(c: Ctx, where: "loopback" | "link"): Promise<Ro
     better: "higher",
     ratioTarget: goal,
     values: { rsm_mibs: rsmRate, ssh_mibs: sshRate, bytes: size },
-    note: `cipher ${w.cipher} on both sides`,
   };
 }
 
@@ -231,7 +230,6 @@ export async function sftpRows(c: Ctx, where: "loopback" | "link"): Promise<Row[
       better: "higher",
       ratioTarget: goal,
       values: { rsm_mibs: r, ssh_mibs: s, bytes: size },
-      note: `cipher ${w.cipher} on both sides`,
     });
     return [row("upload", rsmUp, sshUp), row("download", rsmDown, sshDown)];
   } finally {
