@@ -228,7 +228,7 @@ function outOfRange(s: Schema): { value: unknown; what: string }[] {
   const out: { value: unknown; what: string }[] = [];
   if (s.type === "string") {
     if (s.maxLength !== undefined && s.maxLength < MIB) {
-      out.push({ value: "\u{1b}x".repeat(MIB / 2), what: "1 MiB string" });
+      out.push({ value: "x".repeat(MIB - 1) + "\u0007", what: "1 MiB string" });
     }
     if (s.minLength) out.push({ value: "", what: "empty string" });
     if (s.enum) out.push({ value: "definitely-not-an-option\u0000", what: "not in enum" });
