@@ -141,6 +141,7 @@ export async function runBench(options: BenchOptions, cleanup = new Cleanup()): 
     cipher = `${options.cipher} (the only one sshd offers; OpenSSH negotiated ${negotiated})`;
     for (const g of GROUPS) {
       if (options.only && !g.ids.some((id) => options.only!.includes(id))) continue;
+      if (cleanup.closed) break; // interrupted
       const left = budget - (Date.now() - started);
       if (left < 5_000) {
         g.ids.forEach((id, i) =>

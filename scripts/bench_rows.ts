@@ -229,7 +229,7 @@ export async function concurrentExec(c: Ctx): Promise<Row> {
     } · ${errors} errors`,
     baseline: "—",
     target: "0 errors, p99 ≤ 1 s",
-    met: errors === 0 && p99 <= 1000,
+    met: errors === 0 && lostExit === 0 && p99 <= 1000,
     values: {
       calls_per_s: rate,
       rsm_p50_ms: percentile(ms, 50),

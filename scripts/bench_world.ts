@@ -14,12 +14,16 @@ import type { Dockerd } from "../tests/support/dockerd.ts";
 /** Cleanup steps run last-in first-out, each at most once, errors logged and ignored. */
 export class Cleanup {
   #steps: { what: string; fn: () => PromiseLike<void> | void }[] = [];
-  /** Registers a step. */
+  /** Set once {@link run} started: anything registered later is undone at once. */
+  closed = false;
+  /** Registers a step (runs it now if cleanup already happened, e.g. after a signal). */
   push(what: string, fn: () => PromiseLike<void> | void): void {
     this.#steps.push({ what, fn });
+    if (this.closed) this.run();
   }
   /** Runs (and forgets) every step, newest first. */
   async run(): Promise<void> {
+    this.closed = true;
     while (this.#steps.length) {
       const s = this.#steps.pop()!;
       try {
