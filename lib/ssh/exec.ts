@@ -171,6 +171,14 @@ export async function execCommand(
 ): Promise<ExecResult> {
   const marker = `RSMPG${randomHex(6)}:`;
   const wrapped = wrapCommand(command, options, marker);
+  if (wrapped.includes("\0")) {
+    // OpenSSH drops the whole connection (every shell and forward on it) for a NUL here.
+    throw new RsmError(
+      "BAD_ARGUMENT",
+      "Cannot run the command: it, its env or its cwd contains a NUL character (\\0), which " +
+        "SSH cannot carry; remove it",
+    );
+  }
   const started = Date.now();
   options.signal?.throwIfAborted();
   const ch = await openExec(client, wrapped, !!options.pty);
