@@ -44,6 +44,14 @@ export async function openSshPty(client: Client, options: SshPtyOptions): Promis
       ? `export ${exports.join(" ")}; ${command}`
       : `exec env ${exports.join(" ")} "\${SHELL:-/bin/sh}" -l`;
   }
+  if (`${command ?? ""}${pty.term}`.includes("\0")) {
+    // OpenSSH drops the whole connection (every shell and forward on it) for a NUL here.
+    throw new RsmError(
+      "BAD_ARGUMENT",
+      "Cannot open a shell: its command, env or term contains a NUL character (\\0), which " +
+        "SSH cannot carry; remove it",
+    );
+  }
   const channel = await new Promise<ClientChannel>((resolve, reject) => {
     const cb = (err: Error | undefined, ch: ClientChannel) => err ? reject(err) : resolve(ch);
     try {
