@@ -128,6 +128,10 @@ export class Forward {
   async requestRemote(client: Client, port = this.port): Promise<void> {
     if (this.spec.kind !== "remote") return;
     const addr = this.spec.bind_addr;
+    if (addr.includes("\0")) {
+      // OpenSSH drops the whole connection for a NUL in a tcpip-forward request
+      throw new RsmError("BAD_ARGUMENT", "Cannot listen on the server: bind_addr contains a NUL");
+    }
     const got = await new Promise<number>((resolve, reject) => {
       try {
         client.forwardIn(addr, port, (err, p) => err ? reject(err) : resolve(p));
@@ -295,6 +299,11 @@ export class Forward {
 
   /** Opens a direct-tcpip channel to host:port, waiting for the session within the budget. */
   async #dial(sock: net.Socket, host: string, port: number): Promise<ClientChannel> {
+    if (host.includes("\0")) {
+      // OpenSSH drops the whole connection for a NUL in a direct-tcpip request (a SOCKS client
+      // could otherwise cut the session of everyone using it)
+      throw new RsmError("BAD_TARGET", "the target host contains a NUL character");
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const ac = new AbortController();
     const timeout = new Promise<never>((_, reject) => {
