@@ -50,9 +50,9 @@ testIf(
     await waitFor(
       "the download under way",
       async () => {
-        if (progressed > 0) return true;
+        if (progressed > 8 << 20) return true;
         for (const e of Deno.readDirSync(dest)) {
-          if ((await Deno.stat(join(dest, e.name))).size > 1 << 20) return true;
+          if ((await Deno.stat(join(dest, e.name))).size > 8 << 20) return true;
         }
         return false;
       },
