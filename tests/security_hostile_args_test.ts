@@ -91,6 +91,10 @@ testIf(
         `{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":null}`,
         `{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"arguments":{}}}`,
         `{"jsonrpc":"2.0","id":ID,"method":"no/such/method","params":{}}`,
+        // past the daemon's 16 MiB body limit
+        `{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"ssh_exec","arguments":{"session_id":"x","command":"${
+          "y".repeat(20 << 20)
+        }"}}}`,
       ];
       for (const line of rawLines) {
         answers.push({ call: null, msg: await client.requestLine(line, 60_000) });
