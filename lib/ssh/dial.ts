@@ -178,7 +178,7 @@ function dialAddress(
           sock,
           username: target.user,
           readyTimeout: 0,
-          algorithms: { cipher: cipherOrder() },
+          algorithms: { cipher: cipherOrder(via !== undefined) },
           keepaliveInterval: options.keepaliveMs,
           keepaliveCountMax: 2,
           agent: plan.agentSocket,
@@ -284,10 +284,14 @@ export async function dialChain(chain: HopTarget[], options: DialOptions): Promi
  * runs through Deno's `node:crypto`, where chacha20-poly1305 measured faster than AES-GCM and
  * AES-CTR on these machines (forwardOut: ~80–135 MiB/s against ~30–90 for aes128-gcm), the
  * reverse of ssh2's default order. `REMOTE_SHELL_MCP_CIPHERS` (comma list) overrides it.
+ * A connection tunnelled through a jump host's channel stays on AES-GCM: with chacha20 over a
+ * channel stream, ssh2's JS cipher path stalls during authentication (reproduced by
+ * tests/ssh_jump_test.ts); direct TCP connections are not affected.
  */
-export function cipherOrder(): string[] {
+export function cipherOrder(overChannel = false): string[] {
   const custom = Deno.env.get("REMOTE_SHELL_MCP_CIPHERS");
   if (custom) return custom.split(",").map((c) => c.trim()).filter(Boolean);
+  if (overChannel) return ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr"];
   return [
     "chacha20-poly1305@openssh.com",
     "aes128-gcm@openssh.com",
