@@ -104,13 +104,12 @@ async function machine(): Promise<Machine> {
 }
 
 /**
- * The cipher rsm offers first: `CIPHERS[0]` when lib/ssh/dial.ts exports the list it passes
- * to ssh2 as `algorithms.cipher`, else ssh2's own first default (AES-GCM: its native binding
- * does not load under Deno, and without it ssh2 puts chacha20-poly1305 last).
+ * The cipher rsm offers first on a direct connection: `cipherOrder()[0]` from
+ * lib/ssh/dial.ts (its `algorithms.cipher` for ssh2), else ssh2's own first default.
  */
 export async function rsmFirstCipher(): Promise<string> {
   const dial = await import("../lib/ssh/dial.ts") as Record<string, unknown>;
-  const list = dial.CIPHERS;
+  const list = typeof dial.cipherOrder === "function" ? dial.cipherOrder(false) : dial.CIPHERS;
   return Array.isArray(list) && typeof list[0] === "string" ? list[0] : "aes128-gcm@openssh.com";
 }
 
