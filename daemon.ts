@@ -63,6 +63,10 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     return 2;
   }
   const maxOutput = Number(setting(undefined, "MAX_OUTPUT", String(DEFAULT_MAX_OUTPUT)));
+  if (!Number.isInteger(maxOutput) || maxOutput < 1024) {
+    console.error("rsm daemon: REMOTE_SHELL_MCP_MAX_OUTPUT must be a whole number of bytes ≥ 1024");
+    return 2;
+  }
   const addr = setting(flags.addr, "ADDR", "127.0.0.1:0");
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
   if (!m) {
@@ -85,6 +89,12 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   }
   await lock.truncate(0);
   await lock.write(new TextEncoder().encode(`${Deno.pid}\n`));
+
+  // Only now load the heavy parts (ssh2, dockerode, the SDK): the lock is taken first, so a
+  // daemon that lost a start-up race exits at once instead of after loading everything.
+  const { App } = await import("./lib/app.ts");
+  const { buildRegistry } = await import("./lib/mcp/mod.ts");
+  const { createRoutes } = await import("./lib/http/routes.ts");
 
   const token = Array.from(crypto.getRandomValues(new Uint8Array(32)))
     .map((b) => b.toString(16).padStart(2, "0")).join("");

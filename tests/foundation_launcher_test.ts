@@ -56,8 +56,12 @@ e2eTest("two launchers racing on a fresh config dir end with one daemon", async 
     ]);
     const [sa, sb] = await Promise.all([a.callJson("status"), b.callJson("status")]);
     assert.equal(sa.pid, sb.pid);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.deepEqual(await daemonsFor(tmp.xdg), [sa.pid]);
+    // the daemon that lost the lock exits on its own; only the winner stays
+    await waitFor(
+      "one daemon left",
+      async () => JSON.stringify(await daemonsFor(tmp.xdg)) === JSON.stringify([sa.pid]),
+      30_000,
+    );
     await a.close();
     await b.close();
   } finally {
