@@ -6,7 +6,10 @@
  * prints operations, errors by kind and the daemon's RSS; at the end a summary with the RSS
  * trend of the longest-lived daemon. Needs root (throw-away user, sshd, dockerd). Not in CI.
  *
- *   deno task soak [--minutes 10] [--no-docker] [--clients 3]
+ *   deno task soak [--minutes 10] [--no-docker] [--clients 3] [--no-kill]
+ *
+ * `--no-kill` leaves the daemon alone (every other fault still happens), so one daemon lives
+ * through the whole run and its RSS trend is visible.
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -23,6 +26,7 @@ const { values: flags } = parseArgs({
     minutes: { type: "string", default: "10" },
     clients: { type: "string", default: "3" },
     "no-docker": { type: "boolean", default: false },
+    "no-kill": { type: "boolean", default: false },
   },
 });
 const MINUTES = Number(flags.minutes);
@@ -201,7 +205,9 @@ try {
         "idle",
       ];
       if (docker) kinds.push("dockerd restart");
-      if (Math.random() < 0.04) kinds.splice(0, kinds.length, "daemon kill -9");
+      if (!flags["no-kill"] && Math.random() < 0.04) {
+        kinds.splice(0, kinds.length, "daemon kill -9");
+      }
       const kind = kinds[Math.floor(Math.random() * kinds.length)];
       bump(faults, kind);
       try {
