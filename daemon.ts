@@ -3,12 +3,10 @@
  * handle, restores persisted state in the background, and on SIGTERM/SIGINT or `rsm stop`
  * persists state first, then closes everything (SPEC §2).
  */
-import { App } from "./lib/app.ts";
 import { type Level, Logger } from "./lib/log.ts";
 import { ensureDir, resolvePaths, setting } from "./lib/paths.ts";
-import { buildRegistry, type Format, type Group, GROUPS } from "./lib/mcp/mod.ts";
-import { DEFAULT_MAX_OUTPUT } from "./lib/mcp/format.ts";
-import { createRoutes } from "./lib/http/routes.ts";
+import { DEFAULT_MAX_OUTPUT, type Format } from "./lib/mcp/format.ts";
+import { type Group, GROUPS } from "./lib/mcp/tool.ts";
 import { type Handle, readHandle, writeHandle } from "./lib/http/handle.ts";
 import { VERSION } from "./lib/version.ts";
 import { errorMessage } from "./lib/errors.ts";
