@@ -49,6 +49,7 @@ export class ToolRegistry {
         unknown
       >;
       delete inputSchema.$schema;
+      slimSchema(inputSchema);
       return {
         name: def.name,
         description: def.description,
@@ -132,4 +133,20 @@ export class ToolRegistry {
 
 function errorResult(message: string): CallToolResult {
   return { isError: true, content: [{ type: "text", text: redact(message) }] };
+}
+
+/**
+ * Drops length and count limits (`maxLength`, `minLength`, `maxItems`, `minItems`) from a
+ * listed schema. They guard the daemon, not the model: validation still enforces them and a
+ * violation is an error naming the field and the limit. This keeps `tools/list` — which every
+ * MCP client puts in the model's context — about 10% smaller.
+ */
+function slimSchema(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) slimSchema(item);
+  } else if (node && typeof node === "object") {
+    const obj = node as Record<string, unknown>;
+    for (const key of ["maxLength", "minLength", "maxItems", "minItems"]) delete obj[key];
+    for (const value of Object.values(obj)) slimSchema(value);
+  }
 }
