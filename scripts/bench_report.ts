@@ -204,7 +204,9 @@ export function svgChart(report: Report): string {
       } ${arrow}</text>`,
       `<rect x="${left}" y="${y}" width="${Math.max(1, x(r.ratio!) - left)}" height="${barH}" ` +
         `fill="${color}"/>`,
-      `<text x="${x(r.ratio!) + 4}" y="${y + barH * 0.7}">${r.ratio!.toFixed(2)}×</text>`,
+      `<text x="${
+        Math.max(x(r.ratio!), r.ratioTarget === undefined ? 0 : x(r.ratioTarget)) + 5
+      }" y="${y + barH * 0.7}">${r.ratio!.toFixed(2)}×</text>`,
     );
     if (r.ratioTarget !== undefined) {
       out.push(
