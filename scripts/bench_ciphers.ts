@@ -97,7 +97,8 @@ async function ssh2Rate(
         let got = 0;
         const t = performance.now();
         stream.on("data", (d: Buffer) => (got += d.length));
-        stream.on("close", () => {
+        stream.on("error", reject);
+        stream.on("end", () => {
           if (got !== opts.size) reject(new Error(`got ${got} of ${opts.size}`));
           else resolve(opts.size / MiB / ((performance.now() - t) / 1000));
         });
@@ -174,6 +175,16 @@ async function sshRate(
 if (import.meta.main) {
   const size = Number(Deno.args[0] ?? 256) * MiB;
   const cleanup = new Cleanup();
+  const onSignal = async () => {
+    await cleanup.run();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const timer = setTimeout(() => {
+    log("over 8 minutes; giving up");
+    onSignal();
+  }, 480_000);
   try {
     const user = await createUser({ plainShell: true });
     cleanup.push("user", () => user.remove());
@@ -205,6 +216,7 @@ if (import.meta.main) {
       );
     }
   } finally {
+    clearTimeout(timer);
     await cleanup.run();
   }
   Deno.exit(0);
