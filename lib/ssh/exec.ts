@@ -15,6 +15,7 @@ import type { Client, ClientChannel } from "ssh2";
 import { Buffer } from "node:buffer";
 import { RsmError } from "../errors.ts";
 import { HeadTail } from "./output.ts";
+import { gateOf, isChannelRefused } from "./channels.ts";
 
 /** Options for {@link execCommand}. */
 export interface ExecOptions {
@@ -89,7 +90,40 @@ export function wrapCommand(
 /** Exit status of exec channels, recorded from the moment the channel exists. */
 const exits = new WeakMap<ClientChannel, { code: number | null; sig?: string }>();
 
-function openExec(
+async function openExec(
+  client: Client,
+  cmd: string,
+  pty: boolean,
+  signal?: AbortSignal,
+): Promise<ClientChannel> {
+  const gate = gateOf(client);
+  while (true) {
+    await gate.acquire(signal);
+    try {
+      const ch = await openChannel(client, cmd, pty);
+      ch.once("close", () => gate.release());
+      return ch;
+    } catch (err) {
+      gate.release();
+      if (!isChannelRefused(err) || gate.open === 0) throw err;
+      gate.refused(); // over the server's MaxSessions: wait for a channel to close, then retry
+    }
+  }
+}
+
+/** Opens the kill helper's channel outside the gate, retrying briefly if the server is full. */
+async function openKillChannel(client: Client, cmd: string): Promise<ClientChannel> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await openChannel(client, cmd, false);
+    } catch (err) {
+      if (!isChannelRefused(err) || attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function openChannel(
   client: Client,
   cmd: string,
   pty: boolean,
@@ -148,7 +182,7 @@ export async function killGroup(client: Client, pgid: number): Promise<string> {
     `done`,
     `echo stopped`,
   ].join("\n");
-  const ch = await openExec(client, script, false);
+  const ch = await openKillChannel(client, script);
   let out = "";
   ch.on("data", (d: Buffer) => (out += d.toString()));
   ch.stderr.on("data", () => {});
@@ -181,7 +215,24 @@ export async function execCommand(
   }
   const started = Date.now();
   options.signal?.throwIfAborted();
-  const ch = await openExec(client, wrapped, !!options.pty);
+  const queueLimit = AbortSignal.timeout(options.timeoutMs);
+  let ch: ClientChannel;
+  try {
+    ch = await openExec(
+      client,
+      wrapped,
+      !!options.pty,
+      options.signal ? AbortSignal.any([options.signal, queueLimit]) : queueLimit,
+    );
+  } catch (err) {
+    if (!queueLimit.aborted || options.signal?.aborted) throw err;
+    throw new RsmError(
+      "EXEC_FAILED",
+      `Cannot start the command: the server allows no more sessions on this connection ` +
+        `(sshd MaxSessions; ${gateOf(client).open} commands are running) and none ended within ` +
+        `timeout_ms; wait for them, raise MaxSessions, or open a second connection with ssh_clone`,
+    );
+  }
   const stdout = new HeadTail(options.keepBytes);
   const stderr = new HeadTail(options.keepBytes);
   let pgid: number | undefined;

@@ -19,7 +19,8 @@
  * - `kbdInteractiveOnly: true` gives a server with `PasswordAuthentication no`,
  *   `KbdInteractiveAuthentication yes` (PAM asks for the password), public keys still allowed.
  * - `passwordAuth: false` turns password auth off (keys only).
- * - `extraConfig` is appended to sshd_config verbatim.
+ * - `extraConfig` goes verbatim at the top of sshd_config (sshd takes the first value of a
+ *   keyword, so it overrides the defaults below; no `Match` blocks there).
  * - `stop()` kills the listener **and every per-connection sshd under it** (so a test can
  *   simulate a server going away); `restart()` = stop + start on the same address and port.
  * - Every user gets: a password (`password`), an unencrypted ed25519 key (`keyPath`), a
@@ -293,6 +294,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const kbd = !!options.kbdInteractiveOnly;
   const password = kbd ? false : options.passwordAuth ?? true;
   const lines = [
+    ...(options.extraConfig ? [options.extraConfig] : []),
     `Port ${port}`,
     `ListenAddress ${host.includes(":") ? `[${host}]` : host}`,
     `HostKey ${hostKeyPath}`,
@@ -315,7 +317,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     `Subsystem sftp internal-sftp`,
   ];
   if (options.users?.length) lines.push(`AllowUsers ${options.users.join(" ")}`);
-  if (options.extraConfig) lines.push(options.extraConfig);
   await Deno.writeTextFile(configPath, lines.join("\n") + "\n");
 
   let hostKeyFingerprint = "";

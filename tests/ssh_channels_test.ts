@@ -1,0 +1,43 @@
+/**
+ * More concurrent ssh_exec calls than the server's MaxSessions: the extra calls wait for a
+ * channel to close instead of failing with "open failed".
+ */
+import assert from "node:assert/strict";
+import { need, testIf } from "./support/env.ts";
+import { createUser, startSshd } from "./support/sshd.ts";
+import { rsmSession } from "./support/mcp.ts";
+
+const missing = await need(["sshd", "ssh-keygen", "useradd"], true);
+
+testIf(missing, "ssh_exec calls beyond sshd's MaxSessions queue instead of failing", async () => {
+  await using user = await createUser();
+  await using sshd = await startSshd({ extraConfig: "MaxSessions 3\n" });
+  await using rsm = await rsmSession({ json: true });
+  await rsm.callJson("ssh_connect", {
+    id: "box",
+    spec: { user: user.name, addresses: [sshd.address], auth: { key_path: user.keyPath } },
+  });
+  const results = await Promise.all(
+    Array.from(
+      { length: 12 },
+      (_, i) => rsm.callJson("ssh_exec", { session_id: "box", command: `sleep 0.5; echo ok${i}` }),
+    ),
+  );
+  results.forEach((r, i) => {
+    assert.equal(r.exit_code, 0, JSON.stringify(r));
+    assert.equal(r.stdout, `ok${i}\n`);
+  });
+  // commands that time out on a full connection are still stopped (the kill helper gets a
+  // channel), and a call queued behind them runs once they are gone
+  const [slowA, slowB, queued] = await Promise.all([
+    rsm.callJson("ssh_exec", { session_id: "box", command: "sleep 30", timeout_ms: 1500 }),
+    rsm.callJson("ssh_exec", { session_id: "box", command: "sleep 31", timeout_ms: 1500 }),
+    new Promise((r) => setTimeout(r, 300)).then(() =>
+      rsm.callJson("ssh_exec", { session_id: "box", command: "echo queued", timeout_ms: 20000 })
+    ),
+  ]);
+  assert.equal(slowA.timed_out, true);
+  assert.equal(slowB.timed_out, true);
+  assert.equal(queued.stdout, "queued\n");
+  assert.equal(queued.exit_code, 0);
+});
