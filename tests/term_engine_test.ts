@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { need, testIf } from "./support/env.ts";
 import { localPty } from "./support/local_pty.ts";
 import { Shell } from "../lib/term/shell.ts";
+import { loadScreenEngine } from "../lib/term/screen.ts";
+
+await loadScreenEngine();
 
 const missing = await need(["script", "busybox", "bash"]);
 const SHELLS = [["bash", "bash --norc --noprofile"], ["busybox sh", "busybox sh"]] as const;

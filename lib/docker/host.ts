@@ -2,7 +2,14 @@
  * One Docker host: its spec, a dockerode client over unix/tcp(+TLS)/ssh/an SSH session, and a
  * health state that is true (every call and every health check updates it).
  */
-import Docker from "dockerode";
+import type Docker from "dockerode";
+
+let dockerode: Promise<typeof Docker> | undefined;
+/** dockerode is loaded on the first Docker host, not at daemon start-up. */
+function loadDockerode(): Promise<typeof Docker> {
+  dockerode ??= import("dockerode").then((m) => m.default);
+  return dockerode;
+}
 import { RsmError } from "../errors.ts";
 import { addSecret } from "../secrets.ts";
 import { parseDuration } from "../duration.ts";
@@ -147,6 +154,7 @@ export class DockerHost {
   }
 
   async #build(): Promise<void> {
+    const Docker = await loadDockerode();
     const spec = this.spec;
     let resolved;
     if (spec.ssh_session) {

@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import ssh2 from "ssh2";
+import { loadSsh2 } from "./ssh2.ts";
 import type { AnyAuthMethod, AuthHandlerMiddleware, KeyboardInteractiveCallback } from "ssh2";
 import { homeDir } from "../paths.ts";
 import { RsmError } from "../errors.ts";
@@ -113,7 +113,7 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
       continue;
     }
     const buf = Buffer.from(data);
-    let parsed = ssh2.utils.parseKey(buf, secrets.passphrase);
+    let parsed = (await loadSsh2()).utils.parseKey(buf, secrets.passphrase);
     if (Array.isArray(parsed)) parsed = parsed[0];
     if (parsed instanceof Error) {
       const encrypted = /encrypt|passphrase|bad decrypt/i.test(parsed.message) ||

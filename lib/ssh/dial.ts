@@ -5,7 +5,8 @@
  */
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Client } from "ssh2";
+import type { Client } from "ssh2";
+import { loadSsh2 } from "./ssh2.ts";
 import { RsmError } from "../errors.ts";
 import { prepareAuth } from "./auth.ts";
 import { type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
@@ -122,7 +123,7 @@ function dialAddress(
       throw err;
     }
     phase = "SSH handshake";
-    const client = new Client();
+    const client = new (await loadSsh2()).Client();
     let hostKey: HostKey | undefined;
     let verifyError: Error | undefined;
     return await new Promise<Hop>((resolve, reject) => {

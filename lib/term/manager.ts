@@ -1,4 +1,5 @@
 import type { Client } from "ssh2";
+import { loadScreenEngine } from "./screen.ts";
 import type { App } from "../app.ts";
 import { errorMessage, RsmError } from "../errors.ts";
 import type { PtyStream } from "./pty.ts";
@@ -131,6 +132,7 @@ export class ShellManager {
   /** Opens a PTY shell on SSH session `sessionId` (plain, or `durable` in tmux). */
   async openSsh(sessionId: string, id: string, options: SshShellOptions = {}): Promise<ShellInfo> {
     this.#checkFree("ssh", sessionId, id);
+    await loadScreenEngine();
     const session = this.#session(sessionId);
     const client = session.client();
     const rows = options.rows ?? 24;
@@ -192,6 +194,7 @@ export class ShellManager {
   /** Opens a PTY shell in a container on Docker host `hostId` (`app.docker.openShell`). */
   async openDocker(hostId: string, id: string, options: DockerShellOptions): Promise<ShellInfo> {
     this.#checkFree("docker", hostId, id);
+    await loadScreenEngine();
     const docker = this.app.docker as unknown as {
       openShell?: (hostId: string, o: DockerShellOptions) => Promise<PtyStream>;
     };
@@ -432,8 +435,9 @@ export class ShellManager {
     return out;
   }
 
-  #restore(data: unknown): Promise<void> {
-    if (!Array.isArray(data)) return Promise.resolve();
+  async #restore(data: unknown): Promise<void> {
+    if (!Array.isArray(data)) return;
+    await loadScreenEngine();
     for (const raw of data as SavedShell[]) {
       if (!raw || typeof raw.session_id !== "string" || typeof raw.shell_id !== "string") continue;
       const k = key("ssh", raw.session_id, raw.shell_id);

@@ -1,4 +1,14 @@
-import xterm from "@xterm/headless";
+import type xtermModule from "@xterm/headless";
+
+let xterm: typeof xtermModule | undefined;
+
+/**
+ * Loads the headless terminal emulator (on first use, not at daemon start-up: it is only
+ * needed once a shell is opened). Call before constructing a {@link Screen}.
+ */
+export async function loadScreenEngine(): Promise<void> {
+  xterm ??= (await import("@xterm/headless")).default;
+}
 
 /** What `screen` returns (SPEC §4.3). */
 export interface ScreenSnapshot {
@@ -13,10 +23,11 @@ export interface ScreenSnapshot {
  * less, menus) can be shown as a person sees them.
  */
 export class Screen {
-  #term: InstanceType<typeof xterm.Terminal>;
+  #term: InstanceType<typeof xtermModule.Terminal>;
   #closed = false;
 
   constructor(rows: number, cols: number) {
+    if (!xterm) throw new Error("Screen needs loadScreenEngine() first");
     this.#term = new xterm.Terminal({
       rows,
       cols,
