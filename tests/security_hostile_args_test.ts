@@ -48,6 +48,12 @@ testIf(
       assert.ok(handle);
 
       const calls = hostileCalls(tools, { perTool: 55, seed: 10, secret: user.password });
+      const kinds = new Map<string, number>();
+      for (const c of calls) {
+        const k = c.kind.startsWith("1 MiB") ? "1 MiB string" : c.kind.split(" ")[0];
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+      console.log(`kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}`);
       const answers: { call: FuzzCall | null; msg: Msg }[] = [];
       const started = Date.now();
       const lineOf = (call: FuzzCall) =>

@@ -302,6 +302,16 @@ export function hostileCalls(tools: ToolInfo[], options: HostileOptions): FuzzCa
           return { tool: tool.name, args: a, kind: `wrong-type ${f.path}`, field: f.path };
         });
       }
+      if (f.schema.type === "string" && !(f.schema.maxLength! < MIB)) {
+        // No listed limit (tools/list may leave limits out): a 1 MiB string in this field,
+        // plus an unknown field so the call is invalid whatever the field accepts.
+        makers.push(() => {
+          const a = base();
+          setPath(a, f.path, "x".repeat(MIB - 1) + "\u0007");
+          a.rsm_unknown_field = 1;
+          return { tool: tool.name, args: a, kind: `1 MiB string ${f.path} + unknown field` };
+        });
+      }
       for (const { value, what } of outOfRange(f.schema)) {
         makers.push(() => {
           const a = base();
