@@ -174,7 +174,18 @@ export class Shell {
             `foreground; look with screen, quit it with write (e.g. "q" or ":q!\\r"), then run`,
         );
       }
-      return runMarked(this.#runHost(), command, options);
+      const r = await runMarked(this.#runHost(), command, options);
+      if (r.exit_code === null && !r.timed_out && this.closed) {
+        // Not a result: the shell died under the command (connection lost, killed).
+        throw new RsmError(
+          "SHELL_ENDED",
+          `Cannot finish the run in shell ${this.id}: the shell ended during the command ` +
+            `(connection lost or process killed), so it may not have completed and its exit ` +
+            `code is unknown (output so far: ${JSON.stringify(r.output.slice(-300))}); ` +
+            `open a new shell and retry`,
+        );
+      }
+      return r;
     });
   }
 
