@@ -80,6 +80,28 @@ testIf(
   },
 );
 
+testIf(sshMissing, "sshd killed under ssh_shell_run: an error, not an empty result", async () => {
+  await using user = await createUser();
+  await using sshd = await startSshd();
+  await using rsm = await rsmWithEnv();
+  await rsm.callJson("ssh_connect", {
+    id: "box",
+    spec: { user: user.name, addresses: [sshd.address], auth: { key_path: user.keyPath } },
+  });
+  await rsm.callJson("ssh_shell_open", { session_id: "box", shell_id: "s" });
+  const call = rsm.callRaw("ssh_shell_run", {
+    session_id: "box",
+    shell_id: "s",
+    command: "echo begun; sleep 20",
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  await sshd.stop();
+  const r = await call;
+  const text = r.content.map((c: { type: string; text?: string }) => c.text ?? "").join("");
+  assert.equal(r.isError, true, `a cut run must be an error, got: ${text}`);
+  assert.match(text, /shell ended during the command.*begun/s);
+});
+
 testIf(
   netMissing,
   "link cut during a -L transfer: that connection ends, the forward works after the link heals",
