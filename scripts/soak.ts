@@ -49,9 +49,10 @@ function kindOf(err: unknown): string {
   const msg = String(e?.message ?? err);
   if (e?.code === -32001) return "daemon restarted during the call (-32001)";
   if (
-    /not connected|reconnecting|disconnected|connection (dropped|lost|closed)|No response/i.test(
-      msg,
-    )
+    /not connected|reconnecting|disconnected|connection (dropped|lost|closed)|lost the connection|Unable to exec|No response/i
+      .test(
+        msg,
+      )
   ) {
     return "session down (fault)";
   }
