@@ -11,7 +11,7 @@ import { ToolRegistry } from "./registry.ts";
 
 export { ToolRegistry } from "./registry.ts";
 export { type Format } from "./format.ts";
-export { GROUPS, type Group } from "./tool.ts";
+export { type Group, GROUPS } from "./tool.ts";
 
 /** Every tool rsm has, in listing order. */
 export const ALL_TOOLS: readonly ToolDef[] = [
