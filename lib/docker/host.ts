@@ -13,7 +13,7 @@ function loadDockerode(): Promise<typeof Docker> {
 import { RsmError } from "../errors.ts";
 import { addSecret } from "../secrets.ts";
 import { parseDuration } from "../duration.ts";
-import { expandHome } from "../ssh/spec.ts";
+import { type AuthSpec, expandHome } from "../ssh/spec.ts";
 import {
   describeEndpoint,
   type Endpoint,
@@ -24,17 +24,8 @@ import {
 import { engineError, isEngineError, transportMessage } from "./errors.ts";
 import { ForwardAgent, type SshClientLike } from "./agent.ts";
 
-/** SSH auth fields as in SPEC §4.1 (used by `ssh://` hosts). */
-export interface DockerSshAuth {
-  key_path?: string;
-  key_passphrase?: string;
-  key_passphrase_env?: string;
-  use_agent?: boolean;
-  agent_socket?: string;
-  password?: string;
-  password_env?: string;
-  password_file?: string;
-}
+/** SSH auth fields as in SPEC §4.1 (used by `ssh://` hosts): the same as `ssh_connect`'s. */
+export type DockerSshAuth = AuthSpec;
 
 /** `docker_connect`'s spec (SPEC §4.6). */
 export interface DockerHostSpec {

@@ -14,7 +14,7 @@ import {
   persistableSpec,
 } from "./host.ts";
 import { dialDockerSsh } from "./ssh.ts";
-import { openDockerShell } from "./shell.ts";
+import { type DockerShellOptions, openDockerShell } from "./shell.ts";
 
 export type { HostInfo, HostRow };
 
@@ -26,16 +26,7 @@ interface Saved {
 }
 
 /** Options for {@link DockerManager.openShell}. */
-export interface OpenShellOptions {
-  container: string;
-  cmd?: string[];
-  env?: Record<string, string>;
-  user?: string;
-  working_dir?: string;
-  rows?: number;
-  cols?: number;
-  signal?: AbortSignal;
-}
+export type OpenShellOptions = DockerShellOptions;
 
 /** Owns every Docker host connection. */
 export class DockerManager {

@@ -3,6 +3,7 @@ import { loadScreenEngine } from "./screen.ts";
 import type { App } from "../app.ts";
 import { errorMessage, RsmError } from "../errors.ts";
 import type { PtyStream } from "./pty.ts";
+import type { OpenShellOptions as DockerShellOptions } from "../docker/mod.ts";
 import { type ReadOptions, type ReadResult, Shell } from "./shell.ts";
 import { openSshPty } from "./ssh_backend.ts";
 import { openTmux, tmuxName, type TmuxStream } from "./tmux.ts";
@@ -36,17 +37,8 @@ export interface SshShellOptions {
   signal?: AbortSignal;
 }
 
-/** Options for {@link ShellManager.openDocker} (what `app.docker.openShell` receives). */
-export interface DockerShellOptions {
-  container: string;
-  cmd?: string[];
-  env?: Record<string, string>;
-  user?: string;
-  working_dir?: string;
-  rows?: number;
-  cols?: number;
-  signal?: AbortSignal;
-}
+/** Options for {@link ShellManager.openDocker}: what `app.docker.openShell` receives. */
+export type { DockerShellOptions };
 
 /** The slice of an SSH session the shells use (lib/ssh's `SshSession`). */
 interface SessionLike {
@@ -195,21 +187,12 @@ export class ShellManager {
   async openDocker(hostId: string, id: string, options: DockerShellOptions): Promise<ShellInfo> {
     this.#checkFree("docker", hostId, id);
     await loadScreenEngine();
-    const docker = this.app.docker as unknown as {
-      openShell?: (hostId: string, o: DockerShellOptions) => Promise<PtyStream>;
-    };
-    if (typeof docker.openShell !== "function") {
-      throw new RsmError(
-        "NOT_AVAILABLE",
-        "Cannot open a Docker shell: this daemon's Docker engine does not support shells yet",
-      );
-    }
     const rows = options.rows ?? 24;
     const cols = options.cols ?? 80;
     const k = key("docker", hostId, id);
     this.#reserve(k);
     try {
-      const stream = await docker.openShell(hostId, {
+      const stream = await this.app.docker.openShell(hostId, {
         ...options,
         cmd: options.cmd ?? ["/bin/sh"],
         rows,
