@@ -13,6 +13,7 @@ import type Docker from "dockerode";
 import type { DockerHost } from "./host.ts";
 import { HeadTail } from "./bounded.ts";
 import { isEngineError } from "./errors.ts";
+import { FrameSplitter } from "./frames.ts";
 
 /** Options for {@link dockerExec}. */
 export interface ExecOptions {
@@ -85,26 +86,12 @@ function demuxInto(
   err: HeadTail,
   tap?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void,
 ): Promise<void> {
-  let buf = new Uint8Array(0);
+  const frames = new FrameSplitter((which, body) => {
+    (which === 2 ? err : out).push(body);
+    tap?.(body, which === 2 ? "stderr" : "stdout");
+  });
   return new Promise((resolve, reject) => {
-    stream.on("data", (chunk: Uint8Array) => {
-      let b = chunk;
-      if (buf.length) {
-        b = new Uint8Array(buf.length + chunk.length);
-        b.set(buf);
-        b.set(chunk, buf.length);
-      }
-      let off = 0;
-      while (b.length - off >= 8) {
-        const size = new DataView(b.buffer, b.byteOffset + off + 4, 4).getUint32(0);
-        if (b.length - off - 8 < size) break;
-        const body = b.subarray(off + 8, off + 8 + size);
-        (b[off] === 2 ? err : out).push(body);
-        tap?.(body, b[off] === 2 ? "stderr" : "stdout");
-        off += 8 + size;
-      }
-      buf = b.slice(off);
-    });
+    stream.on("data", (chunk: Uint8Array) => frames.push(chunk));
     stream.on("end", () => resolve());
     stream.on("close", () => resolve());
     stream.on("error", reject);

@@ -6,6 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { parseDuration } from "../duration.ts";
 import { RsmError } from "../errors.ts";
 import type { DockerHost } from "./host.ts";
+import { concat, FrameSplitter } from "./frames.ts";
 
 /** Options for {@link containerLogs}. */
 export interface LogsOptions {
@@ -76,27 +77,16 @@ function tsKey(ts: string): string {
   return `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}`;
 }
 
-/** Splits the raw log stream into frames (multiplexed unless `tty`). */
+/** Splits the raw log stream into frames (multiplexed unless `tty`, then into lines). */
 class Demux {
-  #buf = new Uint8Array(0);
-  constructor(private tty: boolean, private onFrame: (body: Uint8Array) => void) {}
-  push(chunk: Uint8Array): void {
-    if (this.tty) {
-      this.#lines(chunk);
-      return;
-    }
-    const b = this.#buf.length ? concat(this.#buf, chunk) : chunk;
-    let off = 0;
-    while (b.length - off >= 8) {
-      const size = new DataView(b.buffer, b.byteOffset + off + 4, 4).getUint32(0);
-      if (b.length - off - 8 < size) break;
-      this.onFrame(b.subarray(off + 8, off + 8 + size));
-      off += 8 + size;
-    }
-    this.#buf = b.slice(off);
+  #lineBuf = new Uint8Array(0);
+  #frames: FrameSplitter;
+  constructor(private tty: boolean, private onFrame: (body: Uint8Array) => void) {
+    this.#frames = new FrameSplitter((_which, body) => onFrame(body));
   }
-  #lines(chunk: Uint8Array): void {
-    const b = this.#buf.length ? concat(this.#buf, chunk) : chunk;
+  push(chunk: Uint8Array): void {
+    if (!this.tty) return this.#frames.push(chunk);
+    const b = this.#lineBuf.length ? concat(this.#lineBuf, chunk) : chunk;
     let start = 0;
     for (let i = 0; i < b.length; i++) {
       if (b[i] === 10) {
@@ -104,19 +94,13 @@ class Demux {
         start = i + 1;
       }
     }
-    this.#buf = b.slice(start);
+    this.#lineBuf = b.slice(start);
   }
   end(): void {
-    if (this.#buf.length) this.onFrame(this.#buf);
-    this.#buf = new Uint8Array(0);
+    const rest = this.tty ? this.#lineBuf : this.#frames.pending;
+    if (rest.length) this.onFrame(rest);
+    this.#lineBuf = new Uint8Array(0);
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Reads a container's logs (see module doc). */

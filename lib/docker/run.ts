@@ -6,6 +6,7 @@ import type { DockerHost } from "./host.ts";
 import { isEngineError } from "./errors.ts";
 import { HeadTail } from "./bounded.ts";
 import { pullImage, type PullProgress } from "./images.ts";
+import { FrameSplitter } from "./frames.ts";
 
 /** `docker_run`'s spec (SPEC §4.7). */
 export interface RunSpec {
@@ -261,25 +262,9 @@ export async function runContainer(
 }
 
 function collect(stream: Duplex, sink: HeadTail, tty: boolean): Promise<void> {
-  let buf = new Uint8Array(0);
+  const frames = new FrameSplitter((_which, body) => sink.push(body));
   return new Promise((resolve, reject) => {
-    stream.on("data", (chunk: Uint8Array) => {
-      if (tty) return sink.push(chunk);
-      let b = chunk;
-      if (buf.length) {
-        b = new Uint8Array(buf.length + chunk.length);
-        b.set(buf);
-        b.set(chunk, buf.length);
-      }
-      let off = 0;
-      while (b.length - off >= 8) {
-        const size = new DataView(b.buffer, b.byteOffset + off + 4, 4).getUint32(0);
-        if (b.length - off - 8 < size) break;
-        sink.push(b.subarray(off + 8, off + 8 + size));
-        off += 8 + size;
-      }
-      buf = b.slice(off);
-    });
+    stream.on("data", (chunk: Uint8Array) => (tty ? sink.push(chunk) : frames.push(chunk)));
     stream.on("end", () => resolve());
     stream.on("close", () => resolve());
     stream.on("error", reject);

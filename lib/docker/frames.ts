@@ -1,0 +1,45 @@
+/**
+ * Docker's stream framing for non-TTY attach/exec/logs streams: each frame is an 8-byte header
+ * (byte 0: 1 = stdout, 2 = stderr; bytes 4–7: big-endian length) followed by that many bytes.
+ * One splitter serves exec, run and logs; frames split across chunks are reassembled.
+ *
+ * @example
+ * ```ts
+ * const frames = new FrameSplitter((stream, body) => (stream === 2 ? err : out).push(body));
+ * socket.on("data", (chunk) => frames.push(chunk));
+ * ```
+ */
+export class FrameSplitter {
+  #buf: Uint8Array = new Uint8Array(0);
+  #onFrame: (stream: 1 | 2, body: Uint8Array) => void;
+
+  constructor(onFrame: (stream: 1 | 2, body: Uint8Array) => void) {
+    this.#onFrame = onFrame;
+  }
+
+  /** Feeds bytes; every complete frame is handed on. */
+  push(chunk: Uint8Array): void {
+    const b = this.#buf.length ? concat(this.#buf, chunk) : chunk;
+    let off = 0;
+    while (b.length - off >= 8) {
+      const size = new DataView(b.buffer, b.byteOffset + off + 4, 4).getUint32(0);
+      if (b.length - off - 8 < size) break;
+      this.#onFrame(b[off] === 2 ? 2 : 1, b.subarray(off + 8, off + 8 + size));
+      off += 8 + size;
+    }
+    this.#buf = b.slice(off);
+  }
+
+  /** Bytes of an incomplete frame still held. */
+  get pending(): Uint8Array {
+    return this.#buf;
+  }
+}
+
+/** `a` followed by `b` in a new array. */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
