@@ -338,9 +338,6 @@ class Bridge {
       if (res.ok) return "lost";
       this.#reply(msg, -32603, `daemon answered HTTP ${res.status}`);
     }
-    if (isInit && answered && link.sessionId && !link.getStream) {
-      this.#link = link;
-    }
     if (msg.method === "notifications/initialized") {
       this.#initialized = msg;
       this.#openGetStream(link);
