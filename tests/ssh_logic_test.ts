@@ -120,7 +120,10 @@ Deno.test("lookupHost applies the first value, IdentityFile lists and ProxyJump 
     const direct = lookupHost("direct", { path });
     assert.equal(direct.proxyJump, undefined);
     assert.equal(direct.user, "nobody");
-    assert.deepEqual(lookupHost("x", { path: join(dir, "nope") }), { identityFiles: [] });
+    assert.deepEqual(lookupHost("x", { path: join(dir, "nope") }), {
+      identityFiles: [],
+      certificateFiles: [],
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

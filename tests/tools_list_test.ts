@@ -15,6 +15,8 @@ const SPEC_TOOLS = [
   "ssh_reconnect",
   "ssh_clone",
   "ssh_exec",
+  "ssh_connect_many",
+  "ssh_exec_many",
   "ssh_shell_open",
   "ssh_shell_write",
   "ssh_shell_read",

@@ -7,6 +7,7 @@ import { shellTools } from "./shell.ts";
 import { forwardTools } from "./forward.ts";
 import { fileTools } from "./file.ts";
 import { dockerTools } from "./docker.ts";
+import { fleetTools } from "./fleet.ts";
 import { ToolRegistry } from "./registry.ts";
 
 export { ToolRegistry } from "./registry.ts";
@@ -17,6 +18,7 @@ export { type Group, GROUPS } from "./tool.ts";
 export const ALL_TOOLS: readonly ToolDef[] = [
   ...sshTools,
   ...execTools,
+  ...fleetTools,
   ...shellTools,
   ...forwardTools,
   ...fileTools,

@@ -15,7 +15,7 @@ import { errorMessage } from "../errors.ts";
 import { redact } from "../secrets.ts";
 import { VERSION } from "../version.ts";
 import { boundText, renderBounded } from "./format.ts";
-import { Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { GROUPS, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { describeIssues, zodConfig } from "./validate.ts";
 
 zodConfig();
@@ -76,7 +76,7 @@ export class ToolRegistry {
     if (!entry) {
       return errorResult(
         `unknown tool "${name}": this daemon serves ${this.#entries.size} tools; see tools/list` +
-          (app.groups.size < 6 ? ` (tool profile: ${[...app.groups].join(",")})` : ""),
+          (app.groups.size < GROUPS.length ? ` (tool profile: ${[...app.groups].join(",")})` : ""),
       );
     }
     const parsed = entry.schema.safeParse(args ?? {});

@@ -49,7 +49,7 @@ const hop = z.strictObject({
   insecure: z.boolean().optional().describe('alias for host_key_policy "insecure"'),
 });
 
-const spec = z.strictObject({
+export const sessionSpec = z.strictObject({
   user: z.string().min(1).max(200).optional().describe(
     "remote user (default: ssh_config User, then the local user)",
   ),
@@ -89,7 +89,7 @@ export const sshTools: ToolDef[] = [
       '{"addresses": "prod-db"}. Returns SessionInfo.',
     input: {
       id: fields.id('a name for the session, e.g. "web1"'),
-      spec,
+      spec: sessionSpec,
     },
     annotations: { openWorldHint: true },
     run: async ({ id, spec }, { app, signal }) => {

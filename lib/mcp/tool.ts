@@ -2,8 +2,16 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 
 /** Tool groups, the unit of tool profiles (SPEC §4.9). */
-export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "meta";
-export const GROUPS: readonly Group[] = ["ssh", "shell", "forward", "file", "docker", "meta"];
+export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "meta" | "fleet";
+export const GROUPS: readonly Group[] = [
+  "ssh",
+  "shell",
+  "forward",
+  "file",
+  "docker",
+  "meta",
+  "fleet",
+];
 
 /** MCP tool annotations (hints for the client). */
 export interface Annotations {

@@ -12,6 +12,7 @@ import { prepareAuth } from "./auth.ts";
 import { type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
 import type { HopAddress, HopTarget } from "./resolve.ts";
 import { formatAddress, resolveSecrets } from "./spec.ts";
+import { startProxyCommand } from "./proxy_command.ts";
 
 /** Options for {@link dialChain}. */
 export interface DialOptions {
@@ -116,9 +117,21 @@ function dialAddress(
       config: target.config,
     });
     let sock: Duplex;
+    const proxied = !via && target.proxyCommand !== undefined;
+    if (proxied) phase = "ProxyCommand";
     try {
-      sock = via ? await through(via, addr, signal) : await tcp(addr, signal);
+      sock = via
+        ? await through(via, addr, signal)
+        : proxied
+        ? await startProxyCommand(target.proxyCommand!, {
+          host: addr.host,
+          port: addr.port,
+          user: target.user,
+          originalHost: addr.given,
+        }, signal)
+        : await tcp(addr, signal);
     } catch (err) {
+      if (err instanceof RsmError) throw new Fatal(err.message, { cause: err });
       if (deadline.aborted) throw new Error(`timed out after ${options.timeoutMs} ms (${phase})`);
       throw err;
     }
@@ -147,8 +160,9 @@ function dialAddress(
             client,
             address: display,
             hostKey,
-            socket: via ? undefined : sock as Socket,
+            socket: via || proxied ? undefined : sock as Socket,
           });
+          if (proxied) client.once("close", () => sock.destroy());
         }
       };
       const onReady = () => finish();

@@ -25,3 +25,5 @@ export type { FileEntry, ReadRange } from "./sftp.ts";
 export { parseMode } from "./sftp_util.ts";
 export { download, upload } from "./transfer.ts";
 export type { TransferOptions, TransferResult } from "./transfer.ts";
+export { connectMany, execMany, selectSessions, targetsFromConfig } from "./fleet.ts";
+export type { ConnectOutcome, ExecOutcome, FleetTarget } from "./fleet.ts";

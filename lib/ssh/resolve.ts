@@ -1,7 +1,8 @@
 /**
  * Turns a {@link SessionSpec} into the chain of hops to dial: ssh_config applied (alias,
- * `HostName`, `Port`, `User`, `IdentityFile`, `IdentityAgent`, nested `ProxyJump`), explicit
- * spec fields winning, and `jump_hosts` replacing any configured `ProxyJump`.
+ * `HostName`, `Port`, `User`, `IdentityFile`, `CertificateFile`, `IdentityAgent`,
+ * `UserKnownHostsFile`, nested `ProxyJump`, `ProxyCommand`), explicit spec fields winning,
+ * and `jump_hosts` replacing any configured `ProxyJump`/`ProxyCommand`.
  */
 import { join } from "node:path";
 import { RsmError } from "../errors.ts";
@@ -36,6 +37,8 @@ export interface HopTarget {
   policy: HostKeyPolicy;
   /** known_hosts files read for this hop (the daemon's own file is added by the dialer). */
   knownHostsFiles: string[];
+  /** ssh_config `ProxyCommand` (tokens not yet expanded), for a hop dialed directly. */
+  proxyCommand?: string;
 }
 
 /** The local user name (default `user`). */
@@ -43,7 +46,7 @@ export function localUser(): string {
   return Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? Deno.env.get("USERNAME") ?? "root";
 }
 
-const EMPTY: HostConfig = { identityFiles: [] };
+const EMPTY: HostConfig = { identityFiles: [], certificateFiles: [] };
 
 interface Ctx {
   useConfig: boolean;
@@ -52,18 +55,17 @@ interface Ctx {
 function resolveHop(hop: HopSpec, ctx: Ctx): { target: HopTarget; proxyJump?: string } {
   const given = addressList(hop);
   const parsed = given.map(parseAddress);
-  const look = (h: string) => (ctx.useConfig ? lookupHost(h) : EMPTY);
+  const givenUser = hop.user ?? parsed[0].user;
+  const look = (h: string) => (ctx.useConfig ? lookupHost(h, { user: givenUser }) : EMPTY);
   const firstCfg = look(parsed[0].host);
   const addresses = parsed.map((a, i) => {
     const c = i === 0 ? firstCfg : look(a.host);
     return { host: c.hostName ?? a.host, port: a.port ?? c.port ?? 22, given: given[i] };
   });
-  const user = hop.user ?? parsed[0].user ?? firstCfg.user ?? localUser();
-  const knownHostsFiles = [
-    hop.known_hosts_path
-      ? expandHome(hop.known_hosts_path)
-      : join(homeDir(), ".ssh", "known_hosts"),
-  ];
+  const user = givenUser ?? firstCfg.user ?? localUser();
+  const knownHostsFiles = hop.known_hosts_path
+    ? [expandHome(hop.known_hosts_path)]
+    : firstCfg.userKnownHostsFiles ?? [join(homeDir(), ".ssh", "known_hosts")];
   return {
     target: {
       user,
@@ -72,6 +74,7 @@ function resolveHop(hop: HopSpec, ctx: Ctx): { target: HopTarget; proxyJump?: st
       config: firstCfg,
       policy: policyOf(hop),
       knownHostsFiles,
+      ...(firstCfg.proxyCommand ? { proxyCommand: firstCfg.proxyCommand } : {}),
     },
     proxyJump: firstCfg.proxyJump,
   };
@@ -122,8 +125,16 @@ export function resolveChain(spec: SessionSpec): HopTarget[] {
   const ctx: Ctx = { useConfig: !spec.disable_ssh_config };
   const { target, proxyJump } = resolveHop(spec, ctx);
   if (spec.jump_hosts?.length) {
-    return [...spec.jump_hosts.map((h) => resolveHop(h, ctx).target), target];
+    const hops = spec.jump_hosts.map((h) => resolveHop(h, ctx).target);
+    delete target.proxyCommand; // only a directly dialed hop uses its ProxyCommand
+    return [...hops, target];
   }
-  if (proxyJump) return [...expandProxyJump(proxyJump, spec, ctx, 1), target];
+  if (proxyJump) {
+    // OpenSSH: ProxyJump and ProxyCommand are one option; rsm lets ProxyJump win
+    delete target.proxyCommand;
+    const hops = expandProxyJump(proxyJump, spec, ctx, 1);
+    for (const h of hops.slice(1)) delete h.proxyCommand;
+    return [...hops, target];
+  }
   return [target];
 }

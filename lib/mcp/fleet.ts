@@ -1,0 +1,233 @@
+/**
+ * Fleet tools (README "Fleets"): `ssh_connect_many` opens many sessions from one spec template;
+ * `ssh_exec_many` runs one command across sessions and groups identical results once with the
+ * list of sessions that produced them, failures apart, the whole answer within the output
+ * bound however many hosts there are.
+ */
+import { z } from "zod";
+import { defineTool, type ToolDef } from "./tool.ts";
+import { sessionSpec } from "./ssh.ts";
+import { fields } from "./tool.ts";
+import { describeIssues } from "./validate.ts";
+import {
+  connectMany,
+  execMany,
+  type ExecOutcome,
+  selectSessions,
+  type SessionSpec,
+  splitBudget,
+  targetsFromConfig,
+} from "../ssh/mod.ts";
+import { RsmError } from "../errors.ts";
+import type { App } from "../app.ts";
+
+const concurrency = z.number().int().min(1).max(256).optional().describe(
+  "hosts worked on at once (default 16)",
+);
+
+/** One group of identical results. */
+export interface ExecGroup {
+  sessions: string[];
+  exit_code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  /** Set when this group's text had to be cut to fit the output bound. */
+  truncated?: boolean;
+}
+
+/** The answer of ssh_exec_many. */
+export interface ExecManyResult {
+  hosts: number;
+  groups: ExecGroup[];
+  failed: { session_id: string; error: string }[];
+  /** Groups not shown because the output bound was reached (their sessions are counted). */
+  groups_left_out?: number;
+}
+
+const enc = new TextEncoder();
+const size = (v: unknown) => enc.encode(JSON.stringify(v)).length;
+
+interface Raw {
+  sessions: string[];
+  exit_code: number | null;
+  signal?: string;
+  out: { total: number; render(max: number): { text: string; truncated: boolean } };
+  err: { total: number; render(max: number): { text: string; truncated: boolean } };
+}
+
+/**
+ * Groups per-host outcomes (identical exit code, signal, stdout and stderr → one group, largest
+ * group first) and fits the whole answer in `max` bytes: each group's text gets an equal share
+ * of what the session lists and failures leave, and groups that do not fit are counted.
+ */
+export function groupOutcomes(outcomes: ExecOutcome[], max: number, timeoutMs: number) {
+  const byKey = new Map<string, Raw>();
+  const failed: { session_id: string; error: string }[] = [];
+  for (const o of outcomes) {
+    if (!o.ok) {
+      failed.push({ session_id: o.session_id, error: o.error.slice(0, 400) });
+      continue;
+    }
+    const r = o.result;
+    if (r.timed_out) {
+      failed.push({
+        session_id: o.session_id,
+        error: `timed out after ${timeoutMs} ms; the command was stopped` +
+          (r.stop_result && r.stop_result !== "stopped" ? ` (${r.stop_result})` : ""),
+      });
+      continue;
+    }
+    // the full kept text decides identity (up to the per-host keep limit, head and tail)
+    const key = JSON.stringify([
+      r.exit_code,
+      r.signal ?? "",
+      r.stdout.total,
+      r.stderr.total,
+      r.stdout.render(Infinity).text,
+      r.stderr.render(Infinity).text,
+    ]);
+    const g = byKey.get(key);
+    if (g) g.sessions.push(o.session_id);
+    else {
+      byKey.set(key, {
+        sessions: [o.session_id],
+        exit_code: r.exit_code,
+        ...(r.signal ? { signal: r.signal } : {}),
+        out: r.stdout,
+        err: r.stderr,
+      });
+    }
+  }
+  const raws = [...byKey.values()].sort((a, b) => b.sessions.length - a.sessions.length);
+  const result: ExecManyResult = { hosts: outcomes.length, groups: [], failed };
+  const fixed = size({ ...result, groups: raws.map((r) => r.sessions) }) + 200;
+  let avail = max - fixed;
+  if (avail < 0) {
+    // even the session lists do not fit: keep failures short
+    for (const f of failed) f.error = f.error.slice(0, 80);
+    avail = max - size({ ...result, groups: raws.map((r) => r.sessions) }) - 200;
+  }
+  const perGroup = 96; // JSON keys and numbers of one group
+  let shown = raws.length;
+  while (shown > 0 && avail / shown < perGroup + 64) shown--;
+  for (const r of raws.slice(0, shown)) {
+    const share = Math.floor(avail / shown) - perGroup;
+    const [o, e] = splitBudget(r.out.total, r.err.total, Math.max(64, share));
+    const out = r.out.render(o);
+    const err = r.err.render(e);
+    result.groups.push({
+      sessions: r.sessions,
+      exit_code: r.exit_code,
+      ...(r.signal ? { signal: r.signal } : {}),
+      stdout: out.text,
+      stderr: err.text,
+      ...(out.truncated || err.truncated ? { truncated: true } : {}),
+    });
+  }
+  if (shown < raws.length) {
+    result.groups_left_out = raws.length - shown;
+    for (const r of raws.slice(shown)) {
+      result.failed.push({
+        session_id: r.sessions.join(","),
+        error: `ran (exit ${r.exit_code}) but its output did not fit; run ssh_exec on one of them`,
+      });
+    }
+  }
+  return result;
+}
+
+function auditHosts(app: App, command: string, outcomes: ExecOutcome[]) {
+  for (const o of outcomes) {
+    app.audit.record({
+      tool: "ssh_exec_many",
+      target: o.session_id,
+      command,
+      ...(o.ok ? { exit_code: o.result.exit_code } : { error: o.error }),
+    });
+  }
+}
+
+/** The fleet tools. */
+export const fleetTools: ToolDef[] = [
+  defineTool({
+    name: "ssh_connect_many",
+    group: "fleet",
+    description:
+      "Opens many SSH sessions from one spec template. Returns {connected: [{id, address}], " +
+      "failed: [{id, error}]}.\n" +
+      'Example: {"spec": {"user": "ops"}, "targets": [{"id": "web1", "addresses": ' +
+      '"10.0.0.11"}, {"id": "web2", "addresses": "web2"}]}',
+    input: {
+      spec: z.record(z.string(), z.unknown()).describe(
+        "an ssh_connect spec; each target's addresses replace its addresses",
+      ),
+      targets: z.array(z.strictObject({
+        id: fields.id("session id for this host"),
+        addresses: z.union([
+          z.string().min(1).max(300),
+          z.array(z.string().min(1).max(300)).min(1).max(32),
+        ]).describe("as in spec.addresses (an ssh_config alias works)"),
+      })).max(2000).optional(),
+      host_pattern: z.string().min(1).max(300).optional().describe(
+        "instead of targets: every ~/.ssh/config Host alias matching this glob (id = alias)",
+      ),
+      concurrency,
+    },
+    annotations: { openWorldHint: true },
+    run: async (args, { app, signal }) => {
+      if (!args.targets === !args.host_pattern) {
+        throw new RsmError("BAD_ARGUMENT", "Cannot connect: give either targets or host_pattern");
+      }
+      // validated here rather than listed again: ssh_connect's schema already shows it
+      const spec = sessionSpec.safeParse({ addresses: "-", ...args.spec });
+      if (!spec.success) {
+        throw new RsmError("BAD_ARGUMENT", describeIssues("ssh_connect_many", spec.error.issues));
+      }
+      const targets = args.targets ?? targetsFromConfig(args.host_pattern!);
+      const outcomes = await connectMany(app.ssh, spec.data as SessionSpec, targets, {
+        concurrency: args.concurrency ?? 16,
+        signal,
+      });
+      return {
+        connected: outcomes.flatMap((o) => (o.ok ? [{ id: o.id, address: o.address }] : [])),
+        failed: outcomes.flatMap((o) => (o.ok ? [] : [{ id: o.id, error: o.error }])),
+      };
+    },
+  }),
+  defineTool({
+    name: "ssh_exec_many",
+    group: "fleet",
+    description: "Runs one command on many SSH sessions; identical results come once with their " +
+      "sessions: {hosts, groups: [{sessions, exit_code, stdout, stderr}], failed}.\n" +
+      'Example: {"session_ids": "web*", "command": "df -h /", "timeout_ms": 10000}',
+    input: {
+      session_ids: z.union([
+        z.string().min(1).max(200).describe('glob over session ids, e.g. "web*"'),
+        z.array(fields.id("session id")).min(1).max(2000),
+      ]).describe("sessions: a list of ids or a glob"),
+      command: z.string().min(1).max(1 << 20).describe("shell command line"),
+      concurrency,
+      timeout_ms: z.number().int().min(1).max(3_600_000).optional().describe(
+        "per host: stop the command after this many ms (default 30000)",
+      ),
+      env: fields.env().optional(),
+      cwd: z.string().min(1).max(4096).optional().describe("working directory"),
+    },
+    annotations: { destructiveHint: true, openWorldHint: true },
+    run: async (args, { app, signal }) => {
+      const ids = selectSessions(app.ssh, args.session_ids);
+      const timeoutMs = args.timeout_ms ?? 30_000;
+      const outcomes = await execMany(app.ssh, ids, args.command, {
+        concurrency: args.concurrency ?? 16,
+        timeoutMs,
+        env: args.env,
+        cwd: args.cwd,
+        keepBytes: app.maxOutput,
+        signal,
+      });
+      auditHosts(app, args.command, outcomes);
+      return groupOutcomes(outcomes, app.maxOutput - 512, timeoutMs);
+    },
+  }),
+];
