@@ -41,6 +41,10 @@ export function createRoutes(options: RoutesOptions): Routes {
     { transport: WebStandardStreamableHTTPServerTransport; server: Server }
   >();
   const legacy = new Map<string, { transport: LegacySseTransport; server: Server }>();
+  // The web console loads on first use (xterm.js is half a megabyte of text).
+  let webConsole: Promise<import("../console/mod.ts").Console> | undefined;
+  const consoleFor = () =>
+    webConsole ??= import("../console/mod.ts").then((m) => m.createConsole(app));
 
   const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
     new Response(JSON.stringify(body), {
@@ -140,6 +144,9 @@ export function createRoutes(options: RoutesOptions): Routes {
       }
       const url = new URL(req.url);
       try {
+        if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
+          return await (await consoleFor()).handle(req, url);
+        }
         switch (url.pathname) {
           case "/health":
             return json(200, { ok: true, pid: Deno.pid, version: VERSION });
@@ -163,6 +170,7 @@ export function createRoutes(options: RoutesOptions): Routes {
       }
     },
     async close() {
+      if (webConsole) (await webConsole).close();
       for (const { transport, server } of [...streamable.values(), ...legacy.values()]) {
         await transport.close().catch(() => {});
         await server.close().catch(() => {});

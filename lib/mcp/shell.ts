@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { RsmError } from "../errors.ts";
-import type { ShellKind } from "../term/mod.ts";
+import { PERSON_WAIT_MS, type ShellKind, type ShellWatch } from "../term/mod.ts";
 import { boundText } from "./format.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 
@@ -12,6 +12,16 @@ interface Flavour {
   ownerField: "session_id" | "host_id";
   ownerWhat: string;
   open: ToolDef;
+}
+
+/**
+ * `{person_typed}` once after a person typed into the shell from the console, so the model
+ * knows that input in the output was not its own (README, "The console").
+ */
+function personTyped(shell: { watch: ShellWatch }): { person_typed?: string } {
+  return shell.watch.takePersonTyped()
+    ? { person_typed: "a person typed in this shell from the console since your last call" }
+    : {};
 }
 
 const size = (what: string) => z.number().int().min(1).max(1000).describe(what);
@@ -55,6 +65,7 @@ function makeShellTools(f: Flavour): ToolDef[] {
       input: { ...target, data: z.string().max(1 << 20).describe("raw bytes to type") },
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
+        await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
         const n = await shell.write(args.data, ctx.signal);
         ctx.app.audit.record({
           tool: name("write"),
@@ -87,15 +98,21 @@ function makeShellTools(f: Flavour): ToolDef[] {
         strip_ansi: z.boolean().optional().describe("remove escape sequences and \\r"),
       },
       annotations: { readOnlyHint: true },
-      run: (args, ctx) =>
-        ctx.app.shells.read(f.kind, ownerOf(args), args.shell_id, {
+      run: async (args, ctx) => {
+        const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
+        const result = await ctx.app.shells.read(f.kind, ownerOf(args), args.shell_id, {
           timeoutMs: args.timeout_ms ?? 1000,
           until: compileUntil(args.until),
           idleMs: args.idle_ms,
           stripAnsi: args.strip_ansi,
           maxBytes: budget(ctx),
           signal: ctx.signal,
-        }),
+        });
+        return {
+          ...result,
+          ...personTyped(shell),
+        };
+      },
     }),
     defineTool({
       name: name("run"),
@@ -115,6 +132,7 @@ function makeShellTools(f: Flavour): ToolDef[] {
       },
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
+        await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
         const result = await shell.run(args.command, {
           timeoutMs: args.timeout_ms ?? 30_000,
           stripAnsi: args.strip_ansi,
@@ -128,7 +146,12 @@ function makeShellTools(f: Flavour): ToolDef[] {
         });
         // escapes may expand the text up to 6×; keep well inside the registry's bound
         const out = boundText(result.output, Math.floor(ctx.app.maxOutput * 0.45));
-        return { ...result, output: out.text, ...(out.truncated ? { truncated: true } : {}) };
+        return {
+          ...result,
+          output: out.text,
+          ...(out.truncated ? { truncated: true } : {}),
+          ...personTyped(shell),
+        };
       },
     }),
     defineTool({

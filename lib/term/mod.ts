@@ -3,3 +3,4 @@ export { ShellManager } from "./manager.ts";
 export type { DockerShellOptions, ShellInfo, ShellKind, SshShellOptions } from "./manager.ts";
 export { PtyEvents } from "./pty.ts";
 export type { PtyOpener, PtyOpenOptions, PtyStream } from "./pty.ts";
+export { PERSON_QUIET_MS, PERSON_WAIT_MS, ShellWatch } from "./watch.ts";

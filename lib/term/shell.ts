@@ -4,6 +4,7 @@ import type { PtyStream } from "./pty.ts";
 import { ByteRing } from "./ring.ts";
 import { type RunHost, runMarked, type RunOptions, type RunResult } from "./run.ts";
 import { Screen, type ScreenSnapshot } from "./screen.ts";
+import { ShellWatch } from "./watch.ts";
 
 /** Longest `read` wait (SPEC §4.3). */
 export const MAX_READ_TIMEOUT_MS = 300_000;
@@ -59,6 +60,8 @@ export class Shell {
   readonly openedAt: string;
   readonly ring: ByteRing;
   readonly screen: Screen;
+  /** Viewers and take-over from the console (see {@link ShellWatch}). */
+  readonly watch: ShellWatch;
   rows: number;
   cols: number;
   /** The process ended (or the shell was closed). */
@@ -83,6 +86,7 @@ export class Shell {
     this.cols = options.cols;
     this.ring = new ByteRing(options.capacity);
     this.screen = new Screen(options.rows, options.cols);
+    this.watch = new ShellWatch(options.id);
     this.#onExit = options.onExit;
     if (stream) this.attach(stream);
   }
@@ -110,6 +114,7 @@ export class Shell {
       if (gen !== this.#gen) return;
       this.#lastDataAt = Date.now();
       this.screen.write(chunk);
+      this.watch.output(chunk);
       if (this.#capture) this.#capture(chunk);
       else this.ring.push(chunk);
       this.#notify();

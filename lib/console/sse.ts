@@ -1,0 +1,68 @@
+import { securityHeaders } from "./page.ts";
+
+/** Sends one event: `event` name and its data (one line; newlines are split as SSE requires). */
+export type Send = (event: string, data: string) => void;
+
+/**
+ * A server-sent-events response. `start(send, close)` begins producing and returns its
+ * clean-up, which runs once when the client goes away, the request is aborted or `close()` is
+ * called. A comment every 15 s keeps proxies and idle detection quiet.
+ *
+ * @example
+ * ```ts
+ * const res = sseStream(req.signal, (send) => {
+ *   const t = setInterval(() => send("tick", String(Date.now())), 1000);
+ *   return () => clearInterval(t);
+ * });
+ * ```
+ */
+export function sseStream(
+  signal: AbortSignal,
+  start: (send: Send, close: () => void) => () => void,
+): Response {
+  const enc = new TextEncoder();
+  let cleanup: (() => void) | undefined;
+  let done = false;
+  let keepalive: ReturnType<typeof setInterval> | undefined;
+  let controller: ReadableStreamDefaultController<Uint8Array>;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearInterval(keepalive);
+    signal.removeEventListener("abort", finish);
+    try {
+      cleanup?.();
+    } catch { /* best effort */ }
+    try {
+      controller.close();
+    } catch { /* already closed */ }
+  };
+  const push = (text: string) => {
+    if (done) return;
+    try {
+      controller.enqueue(enc.encode(text));
+    } catch {
+      finish();
+    }
+  };
+  const send: Send = (event, data) => {
+    push(`event: ${event}\ndata: ${data.split("\n").join("\ndata: ")}\n\n`);
+  };
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+      push("retry: 2000\n\n");
+      keepalive = setInterval(() => push(": keepalive\n\n"), 15_000);
+      signal.addEventListener("abort", finish, { once: true });
+      cleanup = start(send, finish);
+      if (done || signal.aborted) {
+        done = false;
+        finish();
+      }
+    },
+    cancel: finish,
+  });
+  return new Response(body, {
+    headers: { ...securityHeaders("text/event-stream; charset=utf-8"), connection: "keep-alive" },
+  });
+}
