@@ -32,6 +32,7 @@ import {
   toonRows,
 } from "./bench_rows.ts";
 import { forwardRow, sftpRows } from "./bench_transfer.ts";
+import { consoleIdleRow, consoleOverviewRow } from "./bench_console.ts";
 import { Cleanup, createWorld, log, opensshBase } from "./bench_world.ts";
 import { run } from "../tests/support/env.ts";
 
@@ -76,6 +77,8 @@ export const GROUPS: Group[] = [
     run: toonRows,
   },
   { ids: ["docker_exec"], names: ["docker_exec vs docker exec"], run: dockerExecRow },
+  { ids: ["console_overview"], names: ["console overview"], run: consoleOverviewRow },
+  { ids: ["console_idle"], names: ["exec latency, console idle"], run: consoleIdleRow },
 ];
 
 /** Options of {@link runBench}. */

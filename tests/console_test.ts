@@ -105,12 +105,12 @@ async function consolePage(w: World): Promise<Page> {
   const page = await w.browser.newPage();
   await page.setViewport({ width: 1100, height: 700 });
   await page.setExtraHTTPHeaders({ authorization: `Bearer ${w.handle.token}` });
-  await page.goto(`${w.handle.url}/console`, { waitUntil: "load" });
+  await page.goto(`${w.handle.url}/web/console`, { waitUntil: "load" });
   return page;
 }
 
 const sh1 = { session_id: "box", shell_id: "sh1" };
-const shellUrl = (w: World) => `${w.handle.url}/console/shell?kind=ssh&owner=box&id=sh1`;
+const shellUrl = (w: World) => `${w.handle.url}/web/console/shell?kind=ssh&owner=box&id=sh1`;
 
 testIf(missing, "the console shows and live-updates sessions, forwards and shells", async () => {
   await using w = await world();

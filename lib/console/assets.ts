@@ -29,7 +29,7 @@ const ASSETS: Record<string, [string, string]> = {
   "shell.js": [JS, shellJs],
 };
 
-/** `GET /console/assets/<name>`, or null when there is no such asset. */
+/** `GET /web/console/assets/<name>`, or null when there is no such asset. */
 export function asset(name: string): Response | null {
   const a = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
   if (!a) return null;

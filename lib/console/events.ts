@@ -24,7 +24,7 @@ export class OverviewHub {
     return this.#listeners.size;
   }
 
-  /** `GET /console/events`. */
+  /** `GET /web/console/events`. */
   stream(signal: AbortSignal): Response {
     return sseStream(signal, (send) => {
       const seen = new Map<string, string>();

@@ -1,7 +1,7 @@
 /**
  * The web console (README, "The console"): an overview of everything the daemon holds with
  * live updates, and a terminal view of any shell that a person can watch and take over.
- * Routes under `/console`; the caller has already checked Host/Origin and the person's login.
+ * Routes under `/web/console`; the caller has already checked Host/Origin and the person's login.
  */
 import type { App } from "../app.ts";
 import { asset } from "./assets.ts";
@@ -15,7 +15,7 @@ export { esc, layout } from "./page.ts";
 
 /** The console's request handler. */
 export interface Console {
-  /** Handles a request whose path is `/console` or below it. */
+  /** Handles a request whose path is `/web/console` or below it. */
   handle(req: Request, url: URL): Promise<Response>;
   /** Ends live streams' shared work (daemon shutdown). Idempotent. */
   close(): void;
@@ -36,27 +36,34 @@ export function createConsole(app: App): Console {
         await req.body?.cancel().catch(() => {});
         return textError(403, "Cannot accept this request: it did not come from a console page");
       }
-      if (req.method === "GET" && path.startsWith("/console/assets/")) {
-        return asset(path.slice("/console/assets/".length)) ??
+      if (req.method === "GET" && path.startsWith("/web/console/assets/")) {
+        return asset(path.slice("/web/console/assets/".length)) ??
           textError(404, `No such console file: ${path}`);
       }
       const route = `${req.method} ${path}`;
       switch (route) {
-        case "GET /console":
-          return html(overviewPage(app));
-        case "GET /console/events":
+        case "GET /web/console": {
+          const t0 = performance.now();
+          const res = html(overviewPage(app));
+          res.headers.set("server-timing", `render;dur=${(performance.now() - t0).toFixed(2)}`);
+          return res;
+        }
+        case "GET /web/console/events":
           return hub.stream(req.signal);
-        case "GET /console/shell":
+        case "GET /web/console/shell":
           return shellPage(app, url);
-        case "GET /console/shell/stream":
+        case "GET /web/console/shell/stream":
           return shellStream(app, url, req.signal);
-        case "POST /console/shell/input":
+        case "POST /web/console/shell/input":
           return await shellInput(app, url, req);
-        case "POST /console/shell/resize":
+        case "POST /web/console/shell/resize":
           return await shellResize(app, url, req);
       }
       await req.body?.cancel().catch(() => {});
-      return textError(404, `No console page ${req.method} ${path}; the overview is at /console`);
+      return textError(
+        404,
+        `No console page ${req.method} ${path}; the overview is at /web/console`,
+      );
     },
     close() {
       hub.close();

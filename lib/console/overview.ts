@@ -167,7 +167,7 @@ export function overviewPage(app: App): string {
     {
       title: "Overview",
       scripts: ["overview.js"],
-      data: { events: "/console/events" },
+      data: { events: "/web/console/events" },
     },
   );
 }

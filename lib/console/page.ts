@@ -71,9 +71,9 @@ export function textError(status: number, message: string): Response {
 /** Options for {@link layout}. */
 export interface LayoutOptions {
   title: string;
-  /** Scripts (paths under /console/assets/) loaded at the end of the body. */
+  /** Scripts (paths under /web/console/assets/) loaded at the end of the body. */
   scripts?: string[];
-  /** Extra stylesheets (paths under /console/assets/). */
+  /** Extra stylesheets (paths under /web/console/assets/). */
   styles?: string[];
   /** `data-*` attributes of `<body>` the page's script reads (values escaped here). */
   data?: Record<string, string>;
@@ -86,16 +86,16 @@ export function layout(main: string, options: LayoutOptions): string {
   const data = Object.entries(options.data ?? {})
     .map(([k, v]) => ` data-${k}="${esc(v)}"`).join("");
   const styles = ["console.css", ...(options.styles ?? [])]
-    .map((s) => `<link rel="stylesheet" href="/console/assets/${esc(s)}">`).join("");
+    .map((s) => `<link rel="stylesheet" href="/web/console/assets/${esc(s)}">`).join("");
   const scripts = (options.scripts ?? [])
-    .map((s) => `<script src="/console/assets/${esc(s)}"></script>`).join("");
+    .map((s) => `<script src="/web/console/assets/${esc(s)}"></script>`).join("");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<meta name="referrer" content="no-referrer">` +
     `<title>${esc(options.title)} · rsm console</title>${styles}</head>` +
     `<body class="${esc(options.bodyClass ?? "")}"${data}>` +
     `<a class="skip" href="#main">Skip to content</a>` +
-    `<header><a class="brand" href="/console">rsm console</a>` +
+    `<header><a class="brand" href="/web/console">rsm console</a>` +
     `<span id="live" class="live" aria-live="polite"></span></header>` +
     `<main id="main" tabindex="-1">${main}</main>${scripts}</body></html>`;
 }

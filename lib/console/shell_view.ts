@@ -17,7 +17,7 @@ const MAX_INPUT = 64 * 1024;
 /** The page address of one shell. */
 export function shellHref(kind: ShellKind, owner: string, id: string): string {
   const q = new URLSearchParams({ kind, owner, id });
-  return `/console/shell?${q}`;
+  return `/web/console/shell?${q}`;
 }
 
 /** The shell a request names (`kind`, `owner`, `id` query parameters), or an error response. */
@@ -32,11 +32,11 @@ function target(app: App, url: URL) {
     return { kind, owner, id, shell: app.shells.get(kind, owner, id) } as const;
   } catch (err) {
     const message = err instanceof RsmError ? err.message : "no such shell";
-    return textError(404, `${message}. Back to the overview: /console`);
+    return textError(404, `${message}. Back to the overview: /web/console`);
   }
 }
 
-/** `GET /console/shell`: the terminal page. */
+/** `GET /web/console/shell`: the terminal page. */
 export function shellPage(app: App, url: URL): Response {
   const t = target(app, url);
   if (t instanceof Response) return t;
@@ -52,16 +52,16 @@ export function shellPage(app: App, url: URL): Response {
     `<div id="term" class="term" role="application" aria-label="terminal of shell ${
       esc(t.id)
     }"></div>` +
-    `<p><a href="/console">← Overview</a></p>`;
+    `<p><a href="/web/console">← Overview</a></p>`;
   return html(layout(main, {
     title: `Shell ${t.id}`,
     styles: ["xterm.css"],
     scripts: ["xterm.js", "addon-fit.js", "shell.js"],
     bodyClass: "shell-page",
     data: {
-      stream: `/console/shell/stream?${q}`,
-      input: `/console/shell/input?${q}`,
-      resize: `/console/shell/resize?${q}`,
+      stream: `/web/console/shell/stream?${q}`,
+      input: `/web/console/shell/input?${q}`,
+      resize: `/web/console/shell/resize?${q}`,
       rows: String(t.shell.rows),
       cols: String(t.shell.cols),
     },
@@ -69,7 +69,7 @@ export function shellPage(app: App, url: URL): Response {
 }
 
 /**
- * `GET /console/shell/stream`: server-sent events. `reset` carries the recent output (base64)
+ * `GET /web/console/shell/stream`: server-sent events. `reset` carries the recent output (base64)
  * to draw the screen, then `out` every new chunk, and `state` when the shell ends or is lost.
  */
 export function shellStream(app: App, url: URL, signal: AbortSignal): Response {
@@ -100,7 +100,7 @@ export function shellStream(app: App, url: URL, signal: AbortSignal): Response {
   });
 }
 
-/** `POST /console/shell/input`: a person's keystrokes (the body, UTF-8) go to the shell. */
+/** `POST /web/console/shell/input`: a person's keystrokes (the body, UTF-8) go to the shell. */
 export async function shellInput(app: App, url: URL, req: Request): Promise<Response> {
   const t = target(app, url);
   if (t instanceof Response) return t;
@@ -123,7 +123,7 @@ export async function shellInput(app: App, url: URL, req: Request): Promise<Resp
   return new Response(null, { status: 204, headers: securityHeaders("text/plain") });
 }
 
-/** `POST /console/shell/resize` with `{rows, cols}`: the terminal follows the page. */
+/** `POST /web/console/shell/resize` with `{rows, cols}`: the terminal follows the page. */
 export async function shellResize(app: App, url: URL, req: Request): Promise<Response> {
   const t = target(app, url);
   if (t instanceof Response) return t;

@@ -144,7 +144,7 @@ export function createRoutes(options: RoutesOptions): Routes {
       }
       const url = new URL(req.url);
       try {
-        if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
+        if (url.pathname === "/web/console" || url.pathname.startsWith("/web/console/")) {
           return await (await consoleFor()).handle(req, url);
         }
         switch (url.pathname) {
