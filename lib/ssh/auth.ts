@@ -1,13 +1,24 @@
 /**
- * Authentication plan for one hop (SPEC §4.1). Order: every agent key, explicit `key_path`,
- * ssh_config `IdentityFile`s, the default identities that exist (`~/.ssh/id_ed25519`,
- * `id_ecdsa`, `id_rsa`), password, then keyboard-interactive answered with the password.
- * Methods the server does not offer are skipped; a failure lists every method tried.
+ * Authentication plan for one hop (README "SSH sessions and exec"). Order: every agent key
+ * (certificates in the agent included), explicit `key_path`, ssh_config `IdentityFile`s, the
+ * default identities that exist (`~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`) — each preceded
+ * by its OpenSSH certificate when one is beside it (`KEY-cert.pub`) or named by ssh_config
+ * `CertificateFile` — then password, then keyboard-interactive answered with the password.
+ * With ssh_config `IdentitiesOnly yes`, agent keys are used only when they are one of those
+ * identities. Methods the server does not offer are skipped; a failure lists every method
+ * tried.
  */
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { loadSsh2 } from "./ssh2.ts";
-import type { AnyAuthMethod, AuthHandlerMiddleware, KeyboardInteractiveCallback } from "ssh2";
+import type {
+  AnyAuthMethod,
+  AuthHandlerMiddleware,
+  KeyboardInteractiveCallback,
+  ParsedKey,
+} from "ssh2";
+import { parseCert, validityProblem } from "./cert/format.ts";
+import { certificateKey, certOf } from "./cert/patch.ts";
 import { homeDir } from "../paths.ts";
 import { RsmError } from "../errors.ts";
 import { type AuthSpec, expandHome, type ResolvedSecrets } from "./spec.ts";
@@ -73,13 +84,14 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
   else if (auth.use_agent !== false) {
     agentSocket = config.identityAgent ?? Deno.env.get("SSH_AUTH_SOCK") ?? undefined;
   }
+  let agentMethod: Method | undefined;
   if (agentSocket) {
     if (isSocket(agentSocket)) {
-      methods.push({
+      agentMethod = {
         server: "publickey",
         label: `agent (${agentSocket})`,
         auth: { type: "agent", username: user, agent: agentSocket },
-      });
+      };
     } else {
       if (auth.use_agent || auth.agent_socket) {
         skipped.push(`agent (${agentSocket}: no such socket)`);
@@ -90,7 +102,61 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
     skipped.push("agent (no agent_socket given and SSH_AUTH_SOCK is not set for the daemon)");
   }
 
-  // 2-4. key files
+  // 2-4. key files (each after its certificate, when it has one)
+  const ssh2 = await loadSsh2();
+  const loaded: { path: string; key: ParsedKey }[] = [];
+  /** Plain public blobs of every configured identity (for IdentitiesOnly). */
+  const identities = new Set<string>();
+  const addCert = async (certPath: string, key: ParsedKey | undefined): Promise<boolean> => {
+    let cert;
+    try {
+      const text = (await Deno.readTextFile(certPath)).trim();
+      cert = parseCert(Buffer.from(text.split(/\s+/)[1] ?? "", "base64"));
+    } catch (err) {
+      skipped.push(
+        `certificate ${certPath} (unreadable: ${err instanceof Error ? err.message : err})`,
+      );
+      return false;
+    }
+    if (!cert) {
+      skipped.push(`certificate ${certPath} (not an OpenSSH certificate)`);
+      return false;
+    }
+    identities.add(cert.keyBlob.toString("base64"));
+    const owner = key ?? loaded.find((l) => l.key.getPublicSSH().equals(cert.keyBlob))?.key;
+    if (!owner) {
+      skipped.push(
+        `certificate ${certPath} (its private key is not among key_path and IdentityFile; ` +
+          `an agent holding it must hold the certificate too)`,
+      );
+      return false;
+    }
+    if (!owner.getPublicSSH().equals(cert.keyBlob)) {
+      skipped.push(`certificate ${certPath} (it certifies a different key)`);
+      return false;
+    }
+    if (cert.kind !== "user") {
+      skipped.push(`certificate ${certPath} (a host certificate, not a user certificate)`);
+      return false;
+    }
+    const invalid = validityProblem(cert);
+    if (invalid) {
+      skipped.push(`certificate ${certPath} (${invalid}; get a new one from your CA)`);
+      return false;
+    }
+    if (cert.principals.length && !cert.principals.includes(user)) {
+      skipped.push(
+        `certificate ${certPath} (valid for ${cert.principals.join(", ")}, not ${user})`,
+      );
+      return false;
+    }
+    methods.push({
+      server: "publickey",
+      label: `certificate ${certPath}`,
+      auth: { type: "publickey", username: user, key: certificateKey(owner, cert) },
+    });
+    return true;
+  };
   const seen = new Set<string>();
   const keyFiles: { path: string; explicit: boolean }[] = [];
   if (auth.key_path) keyFiles.push({ path: expandHome(auth.key_path), explicit: true });
@@ -113,7 +179,7 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
       continue;
     }
     const buf = Buffer.from(data);
-    let parsed = (await loadSsh2()).utils.parseKey(buf, secrets.passphrase);
+    let parsed = ssh2.utils.parseKey(buf, secrets.passphrase);
     if (Array.isArray(parsed)) parsed = parsed[0];
     if (parsed instanceof Error) {
       const encrypted = /encrypt|passphrase|bad decrypt/i.test(parsed.message) ||
@@ -134,11 +200,45 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
       skipped.push(`publickey ${path} (not a private key)`);
       continue;
     }
+    identities.add(parsed.getPublicSSH().toString("base64"));
+    loaded.push({ path, key: parsed });
+    if (isFile(`${path}-cert.pub`)) await addCert(`${path}-cert.pub`, parsed);
     methods.push({
       server: "publickey",
       label: `publickey ${path}`,
       auth: { type: "publickey", username: user, key: parsed },
     });
+  }
+
+  for (const certPath of config.certificateFiles) {
+    if (seen.has(certPath) || loaded.some((l) => `${l.path}-cert.pub` === certPath)) continue;
+    seen.add(certPath);
+    if (!isFile(certPath)) {
+      skipped.push(`certificate ${certPath} (no such file)`);
+      continue;
+    }
+    // a CertificateFile's key goes before the plain keys, as OpenSSH tries it
+    const before = methods.length;
+    if (await addCert(certPath, undefined)) methods.unshift(...methods.splice(before));
+  }
+  if (agentMethod) {
+    if (config.identitiesOnly) {
+      for (const p of [...config.identityFiles, ...(auth.key_path ? [auth.key_path] : [])]) {
+        try {
+          const pub = ssh2.utils.parseKey(await Deno.readTextFile(`${expandHome(p)}.pub`));
+          if (!(pub instanceof Error) && !Array.isArray(pub)) {
+            identities.add(pub.getPublicSSH().toString("base64"));
+          }
+        } catch { /* no .pub beside it */ }
+      }
+      agentMethod.label += " (IdentitiesOnly: configured identities only)";
+      agentMethod.auth = {
+        type: "agent",
+        username: user,
+        agent: identitiesOnlyAgent(ssh2, agentSocket!, identities),
+      };
+    }
+    methods.unshift(agentMethod);
   }
 
   // 5-6. password, keyboard-interactive
@@ -206,4 +306,32 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
     return (callback as unknown as (auth: false) => void)(false);
   };
   return plan;
+}
+
+/**
+ * An agent that lists only `allowed` keys (plain public blobs, base64; a certificate counts
+ * as its key), for ssh_config `IdentitiesOnly`.
+ */
+type ssh2Agent = InstanceType<Awaited<ReturnType<typeof loadSsh2>>["OpenSSHAgent"]>;
+
+function identitiesOnlyAgent(
+  ssh2: Awaited<ReturnType<typeof loadSsh2>>,
+  socket: string,
+  allowed: Set<string>,
+): InstanceType<typeof ssh2.OpenSSHAgent> {
+  class Filtered extends ssh2.OpenSSHAgent {
+    override getIdentities(cb: Parameters<ssh2Agent["getIdentities"]>[0]): void {
+      super.getIdentities((err, keys) => {
+        if (err || !keys) return cb(err, keys);
+        cb(
+          err,
+          keys.filter((k) => {
+            const blob = certOf(k)?.keyBlob ?? (k as ParsedKey).getPublicSSH();
+            return allowed.has(Buffer.from(blob).toString("base64"));
+          }),
+        );
+      });
+    }
+  }
+  return new Filtered(socket);
 }

@@ -9,7 +9,9 @@ import type { Client } from "ssh2";
 import { loadSsh2 } from "./ssh2.ts";
 import { RsmError } from "../errors.ts";
 import { prepareAuth } from "./auth.ts";
-import { type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
+import { hasCertAuthority, type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
+import { adoptHostCertificate, defaultHostKeyAlgorithms } from "./cert/patch.ts";
+import { HOST_CERT_ALGORITHMS } from "./cert/format.ts";
 import type { HopAddress, HopTarget } from "./resolve.ts";
 import { formatAddress, resolveSecrets } from "./spec.ts";
 import { startProxyCommand } from "./proxy_command.ts";
@@ -136,7 +138,14 @@ function dialAddress(
       throw err;
     }
     phase = "SSH handshake";
-    const client = new (await loadSsh2()).Client();
+    const ssh2 = await loadSsh2();
+    const knownHostsFiles = [...target.knownHostsFiles, options.daemonKnownHosts];
+    // like OpenSSH: certificate host keys first when a @cert-authority line covers the host
+    const serverHostKey = target.policy !== "insecure" &&
+        await hasCertAuthority(knownHostsFiles, addr.host, addr.port)
+      ? [...HOST_CERT_ALGORITHMS, ...defaultHostKeyAlgorithms()]
+      : undefined;
+    const client = new ssh2.Client();
     let hostKey: HostKey | undefined;
     let verifyError: Error | undefined;
     return await new Promise<Hop>((resolve, reject) => {
@@ -193,7 +202,10 @@ function dialAddress(
           sock,
           username: target.user,
           readyTimeout: 0,
-          algorithms: { cipher: cipherOrder(via !== undefined) },
+          algorithms: {
+            cipher: cipherOrder(via !== undefined),
+            ...(serverHostKey ? { serverHostKey } : {}),
+          },
           keepaliveInterval: options.keepaliveMs,
           keepaliveCountMax: 2,
           agent: plan.agentSocket,
@@ -201,13 +213,16 @@ function dialAddress(
           authHandler: plan.handler,
           hostVerifier: (blob: Uint8Array, verify: (ok: boolean) => void) => {
             hostKey = hostKeyFromBlob(blob);
+            // now, not after the (async) check: ssh2 may check the key exchange signature as
+            // soon as the server's NEWKEYS arrives; trust is still decided by verify() below
+            adoptHostCertificate(client);
             if (target.policy === "insecure") {
               phase = "authentication";
               return verify(true);
             }
             verifyHostKey(addr.host, addr.port, hostKey, {
               policy: target.policy,
-              files: [...target.knownHostsFiles, options.daemonKnownHosts],
+              files: knownHostsFiles,
               recordIn: options.daemonKnownHosts,
             }).then(() => {
               phase = "authentication";

@@ -1,6 +1,7 @@
 /**
- * Host key checking against OpenSSH `known_hosts` files (SPEC §4.1): plain and hashed
- * (`|1|salt|hash`) host patterns, `[host]:port`, wildcards, negation, `@revoked`.
+ * Host key checking against OpenSSH `known_hosts` files (README "Host keys"): plain and hashed
+ * (`|1|salt|hash`) host patterns, `[host]:port`, wildcards, negation, `@revoked`, and host
+ * certificates trusted through `@cert-authority` lines.
  * A changed key is always refused, naming both SHA256 fingerprints.
  */
 import { createHash, createHmac } from "node:crypto";
@@ -8,6 +9,8 @@ import { Buffer } from "node:buffer";
 import { dirname } from "node:path";
 import { RsmError } from "../errors.ts";
 import type { HostKeyPolicy } from "./spec.ts";
+import { isCertName, parseCert, validityProblem } from "./cert/format.ts";
+import { certSignatureValid } from "./cert/patch.ts";
 
 /** A server's host key as presented during the handshake. */
 export interface HostKey {
@@ -92,6 +95,88 @@ async function readEntries(file: string): Promise<Entry[]> {
   return out;
 }
 
+/**
+ * Whether some `@cert-authority` line in `files` covers `host`/`port` (then certificate host
+ * key algorithms are offered first, as OpenSSH does).
+ */
+export async function hasCertAuthority(
+  files: string[],
+  host: string,
+  port: number,
+): Promise<boolean> {
+  const name = knownHostsName(host, port);
+  for (const file of files) {
+    for (const e of await readEntries(file)) {
+      if (e.marker === "@cert-authority" && patternsMatch(e.patterns, name)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Checks a host certificate: a `@cert-authority` line for the host must hold the CA that
+ * signed it, neither that CA nor the host's key may be `@revoked`, it must be a host
+ * certificate for this name, valid now, and carry a good signature. Throws an RsmError
+ * (`HOST_KEY_REVOKED`, `HOST_CERT_UNTRUSTED`, `HOST_CERT_INVALID`) saying why otherwise.
+ */
+export async function verifyHostCertificate(
+  files: string[],
+  host: string,
+  port: number,
+  key: HostKey,
+): Promise<void> {
+  const name = knownHostsName(host, port);
+  const cert = parseCert(Buffer.from(key.base64, "base64"));
+  const bad = (why: string) =>
+    new RsmError("HOST_CERT_INVALID", `Cannot connect to ${name}: its host certificate ${why}`);
+  if (!cert) throw bad("cannot be parsed");
+  const caB64 = cert.caKey.toString("base64");
+  const plainB64 = cert.keyBlob.toString("base64");
+  const caFp = fingerprintOf(cert.caKey);
+  const cas: Entry[] = [];
+  for (const file of files) {
+    for (const e of await readEntries(file)) {
+      if (!patternsMatch(e.patterns, name)) continue;
+      if (e.marker === "@revoked" && (e.base64 === caB64 || e.base64 === plainB64)) {
+        throw new RsmError(
+          "HOST_KEY_REVOKED",
+          `Cannot connect to ${name}: ${
+            e.base64 === caB64
+              ? `the CA ${caFp} that signed its host certificate`
+              : `its host key ${fingerprintOf(cert.keyBlob)}`
+          } is marked @revoked in ${file} line ${e.line}`,
+        );
+      }
+      if (e.marker === "@cert-authority") cas.push(e);
+    }
+  }
+  if (!cas.some((e) => e.base64 === caB64)) {
+    const trusted = cas.map((e) => {
+      let fp = "(unparseable key)";
+      try {
+        fp = fingerprintOf(Buffer.from(e.base64, "base64"));
+      } catch { /* keep placeholder */ }
+      return `${fp} (${e.file} line ${e.line})`;
+    });
+    throw new RsmError(
+      "HOST_CERT_UNTRUSTED",
+      `Cannot connect to ${name}: its host certificate is signed by CA ${caFp}, which no ` +
+        `@cert-authority line for ${name} trusts` +
+        (trusted.length ? ` (trusted: ${trusted.join(", ")})` : "") +
+        `. If that CA is yours, add "@cert-authority ${name} <CA public key>" to known_hosts`,
+    );
+  }
+  if (cert.kind !== "host") throw bad("is a user certificate, not a host certificate");
+  if (
+    cert.principals.length && !cert.principals.some((p) => p.toLowerCase() === host.toLowerCase())
+  ) {
+    throw bad(`is for ${cert.principals.join(", ")}, not ${host}`);
+  }
+  const invalid = validityProblem(cert);
+  if (invalid) throw bad(`is ${invalid}`);
+  if (!certSignatureValid(cert)) throw bad(`has a signature that does not verify with CA ${caFp}`);
+}
+
 /** Outcome of {@link checkHostKey}. */
 export type HostKeyVerdict =
   | { status: "known"; file: string; line: number }
@@ -174,6 +259,7 @@ export async function verifyHostKey(
   options: VerifyOptions,
 ): Promise<void> {
   const name = knownHostsName(host, port);
+  if (isCertName(key.type)) return verifyHostCertificate(options.files, host, port, key);
   const verdict = await checkHostKey(options.files, host, port, key);
   switch (verdict.status) {
     case "known":
