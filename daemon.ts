@@ -37,6 +37,8 @@ export function parseGroups(value: string | undefined): Set<Group> {
     }
     out.add(g);
   }
+  // the long tools of these groups hand back job ids: their job tools come with them
+  if (["ssh", "shell", "file", "docker"].some((g) => out.has(g as Group))) out.add("job");
   return out;
 }
 

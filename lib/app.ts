@@ -4,7 +4,8 @@ import { AuditLog } from "./audit.ts";
 import { StateStore } from "./state/store.ts";
 import type { Format } from "./mcp/format.ts";
 import type { Group } from "./mcp/tool.ts";
-import { SshManager } from "./ssh/mod.ts";
+import { durableKind, SshManager } from "./ssh/mod.ts";
+import { JobManager, jobsDir } from "./jobs/mod.ts";
 import { ForwardManager } from "./ssh/mod.ts";
 import { ShellManager } from "./term/mod.ts";
 import { DockerManager } from "./docker/mod.ts";
@@ -40,6 +41,7 @@ export class App {
   readonly forwards: ForwardManager;
   readonly shells: ShellManager;
   readonly docker: DockerManager;
+  readonly jobs: JobManager;
 
   #closed = false;
 
@@ -59,6 +61,12 @@ export class App {
     this.forwards = new ForwardManager(this);
     this.shells = new ShellManager(this);
     this.docker = new DockerManager(this);
+    this.jobs = new JobManager({
+      dir: jobsDir(options.paths.state),
+      log: options.log,
+      store: this.store,
+    });
+    this.jobs.registerKind("ssh_exec", durableKind((id) => this.ssh.get(id)));
   }
 
   /** Loads `state.json` and restores persisted things in the background (SPEC §2: not before serving). */
@@ -78,6 +86,7 @@ export class App {
     }
     this.store.stop();
     this.shutdown.abort(new Error("daemon shutting down"));
+    this.jobs.close();
     for (const part of [this.shells, this.forwards, this.docker, this.ssh]) {
       try {
         await part.close();

@@ -4,7 +4,23 @@
  */
 import { z } from "zod";
 import { defineTool, fields, type ToolDef } from "./tool.ts";
-import { execCommand, splitBudget } from "../ssh/mod.ts";
+import {
+  type DurableRecord,
+  execCommand,
+  type ExecResult,
+  followDetached,
+  HeadTail,
+  splitBudget,
+  startDetached,
+} from "../ssh/mod.ts";
+import {
+  isRunning,
+  JOB_TIMEOUT_DEFAULT_MS,
+  jobTimeoutField,
+  runLong,
+  type RunningJob,
+  waitField,
+} from "./job.ts";
 import { addSecret } from "../secrets.ts";
 import { errorMessage, RsmError } from "../errors.ts";
 
@@ -41,6 +57,12 @@ async function sudoPassword(
   return undefined;
 }
 
+/** The command line as a job summary (first line, at most 200 characters). */
+export function summaryOf(command: string): string {
+  const first = command.trim().split("\n")[0];
+  return first.length > 200 || command.trim().includes("\n") ? first.slice(0, 200) + " …" : first;
+}
+
 /** The exec tools. */
 export const execTools: ToolDef[] = [
   defineTool({
@@ -48,9 +70,11 @@ export const execTools: ToolDef[] = [
     group: "ssh",
     description:
       "Runs one command on an SSH session and returns {exit_code, signal?, stdout, stderr, " +
-      "timed_out, truncated, duration_ms}. A non-zero exit is a result, not an error. On " +
-      "timeout or cancel the command and its children are killed and partial output returned.\n" +
-      'Example: {"session_id": "web1", "command": "systemctl status nginx", "timeout_ms": 10000}',
+      "timed_out, truncated, duration_ms}. A non-zero exit is a result, not an error. Not done " +
+      "within wait_ms: returns {job_id, state: running, tail} and it goes on (job_wait). " +
+      "timeout_ms kills it and its children. durable: runs detached on the server, surviving " +
+      "disconnects and daemon restarts.\n" +
+      'Example: {"session_id": "web1", "command": "systemctl status nginx"}',
     input: {
       session_id: fields.id("session id (see ssh_list)"),
       command: z.string().min(1).max(1 << 20).describe(
@@ -58,8 +82,10 @@ export const execTools: ToolDef[] = [
       ),
       env: fields.env().optional(),
       stdin: z.string().max(16 << 20).optional().describe("text written to the command's stdin"),
-      timeout_ms: z.number().int().min(1).max(3_600_000).optional().describe(
-        "stop the command after this many ms (default 30000, max 3600000)",
+      wait_ms: waitField(),
+      timeout_ms: jobTimeoutField(),
+      durable: z.boolean().optional().describe(
+        "run detached on the server (output in files there); no stdin, pty or sudo password",
       ),
       cwd: z.string().min(1).max(4096).optional().describe("working directory"),
       pty: z.boolean().optional().describe(
@@ -77,7 +103,14 @@ export const execTools: ToolDef[] = [
     run: async (args, ctx) => {
       const { app } = ctx;
       const session = app.ssh.get(args.session_id);
-      const timeoutMs = args.timeout_ms ?? 30_000;
+      const timeoutMs = args.timeout_ms ?? JOB_TIMEOUT_DEFAULT_MS;
+      if (args.durable && (args.stdin !== undefined || args.pty || args.sudo)) {
+        throw new RsmError(
+          "BAD_ARGUMENT",
+          "Cannot run a durable command with stdin, pty or sudo: it runs detached with no " +
+            "input; drop those fields, or run it without durable",
+        );
+      }
       const password = args.sudo
         ? await sudoPassword(args.sudo_password_env, args.sudo_password_file)
         : undefined;
@@ -91,44 +124,107 @@ export const execTools: ToolDef[] = [
         session.client(); // throws the NOT_CONNECTED explanation
         throw err;
       }
-      let lastSent = 0;
-      let result;
-      try {
-        result = await execCommand(client, args.command, {
-          env: args.env,
-          cwd: args.cwd,
-          stdin: args.stdin,
-          timeoutMs,
-          pty: args.pty,
-          sudo: args.sudo,
-          sudoPassword: password,
-          signal: ctx.signal,
-          keepBytes: app.maxOutput,
-          onProgress: (elapsed, line) => {
-            if (elapsed - lastSent < 900) return;
-            lastSent = elapsed;
-            ctx.progress(
-              Math.round(elapsed / 1000),
-              Math.round(timeoutMs / 1000),
-              line || `running for ${Math.round(elapsed / 1000)}s`,
-            );
-          },
-        });
-      } catch (err) {
+      const audit = (extra: { exit_code?: number | null; error?: string }) =>
         app.audit.record({
           tool: "ssh_exec",
           target: args.session_id,
           command: args.command,
-          error: errorMessage(err),
+          ...extra,
         });
-        throw err;
-      }
-      app.audit.record({
-        tool: "ssh_exec",
+      const call = {
+        kind: "ssh_exec",
         target: args.session_id,
-        command: args.command,
-        exit_code: result.exit_code,
-      });
+        summary: summaryOf(args.command),
+        waitMs: args.wait_ms,
+      };
+      let result: ExecResult | RunningJob;
+      if (args.durable) {
+        const stdout = new HeadTail(app.maxOutput);
+        const stderr = new HeadTail(app.maxOutput);
+        const started = Date.now();
+        // the job id names the directory on the server, so start the job first and launch
+        // the command from inside its work
+        const source = (signal: AbortSignal) => app.ssh.get(args.session_id).ready(signal);
+        const value = await runLong(ctx, {
+          ...call,
+          work: async (job) => {
+            try {
+              const { dir, pid } = await startDetached(client, job.id, args.command, {
+                env: args.env,
+                cwd: args.cwd,
+              });
+              const record: DurableRecord = {
+                session_id: args.session_id,
+                dir,
+                pid,
+                deadline: started + timeoutMs,
+              };
+              job.setDurable({ ...record });
+              const outcome = await followDetached(source, record, {
+                ...job,
+                write: (stream, chunk) => {
+                  (stream === "stdout" ? stdout : stderr).push(chunk);
+                  job.write(stream, chunk);
+                },
+              });
+              audit({ exit_code: outcome.exit_code ?? null });
+              return outcome;
+            } catch (err) {
+              audit({ error: errorMessage(err) });
+              throw err;
+            }
+          },
+          outcome: (o) => o,
+        });
+        if (isRunning(value)) return value;
+        if (value.lost) throw new RsmError("CONNECTION_LOST", value.lost);
+        result = {
+          exit_code: value.exit_code ?? null,
+          signal: value.signal,
+          stdout,
+          stderr,
+          timed_out: !!value.timed_out,
+          cancelled: false,
+          duration_ms: Date.now() - started,
+        };
+      } else {
+        result = await runLong(ctx, {
+          ...call,
+          work: async (job) => {
+            try {
+              const r = await execCommand(client, args.command, {
+                env: args.env,
+                cwd: args.cwd,
+                stdin: args.stdin,
+                timeoutMs,
+                pty: args.pty,
+                sudo: args.sudo,
+                sudoPassword: password,
+                signal: job.signal,
+                keepBytes: app.maxOutput,
+                onOutput: job.write,
+                onStarted: job.setKiller,
+              });
+              audit({ exit_code: r.exit_code });
+              return r;
+            } catch (err) {
+              audit({ error: errorMessage(err) });
+              throw err;
+            }
+          },
+          outcome: (r) => {
+            const lost = r.exit_code === null && !r.signal && !r.timed_out;
+            if (lost && session.state !== "connected") {
+              return {
+                lost: `lost the connection of session ${args.session_id} while the command ` +
+                  `ran (${session.lastError || "connection closed"}); it may still be running`,
+              };
+            }
+            return { exit_code: r.exit_code, signal: r.signal, timed_out: r.timed_out };
+          },
+        });
+        if (isRunning(result)) return result;
+      }
       const lost = result.exit_code === null && !result.signal && !result.timed_out;
       if (lost && session.state !== "connected") {
         throw new RsmError(

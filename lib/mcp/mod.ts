@@ -8,6 +8,7 @@ import { forwardTools } from "./forward.ts";
 import { fileTools } from "./file.ts";
 import { dockerTools } from "./docker.ts";
 import { fleetTools } from "./fleet.ts";
+import { jobTools } from "./job.ts";
 import { ToolRegistry } from "./registry.ts";
 
 export { ToolRegistry } from "./registry.ts";
@@ -23,6 +24,7 @@ export const ALL_TOOLS: readonly ToolDef[] = [
   ...forwardTools,
   ...fileTools,
   ...dockerTools,
+  ...jobTools,
   ...metaTools,
 ];
 

@@ -2,13 +2,14 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 
 /** Tool groups, the unit of tool profiles (SPEC §4.9). */
-export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "meta" | "fleet";
+export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "job" | "meta" | "fleet";
 export const GROUPS: readonly Group[] = [
   "ssh",
   "shell",
   "forward",
   "file",
   "docker",
+  "job",
   "meta",
   "fleet",
 ];

@@ -35,6 +35,10 @@ export interface ExecOptions {
   keepBytes: number;
   /** Called about once a second while running with the latest output line. */
   onProgress?: (elapsedMs: number, lastLine: string) => void;
+  /** Sees every chunk of output as it arrives (a job keeps it all). */
+  onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  /** Called once the command's process group is known, with a way to signal it. */
+  onStarted?: (signal: (name: string) => Promise<string>) => void;
 }
 
 /** What {@link execCommand} returns. */
@@ -157,9 +161,28 @@ function openChannel(
  * Returns `stopped` or a description of what is left.
  */
 export async function killGroup(client: Client, pgid: number): Promise<string> {
-  // "alive" ignores zombies: an init that does not reap would otherwise keep the group
-  // "alive" forever (Linux: /proc; elsewhere: kill -0)
   const script = [
+    ...aliveScript(pgid),
+    `kill -TERM -$pg 2>/dev/null || { echo stopped; exit 0; }`,
+    `i=0`,
+    `while alive; do`,
+    `  i=$((i+1))`,
+    `  if [ $i -ge 20 ]; then kill -KILL -$pg 2>/dev/null; fi`,
+    `  if [ $i -ge 50 ]; then echo "still running: process group $pg"; exit 1; fi`,
+    `  sleep 0.1`,
+    `done`,
+    `echo stopped`,
+  ].join("\n");
+  return await runHelper(client, script);
+}
+
+/**
+ * A shell function `alive` that tells whether process group `pgid` has a live member.
+ * It ignores zombies: an init that does not reap would otherwise keep the group "alive"
+ * forever (Linux: /proc; elsewhere: kill -0).
+ */
+function aliveScript(pgid: number): string[] {
+  return [
     `pg=${pgid}`,
     `alive() {`,
     `  if [ -r /proc/self/stat ]; then`,
@@ -172,16 +195,39 @@ export async function killGroup(client: Client, pgid: number): Promise<string> {
     `  fi`,
     `  kill -0 -$pg 2>/dev/null`,
     `}`,
-    `kill -TERM -$pg 2>/dev/null || { echo stopped; exit 0; }`,
+  ];
+}
+
+/**
+ * Sends `signal` (TERM, INT, HUP, KILL…) to process group `pgid` through a second channel.
+ * Returns `stopped` once nothing of the group is left (for KILL verified for up to 5 s,
+ * otherwise checked for 2 s), `sent` when the group still runs after another signal, or
+ * what went wrong.
+ */
+export async function signalGroup(client: Client, pgid: number, signal: string): Promise<string> {
+  const sig = signal.toUpperCase().replace(/^SIG/, "");
+  if (!/^([A-Z][A-Z0-9+-]*|\d+)$/.test(sig)) {
+    throw new RsmError("BAD_ARGUMENT", `Cannot send signal ${signal}: not a signal name`);
+  }
+  const ticks = sig === "KILL" || sig === "9" ? 50 : 20;
+  const script = [
+    ...aliveScript(pgid),
+    `kill -${sig} -$pg 2>/dev/null || { alive && echo "cannot signal process group $pg" || echo stopped; exit 0; }`,
     `i=0`,
     `while alive; do`,
     `  i=$((i+1))`,
-    `  if [ $i -ge 20 ]; then kill -KILL -$pg 2>/dev/null; fi`,
-    `  if [ $i -ge 50 ]; then echo "still running: process group $pg"; exit 1; fi`,
+    `  if [ $i -ge ${ticks} ]; then echo ${
+      ticks === 50 ? '"still running: process group $pg"' : "sent"
+    }; exit 0; fi`,
     `  sleep 0.1`,
     `done`,
     `echo stopped`,
   ].join("\n");
+  return await runHelper(client, script);
+}
+
+/** Runs a helper script on its own channel (outside the session gate); returns its stdout. */
+async function runHelper(client: Client, script: string): Promise<string> {
   const ch = await openKillChannel(client, script);
   let out = "";
   ch.on("data", (d: Buffer) => (out += d.toString()));
@@ -255,6 +301,10 @@ export async function execCommand(
         const nl = pending.indexOf(0x0a, idx);
         if (nl < 0) return;
         pgid = Number(pending.toString("latin1", idx + marker.length, nl).replace("\r", ""));
+        if (Number.isInteger(pgid) && pgid > 1) {
+          const group = pgid;
+          options.onStarted?.((name) => signalGroup(client, group, name));
+        }
         for (const w of pgidWaiters) w();
         pgidWaiters = [];
         chunk = Buffer.concat([pending.subarray(0, idx), pending.subarray(nl + 1)]);
@@ -266,6 +316,7 @@ export async function execCommand(
     }
     if (!chunk.length) return;
     sink.push(chunk);
+    options.onOutput?.(sink === stdout ? "stdout" : "stderr", chunk);
     noteLine(chunk);
   };
   ch.on("data", (d: Buffer) => feed(stdout, d));
@@ -343,7 +394,10 @@ export async function execCommand(
     options.signal?.removeEventListener("abort", onAbort);
     client.off("close", onClientClose);
   }
-  if (pending?.length) markerSink.push(pending);
+  if (pending?.length) {
+    markerSink.push(pending);
+    options.onOutput?.(markerSink === stdout ? "stdout" : "stderr", pending);
+  }
   return {
     exit_code: exitCode,
     signal: exitSignal,

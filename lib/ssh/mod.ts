@@ -5,7 +5,7 @@ export { BACKOFF_S, SshSession } from "./session.ts";
 export type { SessionState } from "./session.ts";
 export type { AuthSpec, HopSpec, HostKeyPolicy, SessionSpec } from "./spec.ts";
 export { parseAddress } from "./spec.ts";
-export { execCommand, killGroup, shellQuote } from "./exec.ts";
+export { execCommand, killGroup, shellQuote, signalGroup } from "./exec.ts";
 export type { ExecOptions, ExecResult } from "./exec.ts";
 export { HeadTail, splitBudget } from "./output.ts";
 export { ForwardManager } from "./forwards.ts";
@@ -25,5 +25,16 @@ export type { FileEntry, ReadRange } from "./sftp.ts";
 export { parseMode } from "./sftp_util.ts";
 export { download, upload } from "./transfer.ts";
 export type { TransferOptions, TransferResult } from "./transfer.ts";
+<<<<<<< HEAD
 export { connectMany, execMany, selectSessions, targetsFromConfig } from "./fleet.ts";
 export type { ConnectOutcome, ExecOutcome, FleetTarget } from "./fleet.ts";
+=======
+export {
+  type ClientSource,
+  durableKind,
+  type DurableRecord,
+  followDetached,
+  removeDetached,
+  startDetached,
+} from "./durable.ts";
+>>>>>>> f9a0411 (Jobs: long ssh_exec calls hand back a job after wait_ms (default 20 s) and go on; job_list/job_wait/job_output/job_signal/job_forget; durable ssh_exec runs detached on the server and re-attaches after a restart; timeout_ms default 1 h, max 7 days)

@@ -1,0 +1,335 @@
+/**
+ * Jobs in the tool layer (README "Jobs"): {@link runLong} lets a long tool hand back a job
+ * after `wait_ms` instead of blocking, and the `job` group's tools list, wait on, read,
+ * signal and forget jobs. The engine is lib/jobs.
+ */
+import { z } from "zod";
+import { RsmError } from "../errors.ts";
+import type { Job, JobControl, JobOutcome, JobStream } from "../jobs/mod.ts";
+import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+
+/** Default and largest `wait_ms`. */
+export const WAIT_DEFAULT_MS = 20_000;
+export const WAIT_MAX_MS = 300_000;
+/** Largest `timeout_ms` of work that can become a job: 7 days. */
+export const JOB_TIMEOUT_MAX_MS = 7 * 24 * 3600_000;
+/** Default `timeout_ms` of a command that may become a job: 1 h. */
+export const JOB_TIMEOUT_DEFAULT_MS = 3600_000;
+
+/** The `wait_ms` field every long tool takes. */
+export const waitField = () =>
+  z.number().int().min(0).max(WAIT_MAX_MS).optional().describe(
+    "ms to wait before returning a job_id while the work goes on (default 20000)",
+  );
+
+/** The `timeout_ms` field of commands that may become jobs. */
+export const jobTimeoutField = () =>
+  z.number().int().min(1).max(JOB_TIMEOUT_MAX_MS).optional().describe(
+    "hard stop: kill after this many ms, job or not (default 3600000, max 7 days)",
+  );
+
+/** What a call that outlived its `wait_ms` returns. */
+export interface RunningJob {
+  job_id: string;
+  state: "running";
+  elapsed_ms: number;
+  tail: string;
+}
+
+/** One long call (see {@link runLong}). */
+export interface LongCall<T> {
+  kind: string;
+  target: string;
+  summary: string;
+  waitMs?: number;
+  /** Re-attach data of a durable job. */
+  durable?: Record<string, unknown>;
+  /** The work; writes output and sets a killer through `job`. */
+  work(job: JobControl): Promise<T>;
+  /** How the work's value ends the job (exit code, signal, result). */
+  outcome(value: T): JobOutcome;
+}
+
+/**
+ * Runs `call.work` as a job and waits up to `wait_ms` (default 20 s) for it. Done in time:
+ * returns its value (and the job is never listed). Still running: returns
+ * `{job_id, state: "running", elapsed_ms, tail}` and the work goes on. Cancelling the call
+ * while it waits stops the work. Progress goes out while waiting (see {@link progressOf}).
+ */
+export async function runLong<T>(ctx: ToolContext, call: LongCall<T>): Promise<T | RunningJob> {
+  const { app } = ctx;
+  let value: T | undefined;
+  let failure: unknown;
+  let ok = false;
+  const job = app.jobs.start({
+    kind: call.kind,
+    target: call.target,
+    summary: call.summary,
+    durable: call.durable,
+    work: async (control) => {
+      try {
+        value = await call.work(control);
+        ok = true;
+      } catch (err) {
+        failure = err;
+        throw err;
+      }
+      return call.outcome(value);
+    },
+  });
+  const why = await app.jobs.wait(job, {
+    waitMs: call.waitMs ?? WAIT_DEFAULT_MS,
+    signal: ctx.signal,
+    onProgress: progressOf(ctx),
+  });
+  if (why === "aborted") {
+    job.abort("the call was cancelled");
+    await Promise.race([job.done, new Promise((r) => setTimeout(r, 15_000))]);
+  }
+  if (job.state !== "running") {
+    app.jobs.discard(job);
+    if (!ok) throw failure;
+    return value as T;
+  }
+  await app.jobs.reveal(job);
+  return {
+    job_id: job.id,
+    state: "running",
+    elapsed_ms: job.durationMs(),
+    tail: job.output.tail(5) || job.noteLine,
+  };
+}
+
+/** Progress for a wait: elapsed ms as the (rising) value, the latest output line as message. */
+function progressOf(ctx: ToolContext) {
+  return (line: string, elapsedMs: number) =>
+    ctx.progress(elapsedMs, undefined, line || `running for ${Math.round(elapsedMs / 1000)}s`);
+}
+
+/** Whether a value returned by {@link runLong} is a running job. */
+export function isRunning(value: unknown): value is RunningJob {
+  return !!value && typeof value === "object" && (value as RunningJob).state === "running" &&
+    typeof (value as RunningJob).job_id === "string";
+}
+
+/** Bytes of output text one job result shows (escaping may double it in TOON/JSON). */
+function budget(ctx: ToolContext): number {
+  return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
+}
+
+/** Length of `bytes` without an incomplete UTF-8 character at the end. */
+function wholeChars(bytes: Uint8Array): number {
+  let i = bytes.length;
+  let back = 0;
+  while (i > 0 && back < 4 && (bytes[i - 1] & 0xc0) === 0x80) {
+    i--;
+    back++;
+  }
+  if (i === 0) return bytes.length;
+  const lead = bytes[i - 1];
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return need === back + 1 || need === 1 ? bytes.length : i - 1;
+}
+
+/** The output after the job's cursor (bounded head + tail), moving the cursor to its end. */
+function unread(ctx: ToolContext, job: Job): { output: string; omitted?: string } {
+  const size = job.output.size("both");
+  const from = job.cursor;
+  const dec = new TextDecoder();
+  const max = budget(ctx);
+  if (size - from <= max) {
+    const bytes = job.output.read("both", from, size - from);
+    const n = job.state === "running" ? wholeChars(bytes) : bytes.length;
+    job.cursor = from + n;
+    return { output: dec.decode(bytes.subarray(0, n)) };
+  }
+  const half = Math.floor(max / 2);
+  const head = job.output.read("both", from, half);
+  const headLen = wholeChars(head);
+  let tailStart = size - half;
+  const tail = job.output.read("both", tailStart, half);
+  let skip = 0;
+  while (skip < tail.length && (tail[skip] & 0xc0) === 0x80) skip++;
+  tailStart += skip;
+  const tailBytes = tail.subarray(skip);
+  const n = job.state === "running" ? wholeChars(tailBytes) : tailBytes.length;
+  job.cursor = tailStart + n;
+  const gapFrom = from + headLen;
+  const omitted = `${tailStart - gapFrom} bytes at offsets ${gapFrom}-${tailStart}`;
+  return {
+    output: `${dec.decode(head.subarray(0, headLen))}\n[… ${omitted} omitted; read them with ` +
+      `job_output offset ${gapFrom} …]\n${dec.decode(tailBytes.subarray(0, n))}`,
+    omitted,
+  };
+}
+
+/** A job's state fields, as job_wait and job_signal show them. */
+function stateOf(job: Job): Record<string, unknown> {
+  return {
+    job_id: job.id,
+    state: job.state,
+    ...(job.state !== "running" ? { exit_code: job.exitCode } : {}),
+    ...(job.signalName ? { signal: job.signalName } : {}),
+    ...(job.timedOut ? { timed_out: true } : {}),
+    ...(job.error ? { error: job.error } : {}),
+    ...(job.result ? { result: job.result } : {}),
+    duration_ms: job.durationMs(),
+    output_bytes: job.output.size("both"),
+  };
+}
+
+function compileRegex(field: string, pattern: string, flags = ""): RegExp {
+  try {
+    return new RegExp(pattern, flags);
+  } catch (err) {
+    throw new RsmError(
+      "BAD_REGEX",
+      `Cannot use ${field} ${JSON.stringify(pattern)}: not a valid regular expression ` +
+        `(${(err as Error).message}); escape special characters like ( [ . * with \\`,
+    );
+  }
+}
+
+const jobId = () => fields.id("job id (from a call that returned job_id, or job_list)");
+
+/** The `job` group. */
+export const jobTools: ToolDef[] = [
+  defineTool({
+    name: "job_list",
+    group: "job",
+    description: "Lists jobs (work that outlived its call): id, kind, target, summary, state " +
+      "(running|exited|failed|killed|lost), exit_code, started_at, duration_ms, output_bytes. " +
+      "Finished jobs stay 24 h (500 at most) unless forgotten.",
+    input: {},
+    annotations: { readOnlyHint: true },
+    run: (_a, ctx) => Promise.resolve(ctx.app.jobs.rows()),
+  }),
+  defineTool({
+    name: "job_wait",
+    group: "job",
+    description: "Waits up to wait_ms for a job to end (or until its new output matches " +
+      "`until`), then returns its state, exit_code when done, and the output produced since " +
+      "the previous job_wait/job_output.\n" +
+      'Example: {"job_id": "j3fa2c1", "wait_ms": 60000, "until": "READY"}',
+    input: {
+      job_id: jobId(),
+      wait_ms: z.number().int().min(0).max(WAIT_MAX_MS).optional().describe(
+        "longest wait in ms (default 20000, max 300000)",
+      ),
+      until: z.string().max(2000).optional().describe("regex (multiline) ending the wait early"),
+    },
+    annotations: { readOnlyHint: true },
+    run: async (a, ctx) => {
+      const job = ctx.app.jobs.get(a.job_id);
+      const until = a.until !== undefined ? compileRegex("until", a.until, "m") : undefined;
+      await ctx.app.jobs.wait(job, {
+        waitMs: a.wait_ms ?? WAIT_DEFAULT_MS,
+        until,
+        signal: ctx.signal,
+        onProgress: progressOf(ctx),
+      });
+      const { output, omitted } = unread(ctx, job);
+      return { ...stateOf(job), ...(omitted ? { omitted } : {}), output };
+    },
+  }),
+  defineTool({
+    name: "job_output",
+    group: "job",
+    description: "Reads a job's complete output by byte range (offset, length; default from 0, " +
+      "as much as fits) of stdout, stderr or both interleaved (default), or with grep the " +
+      "matching lines with their line numbers. Returns next_offset while more is left.",
+    input: {
+      job_id: jobId(),
+      offset: z.number().int().nonnegative().optional().describe("byte offset (default 0)"),
+      length: z.number().int().positive().optional().describe("bytes (default: what fits)"),
+      stream: z.enum(["stdout", "stderr", "both"]).optional().describe("default both"),
+      grep: z.string().max(2000).optional().describe("regex: return matching lines instead"),
+    },
+    annotations: { readOnlyHint: true },
+    run: (a, ctx) => {
+      const job = ctx.app.jobs.get(a.job_id);
+      const stream: JobStream = a.stream ?? "both";
+      const total = job.output.size(stream);
+      if (a.grep !== undefined) {
+        const re = compileRegex("grep", a.grep);
+        const found = job.output.grep(stream, re, 1000);
+        const lines: string[] = [];
+        let bytes = 0;
+        let shown = 0;
+        for (const m of found) {
+          const l = `${m.line}: ${m.text.length > 2000 ? m.text.slice(0, 2000) + "…" : m.text}`;
+          bytes += l.length + 1;
+          if (bytes > budget(ctx)) break;
+          lines.push(l);
+          shown++;
+        }
+        return Promise.resolve({
+          job_id: job.id,
+          state: job.state,
+          stream,
+          total_bytes: total,
+          matches: found.length >= 1000 ? "1000+" : found.length,
+          ...(shown < found.length ? { shown } : {}),
+          lines: lines.join("\n"),
+        });
+      }
+      const offset = Math.min(a.offset ?? 0, total);
+      const want = Math.min(a.length ?? budget(ctx), budget(ctx));
+      const bytes = job.output.read(stream, offset, want);
+      const end = offset + bytes.length;
+      const n = end < total ? wholeChars(bytes) : bytes.length;
+      if (stream === "both") job.cursor = Math.max(job.cursor, offset + n);
+      const eof = offset + n >= total && job.state !== "running";
+      return Promise.resolve({
+        job_id: job.id,
+        state: job.state,
+        stream,
+        offset,
+        bytes: n,
+        total_bytes: total,
+        eof,
+        ...(offset + n < total ? { next_offset: offset + n } : {}),
+        ...(job.output.dropped ? { dropped_bytes: job.output.dropped } : {}),
+        data: new TextDecoder().decode(bytes.subarray(0, n)),
+      });
+    },
+  }),
+  defineTool({
+    name: "job_signal",
+    group: "job",
+    description: "Sends a signal (default TERM) to a running job: a command's whole process " +
+      "group (KILL is verified: nothing of it left); other work (transfers, pulls) is " +
+      "stopped. Returns the job's state after it.",
+    input: {
+      job_id: jobId(),
+      signal: z.string().regex(/^(SIG)?[A-Za-z0-9+-]+$/).max(20).optional().describe(
+        "TERM (default), INT, HUP, KILL…",
+      ),
+    },
+    annotations: { destructiveHint: true },
+    run: async (a, ctx) => {
+      const job = ctx.app.jobs.get(a.job_id);
+      const signal = (a.signal ?? "TERM").toUpperCase().replace(/^SIG/, "");
+      const delivered = await job.kill(signal);
+      await Promise.race([job.done, new Promise((r) => setTimeout(r, 3000))]);
+      ctx.app.audit.record({
+        tool: "job_signal",
+        target: job.target,
+        command: `kill -${signal} ${job.id} (${job.summary})`,
+      });
+      return { ...stateOf(job), delivered };
+    },
+  }),
+  defineTool({
+    name: "job_forget",
+    group: "job",
+    description: "Forgets a finished job and deletes its kept output (and a durable " +
+      "command's files on the server). A running job must be stopped first.",
+    input: { job_id: jobId() },
+    annotations: { destructiveHint: true, idempotentHint: true },
+    run: async (a, ctx) => {
+      await ctx.app.jobs.forget(a.job_id);
+      return new Text(`forgot ${a.job_id}`);
+    },
+  }),
+];
