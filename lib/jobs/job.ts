@@ -33,8 +33,10 @@ export interface JobControl {
   readonly signal: AbortSignal;
   /** Appends output. */
   write(stream: "stdout" | "stderr", chunk: Uint8Array): void;
-  /** A progress line for work without output of its own (a transfer's bytes so far). */
+  /** A progress line for work without output of its own. */
   note(line: string): void;
+  /** Measured progress (a transfer's bytes so far of `total`) with its message. */
+  progress(done: number, total: number | undefined, message: string): void;
   /** Sets how signals reach the work (a remote process group…); without one, signals abort. */
   setKiller(killer: Killer): void;
   /** Records what re-attaching needs after a restart (persisted; no secrets). */
@@ -86,6 +88,8 @@ export class Job {
   result?: Record<string, unknown>;
   /** The latest progress note of work without output. */
   noteLine = "";
+  /** The latest measured progress (bytes of a transfer…), if the work measures any. */
+  meter?: { done: number; total?: number };
   /** Set once the job outlived its call (listed, persisted). */
   visible = false;
   /** Offset in `both` up to which job_wait/job_output have shown the output. */
@@ -132,6 +136,11 @@ export class Job {
       },
       note: (line) => {
         this.noteLine = line;
+        this.#emit();
+      },
+      progress: (done, total, message) => {
+        this.meter = { done, total };
+        this.noteLine = message;
         this.#emit();
       },
       setKiller: (killer) => (this.#killer = killer),

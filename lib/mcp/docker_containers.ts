@@ -10,6 +10,13 @@ import {
 } from "../docker/mod.ts";
 import { boundText } from "./format.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import {
+  JOB_TIMEOUT_DEFAULT_MS,
+  jobTimeoutField,
+  resultOutcome,
+  runLong,
+  waitField,
+} from "./job.ts";
 
 const hostId = () => fields.id("Docker host id (from docker_connect)");
 const container = () => z.string().min(1).max(300).describe("container name or id");
@@ -18,28 +25,6 @@ const argv = (what: string) => z.array(z.string().max(1 << 16)).max(10_000).desc
 /** Bytes of output per stream that fit in one result with room for the rest. */
 function budget(ctx: ToolContext): number {
   return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
-}
-
-/** Throttled progress carrying the latest output line (bytes so far as the progress value). */
-function lineProgress(ctx: ToolContext) {
-  let bytes = 0;
-  let last = 0;
-  let line = "";
-  const dec = new TextDecoder();
-  return (chunk: Uint8Array) => {
-    bytes += chunk.length;
-    const lines = dec.decode(chunk).split("\n").map((l) => l.trimEnd()).filter(Boolean);
-    if (lines.length) line = lines[lines.length - 1].slice(0, 200);
-    const now = Date.now();
-    if (now - last < 500) return;
-    last = now;
-    ctx.progress(bytes, undefined, line);
-  };
-}
-
-function progressOf(ctx: ToolContext) {
-  return (done: number, total: number | undefined, message: string) =>
-    ctx.progress(done, total, message);
 }
 
 const lifecycle: ToolDef[] = [
@@ -263,33 +248,46 @@ const work: ToolDef[] = [
       user: z.string().max(200).optional().describe("user[:group] or uid[:gid]"),
       env: fields.env().optional(),
       stdin: z.string().max(16 << 20).optional().describe("text written to the command's stdin"),
-      timeout_ms: z.number().int().min(1).max(3_600_000).optional().describe("default 30000"),
+      wait_ms: waitField(),
+      timeout_ms: jobTimeoutField(),
     },
-    run: async (a, ctx) => {
+    run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
-      let code: number | null | undefined;
-      try {
-        const r = await dockerExec(host, a.container, {
-          cmd: a.cmd,
-          workingDir: a.working_dir,
-          user: a.user,
-          env: a.env,
-          stdin: a.stdin,
-          timeoutMs: a.timeout_ms,
-          maxBytes: budget(ctx),
-          signal: ctx.signal,
-          onOutput: lineProgress(ctx),
-        });
-        code = r.exit_code;
-        return r;
-      } finally {
-        ctx.app.audit.record({
-          tool: "docker_exec",
-          target: `${a.host_id}/${a.container}`,
-          command: JSON.stringify(a.cmd),
-          exit_code: code ?? null,
-        });
-      }
+      let stopped: AbortSignal | undefined;
+      return runLong(ctx, {
+        kind: "docker_exec",
+        target: `${a.host_id}/${a.container}`,
+        summary: a.cmd.join(" ").slice(0, 200),
+        waitMs: a.wait_ms,
+        work: async (job) => {
+          stopped = job.signal;
+          let code: number | null | undefined;
+          try {
+            const r = await dockerExec(host, a.container, {
+              cmd: a.cmd,
+              workingDir: a.working_dir,
+              user: a.user,
+              env: a.env,
+              stdin: a.stdin,
+              timeoutMs: a.timeout_ms ?? JOB_TIMEOUT_DEFAULT_MS,
+              maxBytes: budget(ctx),
+              signal: job.signal,
+              onOutput: (chunk, stream) => job.write(stream, chunk),
+            });
+            code = r.exit_code;
+            return r;
+          } finally {
+            ctx.app.audit.record({
+              tool: "docker_exec",
+              target: `${a.host_id}/${a.container}`,
+              command: JSON.stringify(a.cmd),
+              exit_code: code ?? null,
+            });
+          }
+        },
+        // a stop through job_signal kills the process tree: the job ends killed, not timed out
+        outcome: (r) => ({ exit_code: r.exit_code, timed_out: r.timed_out && !stopped?.aborted }),
+      });
     },
   }),
   defineTool({
@@ -298,26 +296,40 @@ const work: ToolDef[] = [
     description:
       "Creates and starts a container (pulling the image if missing). With wait: true it " +
       "waits for the exit and returns exit_code and logs.",
-    input: { host_id: hostId(), spec: runSpec },
-    run: async (a, ctx) => {
+    input: { host_id: hostId(), spec: runSpec, wait_ms: waitField() },
+    run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
-      let code: number | null | undefined;
-      try {
-        const r = await runContainer(host, a.spec, {
-          onPullProgress: progressOf(ctx),
-          maxBytes: budget(ctx),
-          signal: ctx.signal,
-        });
-        code = r.exit_code;
-        return r;
-      } finally {
-        ctx.app.audit.record({
-          tool: "docker_run",
-          target: a.host_id,
-          command: JSON.stringify([a.spec.image, ...(a.spec.cmd ?? [])]),
-          exit_code: code ?? null,
-        });
-      }
+      const start = async (
+        signal: AbortSignal,
+        progress: (done: number, total: number | undefined, message: string) => void,
+      ) => {
+        let code: number | null | undefined;
+        try {
+          const r = await runContainer(host, a.spec, {
+            onPullProgress: progress,
+            maxBytes: budget(ctx),
+            signal,
+          });
+          code = r.exit_code;
+          return r;
+        } finally {
+          ctx.app.audit.record({
+            tool: "docker_run",
+            target: a.host_id,
+            command: JSON.stringify([a.spec.image, ...(a.spec.cmd ?? [])]),
+            exit_code: code ?? null,
+          });
+        }
+      };
+      if (!a.spec.wait) return start(ctx.signal, ctx.progress);
+      return runLong(ctx, {
+        kind: "docker_run",
+        target: a.host_id,
+        summary: [a.spec.image, ...(a.spec.cmd ?? [])].join(" ").slice(0, 200),
+        waitMs: a.wait_ms,
+        work: (job) => start(job.signal, job.progress),
+        outcome: (r) => ({ ...resultOutcome(r), exit_code: r.exit_code ?? null }),
+      });
     },
   }),
 ];

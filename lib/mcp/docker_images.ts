@@ -2,19 +2,20 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { download, listImages, pullImage, removeImage, upload } from "../docker/mod.ts";
-import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { defineTool, fields, Text, type ToolDef } from "./tool.ts";
+import { resultOutcome, runLong, waitField } from "./job.ts";
 
 const hostId = () => fields.id("Docker host id (from docker_connect)");
 const container = () => z.string().min(1).max(300).describe("container name or id");
 const image = () => z.string().min(1).max(500).describe("image reference or id");
 
-function throttled(ctx: ToolContext) {
+function throttled(report: (done: number, total: number | undefined, message: string) => void) {
   let last = 0;
   return (bytes: number, message: string) => {
     const now = Date.now();
     if (now - last < 250) return;
     last = now;
-    ctx.progress(bytes, undefined, message);
+    report(bytes, undefined, message);
   };
 }
 
@@ -37,12 +38,18 @@ export const imageTools: ToolDef[] = [
     description:
       "Pulls an image (default tag latest) with progress notifications. Registry credentials " +
       "come from ~/.docker/config.json (auths, as written by docker login).",
-    input: { host_id: hostId(), image: image() },
-    run: (a, ctx) =>
-      pullImage(ctx.app.docker.get(a.host_id), a.image, {
-        onProgress: (done, total, message) => ctx.progress(done, total, message),
-        signal: ctx.signal,
-      }),
+    input: { host_id: hostId(), image: image(), wait_ms: waitField() },
+    run: (a, ctx) => {
+      const host = ctx.app.docker.get(a.host_id);
+      return runLong(ctx, {
+        kind: "docker_image_pull",
+        target: a.host_id,
+        summary: a.image,
+        waitMs: a.wait_ms,
+        work: (job) => pullImage(host, a.image, { onProgress: job.progress, signal: job.signal }),
+        outcome: resultOutcome,
+      });
+    },
   }),
   defineTool({
     name: "docker_image_remove",
@@ -84,30 +91,35 @@ export const imageTools: ToolDef[] = [
       container: container(),
       local_path: z.string().min(1).max(4096),
       remote_path: z.string().min(1).max(4096).describe("absolute path in the container"),
+      wait_ms: waitField(),
     },
-    run: async (a, ctx) => {
-      let ok = false;
-      try {
-        const r = await upload(
-          ctx.app.docker.get(a.host_id),
-          a.container,
-          resolve(a.local_path),
-          a.remote_path,
-          {
-            onProgress: throttled(ctx),
-            signal: ctx.signal,
-          },
-        );
-        ok = true;
-        return r;
-      } finally {
-        ctx.app.audit.record({
-          tool: "docker_upload",
-          target: `${a.host_id}/${a.container}`,
-          path: a.remote_path,
-          exit_code: ok ? 0 : 1,
-        });
-      }
+    run: (a, ctx) => {
+      const host = ctx.app.docker.get(a.host_id);
+      return runLong(ctx, {
+        kind: "docker_upload",
+        target: `${a.host_id}/${a.container}`,
+        summary: `${a.local_path} -> ${a.remote_path}`,
+        waitMs: a.wait_ms,
+        work: async (job) => {
+          let ok = false;
+          try {
+            const r = await upload(host, a.container, resolve(a.local_path), a.remote_path, {
+              onProgress: throttled(job.progress),
+              signal: job.signal,
+            });
+            ok = true;
+            return r;
+          } finally {
+            ctx.app.audit.record({
+              tool: "docker_upload",
+              target: `${a.host_id}/${a.container}`,
+              path: a.remote_path,
+              exit_code: ok ? 0 : 1,
+            });
+          }
+        },
+        outcome: resultOutcome,
+      });
     },
   }),
   defineTool({
@@ -122,30 +134,35 @@ export const imageTools: ToolDef[] = [
       container: container(),
       remote_path: z.string().min(1).max(4096).describe("path in the container"),
       local_path: z.string().min(1).max(4096),
+      wait_ms: waitField(),
     },
-    run: async (a, ctx) => {
-      let ok = false;
-      try {
-        const r = await download(
-          ctx.app.docker.get(a.host_id),
-          a.container,
-          a.remote_path,
-          resolve(a.local_path),
-          {
-            onProgress: throttled(ctx),
-            signal: ctx.signal,
-          },
-        );
-        ok = true;
-        return r;
-      } finally {
-        ctx.app.audit.record({
-          tool: "docker_download",
-          target: `${a.host_id}/${a.container}`,
-          path: a.local_path,
-          exit_code: ok ? 0 : 1,
-        });
-      }
+    run: (a, ctx) => {
+      const host = ctx.app.docker.get(a.host_id);
+      return runLong(ctx, {
+        kind: "docker_download",
+        target: `${a.host_id}/${a.container}`,
+        summary: `${a.remote_path} -> ${a.local_path}`,
+        waitMs: a.wait_ms,
+        work: async (job) => {
+          let ok = false;
+          try {
+            const r = await download(host, a.container, a.remote_path, resolve(a.local_path), {
+              onProgress: throttled(job.progress),
+              signal: job.signal,
+            });
+            ok = true;
+            return r;
+          } finally {
+            ctx.app.audit.record({
+              tool: "docker_download",
+              target: `${a.host_id}/${a.container}`,
+              path: a.local_path,
+              exit_code: ok ? 0 : 1,
+            });
+          }
+        },
+        outcome: resultOutcome,
+      });
     },
   }),
 ];

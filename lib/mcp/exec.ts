@@ -71,9 +71,8 @@ export const execTools: ToolDef[] = [
     description:
       "Runs one command on an SSH session and returns {exit_code, signal?, stdout, stderr, " +
       "timed_out, truncated, duration_ms}. A non-zero exit is a result, not an error. Not done " +
-      "within wait_ms: returns {job_id, state: running, tail} and it goes on (job_wait). " +
-      "timeout_ms kills it and its children. durable: runs detached on the server, surviving " +
-      "disconnects and daemon restarts.\n" +
+      "within wait_ms: returns a job_id and goes on (job_wait). On timeout_ms it and its " +
+      "children are killed.\n" +
       'Example: {"session_id": "web1", "command": "systemctl status nginx"}',
     input: {
       session_id: fields.id("session id (see ssh_list)"),
@@ -85,7 +84,7 @@ export const execTools: ToolDef[] = [
       wait_ms: waitField(),
       timeout_ms: jobTimeoutField(),
       durable: z.boolean().optional().describe(
-        "run detached on the server (output in files there); no stdin, pty or sudo password",
+        "run detached on the server: survives disconnects and daemon restarts",
       ),
       cwd: z.string().min(1).max(4096).optional().describe("working directory"),
       pty: z.boolean().optional().describe(

@@ -26,6 +26,7 @@ import {
 } from "../ssh/mod.ts";
 import { render } from "./format.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { resultOutcome, runLong, waitField } from "./job.ts";
 
 const sessionId = () => fields.id("session id (see ssh_list)");
 const remote = (what: string) =>
@@ -86,14 +87,17 @@ const human = (n: number) =>
     ? `${(n / MiB).toFixed(1)} MiB`
     : `${Math.round(n / 1024)} KiB`;
 
-/** Progress callback for transfers, throttled to one notification per 250 ms. */
-function transferProgress(ctx: ToolContext, verb: string) {
+/** Progress callback for transfers (bytes of total), throttled to one per 250 ms. */
+function transferProgress(
+  report: (done: number, total: number | undefined, message: string) => void,
+  verb: string,
+) {
   let last = 0;
   return (done: number, total: number, current: string) => {
     const now = Date.now();
     if (now - last < 250 && current !== "done") return;
     last = now;
-    ctx.progress(done, total, `${verb} ${human(done)} of ${human(total)}: ${current}`);
+    report(done, total, `${verb} ${human(done)} of ${human(total)}: ${current}`);
   };
 }
 
@@ -313,22 +317,34 @@ export const fileTools: ToolDef[] = [
       session_id: sessionId(),
       local_path: local("file or directory to send"),
       remote_path: remote("destination path"),
+      wait_ms: waitField(),
     },
     annotations: { destructiveHint: true },
     run: async (a, ctx) => {
       const from = localPath(a.local_path);
       const sftp = await sftpOf(ctx, a.session_id);
       const started = Date.now();
-      const r = await audited(
-        ctx.app,
-        { tool: "ssh_upload", target: a.session_id, path: `${from} -> ${a.remote_path}` },
-        () =>
-          upload(sftp, from, a.remote_path, {
-            signal: ctx.signal,
-            onProgress: transferProgress(ctx, "uploaded"),
-          }),
-      );
-      return transferValue(r, started);
+      const path = `${from} -> ${a.remote_path}`;
+      return await runLong(ctx, {
+        kind: "ssh_upload",
+        target: a.session_id,
+        summary: path,
+        waitMs: a.wait_ms,
+        work: async (job) =>
+          transferValue(
+            await audited(
+              ctx.app,
+              { tool: "ssh_upload", target: a.session_id, path },
+              () =>
+                upload(sftp, from, a.remote_path, {
+                  signal: job.signal,
+                  onProgress: transferProgress(job.progress, "uploaded"),
+                }),
+            ),
+            started,
+          ),
+        outcome: resultOutcome,
+      });
     },
   }),
   defineTool({
@@ -345,22 +361,34 @@ export const fileTools: ToolDef[] = [
       session_id: sessionId(),
       remote_path: remote("file or directory to fetch"),
       local_path: local("destination path"),
+      wait_ms: waitField(),
     },
     annotations: { destructiveHint: true },
     run: async (a, ctx) => {
       const to = localPath(a.local_path);
       const sftp = await sftpOf(ctx, a.session_id);
       const started = Date.now();
-      const r = await audited(
-        ctx.app,
-        { tool: "ssh_download", target: a.session_id, path: `${a.remote_path} -> ${to}` },
-        () =>
-          download(sftp, a.remote_path, to, {
-            signal: ctx.signal,
-            onProgress: transferProgress(ctx, "downloaded"),
-          }),
-      );
-      return transferValue(r, started);
+      const path = `${a.remote_path} -> ${to}`;
+      return await runLong(ctx, {
+        kind: "ssh_download",
+        target: a.session_id,
+        summary: path,
+        waitMs: a.wait_ms,
+        work: async (job) =>
+          transferValue(
+            await audited(
+              ctx.app,
+              { tool: "ssh_download", target: a.session_id, path },
+              () =>
+                download(sftp, a.remote_path, to, {
+                  signal: job.signal,
+                  onProgress: transferProgress(job.progress, "downloaded"),
+                }),
+            ),
+            started,
+          ),
+        outcome: resultOutcome,
+      });
     },
   }),
 ];

@@ -19,13 +19,13 @@ export const JOB_TIMEOUT_DEFAULT_MS = 3600_000;
 /** The `wait_ms` field every long tool takes. */
 export const waitField = () =>
   z.number().int().min(0).max(WAIT_MAX_MS).optional().describe(
-    "ms to wait before returning a job_id while the work goes on (default 20000)",
+    "then hand back a job_id (default 20000)",
   );
 
 /** The `timeout_ms` field of commands that may become jobs. */
 export const jobTimeoutField = () =>
   z.number().int().min(1).max(JOB_TIMEOUT_MAX_MS).optional().describe(
-    "hard stop: kill after this many ms, job or not (default 3600000, max 7 days)",
+    "kill after this many ms, job or not (default 1 h, max 7 d)",
   );
 
 /** What a call that outlived its `wait_ms` returns. */
@@ -80,7 +80,7 @@ export async function runLong<T>(ctx: ToolContext, call: LongCall<T>): Promise<T
   const why = await app.jobs.wait(job, {
     waitMs: call.waitMs ?? WAIT_DEFAULT_MS,
     signal: ctx.signal,
-    onProgress: progressOf(ctx),
+    onProgress: progressOf(ctx, job),
   });
   if (why === "aborted") {
     job.abort("the call was cancelled");
@@ -100,10 +100,16 @@ export async function runLong<T>(ctx: ToolContext, call: LongCall<T>): Promise<T
   };
 }
 
-/** Progress for a wait: elapsed ms as the (rising) value, the latest output line as message. */
-function progressOf(ctx: ToolContext) {
-  return (line: string, elapsedMs: number) =>
-    ctx.progress(elapsedMs, undefined, line || `running for ${Math.round(elapsedMs / 1000)}s`);
+/**
+ * Progress for a wait, with the latest output line as message: bytes done of total for work
+ * that measures them (transfers, pulls), otherwise the elapsed ms as the rising value.
+ */
+function progressOf(ctx: ToolContext, job: Job) {
+  return (line: string, elapsedMs: number) => {
+    const message = line || `running for ${Math.round(elapsedMs / 1000)}s`;
+    if (job.meter) ctx.progress(job.meter.done, job.meter.total, message);
+    else ctx.progress(elapsedMs, undefined, message);
+  };
 }
 
 /** Whether a value returned by {@link runLong} is a running job. */
@@ -190,16 +196,14 @@ function compileRegex(field: string, pattern: string, flags = ""): RegExp {
   }
 }
 
-const jobId = () => fields.id("job id (from a call that returned job_id, or job_list)");
+const jobId = () => fields.id("job id");
 
 /** The `job` group. */
 export const jobTools: ToolDef[] = [
   defineTool({
     name: "job_list",
     group: "job",
-    description: "Lists jobs (work that outlived its call): id, kind, target, summary, state " +
-      "(running|exited|failed|killed|lost), exit_code, started_at, duration_ms, output_bytes. " +
-      "Finished jobs stay 24 h (500 at most) unless forgotten.",
+    description: "Lists jobs (work that outlived its call wait_ms). Finished ones stay 24 h.",
     input: {},
     annotations: { readOnlyHint: true },
     run: (_a, ctx) => Promise.resolve(ctx.app.jobs.rows()),
@@ -207,16 +211,12 @@ export const jobTools: ToolDef[] = [
   defineTool({
     name: "job_wait",
     group: "job",
-    description: "Waits up to wait_ms for a job to end (or until its new output matches " +
-      "`until`), then returns its state, exit_code when done, and the output produced since " +
-      "the previous job_wait/job_output.\n" +
-      'Example: {"job_id": "j3fa2c1", "wait_ms": 60000, "until": "READY"}',
+    description: "Waits up to wait_ms for a job to end or its output to match until; returns " +
+      "state, exit_code when done, and the output since the last job_wait/job_output.",
     input: {
       job_id: jobId(),
-      wait_ms: z.number().int().min(0).max(WAIT_MAX_MS).optional().describe(
-        "longest wait in ms (default 20000, max 300000)",
-      ),
-      until: z.string().max(2000).optional().describe("regex (multiline) ending the wait early"),
+      wait_ms: z.number().int().min(0).max(WAIT_MAX_MS).optional().describe("default 20000"),
+      until: z.string().max(2000).optional().describe("regex"),
     },
     annotations: { readOnlyHint: true },
     run: async (a, ctx) => {
@@ -226,7 +226,7 @@ export const jobTools: ToolDef[] = [
         waitMs: a.wait_ms ?? WAIT_DEFAULT_MS,
         until,
         signal: ctx.signal,
-        onProgress: progressOf(ctx),
+        onProgress: progressOf(ctx, job),
       });
       const { output, omitted } = unread(ctx, job);
       return { ...stateOf(job), ...(omitted ? { omitted } : {}), output };
@@ -235,15 +235,14 @@ export const jobTools: ToolDef[] = [
   defineTool({
     name: "job_output",
     group: "job",
-    description: "Reads a job's complete output by byte range (offset, length; default from 0, " +
-      "as much as fits) of stdout, stderr or both interleaved (default), or with grep the " +
-      "matching lines with their line numbers. Returns next_offset while more is left.",
+    description: "Pages a job's complete output (both streams interleaved, or one), or with " +
+      "grep returns the matching lines with line numbers.",
     input: {
       job_id: jobId(),
-      offset: z.number().int().nonnegative().optional().describe("byte offset (default 0)"),
-      length: z.number().int().positive().optional().describe("bytes (default: what fits)"),
-      stream: z.enum(["stdout", "stderr", "both"]).optional().describe("default both"),
-      grep: z.string().max(2000).optional().describe("regex: return matching lines instead"),
+      offset: z.number().int().nonnegative().optional(),
+      length: z.number().int().positive().optional(),
+      stream: z.enum(["stdout", "stderr", "both"]).optional(),
+      grep: z.string().max(2000).optional().describe("regex"),
     },
     annotations: { readOnlyHint: true },
     run: (a, ctx) => {
@@ -297,13 +296,12 @@ export const jobTools: ToolDef[] = [
   defineTool({
     name: "job_signal",
     group: "job",
-    description: "Sends a signal (default TERM) to a running job: a command's whole process " +
-      "group (KILL is verified: nothing of it left); other work (transfers, pulls) is " +
-      "stopped. Returns the job's state after it.",
+    description: "Signals a running job's whole process group (KILL: verified gone); other " +
+      "work (transfers, pulls) is stopped.",
     input: {
       job_id: jobId(),
       signal: z.string().regex(/^(SIG)?[A-Za-z0-9+-]+$/).max(20).optional().describe(
-        "TERM (default), INT, HUP, KILL…",
+        "default TERM",
       ),
     },
     annotations: { destructiveHint: true },
@@ -323,8 +321,7 @@ export const jobTools: ToolDef[] = [
   defineTool({
     name: "job_forget",
     group: "job",
-    description: "Forgets a finished job and deletes its kept output (and a durable " +
-      "command's files on the server). A running job must be stopped first.",
+    description: "Forgets a finished job and deletes its output.",
     input: { job_id: jobId() },
     annotations: { destructiveHint: true, idempotentHint: true },
     run: async (a, ctx) => {
@@ -333,3 +330,8 @@ export const jobTools: ToolDef[] = [
     },
   }),
 ];
+
+/** The outcome of work that is not a command: exit code 0 and its value as the result. */
+export function resultOutcome(value: object): JobOutcome {
+  return { exit_code: 0, result: value as Record<string, unknown> };
+}

@@ -3,6 +3,7 @@ import { RsmError } from "../errors.ts";
 import { PERSON_WAIT_MS, type ShellKind, type ShellWatch } from "../term/mod.ts";
 import { boundText } from "./format.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { isRunning, JOB_TIMEOUT_DEFAULT_MS, jobTimeoutField, runLong, waitField } from "./job.ts";
 
 /** How one backend's shell tools differ: name prefix, owner field, group, open tool. */
 interface Flavour {
@@ -125,25 +126,38 @@ function makeShellTools(f: Flavour): ToolDef[] {
       input: {
         ...target,
         command: z.string().min(1).max(1 << 20).describe("shell command (may be several lines)"),
-        timeout_ms: z.number().int().min(1).max(3_600_000).optional().describe(
-          "give up after this many ms (default 30000)",
-        ),
+        wait_ms: waitField(),
+        timeout_ms: jobTimeoutField(),
         strip_ansi: z.boolean().optional().describe("remove colour/cursor codes from output"),
       },
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
-        const result = await shell.run(args.command, {
-          timeoutMs: args.timeout_ms ?? 30_000,
-          stripAnsi: args.strip_ansi,
-          signal: ctx.signal,
+        const target = `${ownerOf(args)}/${args.shell_id}`;
+        const result = await runLong(ctx, {
+          kind: name("run"),
+          target,
+          summary: args.command.trim().split("\n")[0].slice(0, 200),
+          waitMs: args.wait_ms,
+          work: async (job) => {
+            const r = await shell.run(args.command, {
+              timeoutMs: args.timeout_ms ?? JOB_TIMEOUT_DEFAULT_MS,
+              stripAnsi: args.strip_ansi,
+              signal: job.signal,
+            });
+            // the shell hands over a run's output when it ends: keep it whole for job_output
+            job.write("stdout", new TextEncoder().encode(r.output));
+            ctx.app.audit.record({
+              tool: name("run"),
+              target,
+              command: args.command,
+              exit_code: r.exit_code,
+            });
+            return r;
+          },
+          outcome: (r) => ({ exit_code: r.exit_code, timed_out: r.timed_out }),
         });
-        ctx.app.audit.record({
-          tool: name("run"),
-          target: `${ownerOf(args)}/${args.shell_id}`,
-          command: args.command,
-          exit_code: result.exit_code,
-        });
+        if (isRunning(result)) return result;
         // escapes may expand the text up to 6×; keep well inside the registry's bound
         const out = boundText(result.output, Math.floor(ctx.app.maxOutput * 0.45));
         return {
