@@ -66,6 +66,11 @@ const SPEC_TOOLS = [
   "docker_image_remove",
   "docker_upload",
   "docker_download",
+  "job_list",
+  "job_wait",
+  "job_output",
+  "job_signal",
+  "job_forget",
   "status",
   "snapshot",
 ];

@@ -72,8 +72,7 @@ export const execTools: ToolDef[] = [
       "Runs one command on an SSH session and returns {exit_code, signal?, stdout, stderr, " +
       "timed_out, truncated, duration_ms}. A non-zero exit is a result, not an error. Not done " +
       "within wait_ms: returns a job_id and goes on (job_wait). On timeout_ms it and its " +
-      "children are killed.\n" +
-      'Example: {"session_id": "web1", "command": "systemctl status nginx"}',
+      "children are killed.",
     input: {
       session_id: fields.id("session id (see ssh_list)"),
       command: z.string().min(1).max(1 << 20).describe(
@@ -81,18 +80,16 @@ export const execTools: ToolDef[] = [
       ),
       env: fields.env().optional(),
       stdin: z.string().max(16 << 20).optional().describe("text written to the command's stdin"),
-      wait_ms: waitField(),
+      wait_ms: waitField(true),
       timeout_ms: jobTimeoutField(),
       durable: z.boolean().optional().describe(
-        "run detached on the server: survives disconnects and daemon restarts",
+        "run detached: survives disconnects and daemon restarts",
       ),
       cwd: z.string().min(1).max(4096).optional().describe("working directory"),
-      pty: z.boolean().optional().describe(
-        "allocate a terminal (for commands that need a tty); stderr is merged into stdout",
-      ),
+      pty: z.boolean().optional().describe("allocate a tty (stderr merges into stdout)"),
       sudo: z.boolean().optional().describe("run as root through sudo -S"),
       sudo_password_env: z.string().min(1).max(200).optional().describe(
-        "name of an environment variable of the daemon holding the sudo password",
+        "daemon env var holding the sudo password",
       ),
       sudo_password_file: z.string().min(1).max(4096).optional().describe(
         "file holding the sudo password",

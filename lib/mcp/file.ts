@@ -308,10 +308,9 @@ export const fileTools: ToolDef[] = [
     name: "ssh_upload",
     group: "file",
     description: "Copies a local file or directory tree to the remote host so that it becomes " +
-      "remote_path (an existing directory is merged into; missing parents are created). " +
-      "Streams over SFTP (never through this conversation), keeps permission bits, sends " +
-      "progress, returns {bytes, files, dirs, skipped?, duration_ms}. Symlinks pointing " +
-      "outside the tree are skipped and listed.\n" +
+      "remote_path (directories merged, parents created) over SFTP, keeping permission bits; " +
+      "returns {bytes, files, dirs, skipped?, duration_ms}. Symlinks pointing outside the " +
+      "tree are skipped.\n" +
       'Example: {"session_id": "web1", "local_path": "/home/me/site", "remote_path": "/srv/site"}',
     input: {
       session_id: sessionId(),
@@ -352,10 +351,9 @@ export const fileTools: ToolDef[] = [
     group: "file",
     description:
       "Copies a remote file or directory tree to this machine so that it becomes local_path " +
-      "(an existing directory is merged into). Streams over SFTP (never through this " +
-      "conversation), keeps permission bits, sends progress, returns {bytes, files, dirs, " +
-      "skipped?, duration_ms}. Never writes outside local_path: unsafe names, symlinks " +
-      "pointing out and local symlinks in the way are skipped and listed in skipped.\n" +
+      "(directories merged) over SFTP, keeping permission bits; returns {bytes, files, dirs, " +
+      "skipped?, duration_ms}. Never writes outside local_path: unsafe names and symlinks " +
+      "pointing out are skipped.\n" +
       'Example: {"session_id": "web1", "remote_path": "/var/log/nginx", "local_path": "/tmp/logs"}',
     input: {
       session_id: sessionId(),

@@ -16,16 +16,19 @@ export const JOB_TIMEOUT_MAX_MS = 7 * 24 * 3600_000;
 /** Default `timeout_ms` of a command that may become a job: 1 h. */
 export const JOB_TIMEOUT_DEFAULT_MS = 3600_000;
 
-/** The `wait_ms` field every long tool takes. */
-export const waitField = () =>
-  z.number().int().min(0).max(WAIT_MAX_MS).optional().describe(
-    "then hand back a job_id (default 20000)",
-  );
+/**
+ * The `wait_ms` field every long tool takes. Described once, on ssh_exec and in the server's
+ * instructions, to keep tools/list small.
+ */
+export const waitField = (described = false) => {
+  const field = z.number().int().min(0).max(WAIT_MAX_MS).optional();
+  return described ? field.describe("then return a job_id (default 20000)") : field;
+};
 
 /** The `timeout_ms` field of commands that may become jobs. */
 export const jobTimeoutField = () =>
   z.number().int().min(1).max(JOB_TIMEOUT_MAX_MS).optional().describe(
-    "kill after this many ms, job or not (default 1 h, max 7 d)",
+    "kill after ms (default 1 h)",
   );
 
 /** What a call that outlived its `wait_ms` returns. */
@@ -239,8 +242,8 @@ export const jobTools: ToolDef[] = [
       "grep returns the matching lines with line numbers.",
     input: {
       job_id: jobId(),
-      offset: z.number().int().nonnegative().optional(),
-      length: z.number().int().positive().optional(),
+      offset: z.number().int().min(0).max(1e15).optional(),
+      length: z.number().int().min(1).max(1e15).optional(),
       stream: z.enum(["stdout", "stderr", "both"]).optional(),
       grep: z.string().max(2000).optional().describe("regex"),
     },
@@ -300,14 +303,19 @@ export const jobTools: ToolDef[] = [
       "work (transfers, pulls) is stopped.",
     input: {
       job_id: jobId(),
-      signal: z.string().regex(/^(SIG)?[A-Za-z0-9+-]+$/).max(20).optional().describe(
-        "default TERM",
-      ),
+      signal: z.string().max(20).optional().describe("default TERM"),
     },
     annotations: { destructiveHint: true },
     run: async (a, ctx) => {
       const job = ctx.app.jobs.get(a.job_id);
       const signal = (a.signal ?? "TERM").toUpperCase().replace(/^SIG/, "");
+      if (!/^([A-Z][A-Z0-9+-]*|\d+)$/.test(signal)) {
+        throw new RsmError(
+          "BAD_ARGUMENT",
+          `Cannot send signal ${JSON.stringify(a.signal)}: not a signal name; use TERM, INT, ` +
+            `HUP or KILL`,
+        );
+      }
       const delivered = await job.kill(signal);
       await Promise.race([job.done, new Promise((r) => setTimeout(r, 3000))]);
       ctx.app.audit.record({

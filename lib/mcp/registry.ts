@@ -102,7 +102,9 @@ export class ToolRegistry {
         instructions:
           "Persistent SSH and Docker: connect once with ssh_connect/docker_connect, then exec, " +
           "shells (ssh_shell_run for exact output and exit codes), forwards, files. Sessions " +
-          "outlive this conversation; see status.",
+          "outlive this conversation; see status. Long calls take wait_ms (default 20 s): not " +
+          "done by then, they return {job_id, state: running} and go on; follow with job_wait, " +
+          "job_output.",
       },
     );
     server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.list() }));
