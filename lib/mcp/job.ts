@@ -199,14 +199,14 @@ function compileRegex(field: string, pattern: string, flags = ""): RegExp {
   }
 }
 
-const jobId = () => fields.id("job id");
+const jobId = () => z.string().min(1).max(200);
 
 /** The `job` group. */
 export const jobTools: ToolDef[] = [
   defineTool({
     name: "job_list",
     group: "job",
-    description: "Lists jobs (work that outlived its call wait_ms). Finished ones stay 24 h.",
+    description: "Lists jobs: work that outlived its call's wait_ms (finished: kept 24 h).",
     input: {},
     annotations: { readOnlyHint: true },
     run: (_a, ctx) => Promise.resolve(ctx.app.jobs.rows()),

@@ -138,17 +138,28 @@ function errorResult(message: string): CallToolResult {
 }
 
 /**
- * Drops length and count limits (`maxLength`, `minLength`, `maxItems`, `minItems`) from a
- * listed schema. They guard the daemon, not the model: validation still enforces them and a
- * violation is an error naming the field and the limit. This keeps `tools/list` — which every
- * MCP client puts in the model's context — about 10% smaller.
+ * Limits dropped from listed schemas: lengths, counts and numeric bounds. They guard the
+ * daemon, not the model (descriptions name the ones a model needs, like defaults): validation
+ * still enforces them and a violation is an error naming the field and the limit. This keeps
+ * `tools/list` — which every MCP client puts in the model's context — about 13% smaller.
  */
+const SLIMMED = [
+  "maxLength",
+  "minLength",
+  "maxItems",
+  "minItems",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+];
+
+/** Drops the {@link SLIMMED} limits from a listed schema, recursively. */
 function slimSchema(node: unknown): void {
   if (Array.isArray(node)) {
     for (const item of node) slimSchema(item);
   } else if (node && typeof node === "object") {
     const obj = node as Record<string, unknown>;
-    for (const key of ["maxLength", "minLength", "maxItems", "minItems"]) delete obj[key];
+    for (const key of SLIMMED) delete obj[key];
     for (const value of Object.values(obj)) slimSchema(value);
   }
 }
