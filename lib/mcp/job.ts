@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { RsmError } from "../errors.ts";
 import type { Job, JobControl, JobOutcome, JobStream } from "../jobs/mod.ts";
-import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { defineTool, Text, type ToolContext, type ToolDef } from "./tool.ts";
 
 /** Default and largest `wait_ms`. */
 export const WAIT_DEFAULT_MS = 20_000;

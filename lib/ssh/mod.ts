@@ -25,10 +25,8 @@ export type { FileEntry, ReadRange } from "./sftp.ts";
 export { parseMode } from "./sftp_util.ts";
 export { download, upload } from "./transfer.ts";
 export type { TransferOptions, TransferResult } from "./transfer.ts";
-<<<<<<< HEAD
 export { connectMany, execMany, selectSessions, targetsFromConfig } from "./fleet.ts";
 export type { ConnectOutcome, ExecOutcome, FleetTarget } from "./fleet.ts";
-=======
 export {
   type ClientSource,
   durableKind,
@@ -37,4 +35,3 @@ export {
   removeDetached,
   startDetached,
 } from "./durable.ts";
->>>>>>> f9a0411 (Jobs: long ssh_exec calls hand back a job after wait_ms (default 20 s) and go on; job_list/job_wait/job_output/job_signal/job_forget; durable ssh_exec runs detached on the server and re-attaches after a restart; timeout_ms default 1 h, max 7 days)
