@@ -5,11 +5,13 @@ import { fileURLToPath } from "node:url";
 import { checkHealth, type Handle, readHandle } from "./handle.ts";
 import { ensureDir, type Paths } from "../paths.ts";
 import { RsmError } from "../errors.ts";
+import { proxyCommandEnabled } from "../ssh/proxy_command.ts";
 
 /**
  * The argv that starts this same rsm as `rsm ARGS…`: the compiled binary itself, or — when
  * running from source — `deno run -P=rsm --config <root>/deno.json <root>/main.ts`, so the
- * daemon gets exactly the permission set the launcher has.
+ * daemon gets exactly the permission set the launcher has; `-P=rsm-proxy` (which may also run
+ * `sh`) when REMOTE_SHELL_MCP_PROXY_COMMAND turns ssh_config ProxyCommand on.
  */
 export function selfCommand(args: string[]): { cmd: string; args: string[] } {
   const exe = Deno.execPath();
@@ -20,7 +22,15 @@ export function selfCommand(args: string[]): { cmd: string; args: string[] } {
     // By name: the permission set allows "deno" as resolved on PATH (see deno.json).
     return {
       cmd: "deno",
-      args: ["run", "-q", "-P=rsm", "--config", `${root}/deno.json`, main, ...args],
+      args: [
+        "run",
+        "-q",
+        `-P=${proxyCommandEnabled() ? "rsm-proxy" : "rsm"}`,
+        "--config",
+        `${root}/deno.json`,
+        main,
+        ...args,
+      ],
     };
   }
   return { cmd: exe, args };
