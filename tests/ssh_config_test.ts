@@ -202,7 +202,7 @@ testIf(missing, "ssh_config directives change what rsm does", async (t) => {
         const err = await rsm.callError("ssh_connect", { id: "p0", spec: { addresses: "viaNc" } });
         assert.match(err, /ProxyCommand "nc %h %p".*REMOTE_SHELL_MCP_PROXY_COMMAND=1/);
         const ids = (await rsm.callJson("ssh_list")).map((s: { id: string }) => s.id);
-      assert.ok(!ids.includes("p0"));
+        assert.ok(!ids.includes("p0"));
       },
     );
 
