@@ -4,10 +4,13 @@
  * the raw `node:crypto` rate of the primitive. Needs root (test user, sshd).
  *
  * `deno run --allow-all scripts/bench_ciphers.ts [MiB]` (default 256 MiB per measurement).
+ * ssh2 runs with rsm's transport ciphers (lib/ssh/crypto/); `REMOTE_SHELL_MCP_CRYPTO=portable`
+ * measures the portable path.
  */
 import type { Buffer } from "node:buffer";
 import { createCipheriv, randomBytes } from "node:crypto";
-import { Client } from "ssh2";
+import { loadSsh2 } from "../lib/ssh/ssh2.ts";
+import { cryptoPath } from "../lib/ssh/crypto/mod.ts";
 import { createUser, startSshd } from "../tests/support/sshd.ts";
 import { Cleanup, log } from "./bench_world.ts";
 
@@ -70,6 +73,8 @@ async function serveSource(): Promise<{ port: number; close(): Promise<void> }> 
     },
   };
 }
+
+const { Client } = await loadSsh2();
 
 async function ssh2Rate(
   opts: { port: number; user: string; key: string; cipher: string; source: number; size: number },
@@ -192,6 +197,8 @@ if (import.meta.main) {
     cleanup.push("sshd", () => sshd[Symbol.asyncDispose]());
     const src = await serveSource();
     cleanup.push("source", () => src.close());
+    const path = cryptoPath();
+    console.log(`crypto path: ${path?.path} (${path?.detail})`);
     console.log(
       `| cipher | node:crypto primitive (Deno) | ssh2 forwardOut (Deno) | ssh -L | ssh2/ssh |`,
     );

@@ -1,5 +1,6 @@
 import type ssh2Module from "ssh2";
 import { applyCertPatches } from "./cert/patch.ts";
+import { installCiphers } from "./crypto/mod.ts";
 
 let loading: Promise<typeof ssh2Module> | undefined;
 
@@ -7,10 +8,10 @@ let loading: Promise<typeof ssh2Module> | undefined;
  * ssh2, loaded on the first connection rather than at daemon start-up (it is one of the
  * heaviest modules rsm has; a daemon with no SSH sessions never needs it). Patches to ssh2's
  * modules are applied first, before its modules copy what they import: OpenSSH certificates
- * (lib/ssh/cert/patch.ts).
+ * (lib/ssh/cert/patch.ts) and rsm's transport ciphers (lib/ssh/crypto/).
  */
 export function loadSsh2(): Promise<typeof ssh2Module> {
-  loading ??= applyCertPatches()
+  loading ??= Promise.all([applyCertPatches(), installCiphers()])
     .then(() => import("ssh2"))
     .then((m) => m.default);
   return loading;
