@@ -7,6 +7,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Client } from "ssh2";
 import { loadSsh2 } from "./ssh2.ts";
+import { cryptoPath } from "./crypto/mod.ts";
 import { RsmError } from "../errors.ts";
 import { prepareAuth } from "./auth.ts";
 import { hasCertAuthority, type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
@@ -203,7 +204,7 @@ function dialAddress(
           username: target.user,
           readyTimeout: 0,
           algorithms: {
-            cipher: cipherOrder(via !== undefined),
+            cipher: cipherOrder(),
             ...(serverHostKey ? { serverHostKey } : {}),
           },
           keepaliveInterval: options.keepaliveMs,
@@ -310,25 +311,19 @@ export async function dialChain(chain: HopTarget[], options: DialOptions): Promi
 }
 
 /**
- * Cipher preference. ssh2's native crypto binding does not load under Deno, so every cipher
- * runs through Deno's `node:crypto`. chacha20-poly1305 is ~2.6× faster there than AES-GCM
- * (forwardOut ~126 against ~49 MiB/s), but ssh2's JavaScript chacha20 path has failed here:
- * it stalls when the transport is an SSH channel (jump hosts, tests/ssh_jump_test.ts), and a
- * 1 GiB SFTP upload once lost its direct connection mid-transfer with it. Correctness first:
- * AES-GCM leads (ssh2's own default), chacha20 stays offered for servers that want it, and
- * `REMOTE_SHELL_MCP_CIPHERS` (comma list) puts it first for those who choose speed. Hops
- * through a jump host never offer chacha20.
+ * Cipher preference, the same for direct connections and hops through a jump host. With the
+ * libcrypto path (lib/ssh/crypto/) AES-GCM leads: OpenSSL runs it fastest, and so does OpenSSH.
+ * On the portable path chacha20-poly1305 leads: Deno's native ChaCha20 with a WebAssembly
+ * Poly1305 is several times faster there than `node:crypto` AES-GCM. `REMOTE_SHELL_MCP_CIPHERS`
+ * (comma list) overrides the order.
  */
-export function cipherOrder(overChannel = false): string[] {
+export function cipherOrder(): string[] {
   const custom = Deno.env.get("REMOTE_SHELL_MCP_CIPHERS");
   if (custom) return custom.split(",").map((c) => c.trim()).filter(Boolean);
-  if (overChannel) return ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr"];
-  return [
-    "aes128-gcm@openssh.com",
-    "aes256-gcm@openssh.com",
-    "aes128-ctr",
-    "aes192-ctr",
-    "aes256-ctr",
-    "chacha20-poly1305@openssh.com",
-  ];
+  const gcm = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"];
+  const chacha = ["chacha20-poly1305@openssh.com"];
+  const ctr = ["aes128-ctr", "aes192-ctr", "aes256-ctr"];
+  return cryptoPath()?.path === "libcrypto"
+    ? [...gcm, ...chacha, ...ctr]
+    : [...chacha, ...gcm, ...ctr];
 }

@@ -198,7 +198,9 @@ export class PortableChaChaPoly implements ChaChaEngine {
   }
 
   header(input: Uint8Array, out: Uint8Array, seqno: number): void {
-    out.set(createCipheriv("chacha20", this.#keyHeader, this.#nonce(seqno)).update(input));
+    const c = createCipheriv("chacha20", this.#keyHeader, this.#nonce(seqno));
+    out.set(c.update(input));
+    c.final(); // releases Deno's native cipher resource now rather than at garbage collection
   }
 
   main(
@@ -210,8 +212,12 @@ export class PortableChaChaPoly implements ChaChaEngine {
   ): void {
     const c = createCipheriv("chacha20", this.#keyMain, this.#nonce(seqno));
     polyKey.set(c.update(ZEROS));
-    pre?.();
-    out.set(c.update(body));
+    try {
+      pre?.();
+      out.set(c.update(body));
+    } finally {
+      c.final();
+    }
   }
 
   mac(key: Uint8Array, a: Uint8Array, b: Uint8Array, tag: Uint8Array): void {
