@@ -41,3 +41,27 @@ testIf(missing, "ssh_exec calls beyond sshd's MaxSessions queue instead of faili
   assert.equal(queued.stdout, "queued\n");
   assert.equal(queued.exit_code, 0);
 });
+
+testIf(missing, "ssh_exec uses every session sshd allows (MaxSessions 10)", async () => {
+  await using user = await createUser();
+  await using sshd = await startSshd({ extraConfig: "MaxSessions 10\n" });
+  await using rsm = await rsmSession({ json: true });
+  await rsm.callJson("ssh_connect", {
+    id: "box",
+    spec: { user: user.name, addresses: [sshd.address], auth: { key_path: user.keyPath } },
+  });
+  // 24 one-second commands: each prints when it started, on the server's clock
+  const results = await Promise.all(
+    Array.from(
+      { length: 24 },
+      () => rsm.callJson("ssh_exec", { session_id: "box", command: "date +%s.%N; sleep 1" }),
+    ),
+  );
+  const starts = results.map((r) => {
+    assert.equal(r.exit_code, 0, JSON.stringify(r));
+    return Number(r.stdout);
+  });
+  // the most commands running at one moment: 9 (10 less the kill helper's reserve) or 10
+  const peak = Math.max(...starts.map((s) => starts.filter((o) => o <= s && o + 1 > s).length));
+  assert.ok(peak >= 9, `at most ${peak} commands ran at once`);
+});

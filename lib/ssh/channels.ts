@@ -1,49 +1,118 @@
 import type { Client } from "ssh2";
 
 /**
- * Per-connection gate for session channels (exec). sshd caps the session channels one
- * connection may hold (`MaxSessions`, 10 by default) and refuses the rest with "open failed".
- * Instead of failing those calls, the gate learns the cap from the first refusal (keeping one
- * slot free for the kill helper of a timed-out command) and queues later opens until a
- * channel closes.
+ * Session channels (exec, shell, SFTP) open on `client`, as ssh2's channel table holds them
+ * once the server confirmed them (pending opens are functions there, channels objects).
+ * Forwarded TCP channels do not count: sshd's `MaxSessions` is about sessions only.
+ */
+export function sessionChannels(client: Client): number {
+  const table = (client as unknown as { _chanMgr?: { _channels?: Record<string, unknown> } })
+    ._chanMgr?._channels;
+  let n = 0;
+  for (const key in table ?? {}) {
+    const ch = table![key] as { type?: string } | undefined;
+    if (ch && typeof ch === "object" && ch.type === "session") n++;
+  }
+  return n;
+}
+
+/**
+ * Per-connection gate for exec channels. sshd caps the session channels one connection may
+ * hold (`MaxSessions`, 10 by default, shared with SFTP and shells) and refuses the rest with
+ * "open failed". Instead of failing those calls, the gate learns the cap and queues later
+ * opens until a channel closes.
+ *
+ * The cap is what the connection held when the first refusal came — every session channel
+ * the server had confirmed (exec, shell, SFTP), not opens still in flight — less one slot kept
+ * for the kill helper of a timed-out command. A later refusal that races a closing channel
+ * (sshd had not freed its slot yet) is retried shortly and never lowers the cap.
  */
 export class ChannelGate {
+  #client: Client;
+  #inFlight = 0;
   #open = 0;
   #limit = Infinity;
   #waiters: (() => void)[] = [];
 
-  /** Channels open through this gate now. */
+  constructor(client: Client) {
+    this.#client = client;
+  }
+
+  /** Exec channels open (or opening) through this gate now. */
   get open(): number {
     return this.#open;
   }
 
-  /** Waits for a free slot and takes it. */
+  /** The learned cap on session channels (Infinity until the server first refuses). */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  #full(): boolean {
+    return this.#limit !== Infinity &&
+      sessionChannels(this.#client) + this.#inFlight >= this.#limit;
+  }
+
+  /** Waits for a free slot and takes it; call {@link opened} or {@link failed} next. */
   async acquire(signal?: AbortSignal): Promise<void> {
-    while (this.#open >= this.#limit) {
-      signal?.throwIfAborted();
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal?.reason ?? new Error("aborted"));
-        const wake = () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        this.#waiters.push(wake);
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
-    }
+    while (this.#full()) await this.#wait(signal);
+    this.#inFlight++;
     this.#open++;
   }
 
-  /** Gives a slot back (the channel closed, or its open failed). */
-  release(): void {
-    this.#open = Math.max(0, this.#open - 1);
-    const next = this.#waiters.shift();
-    next?.();
+  /** The slot's channel is open; {@link closed} when it closes. */
+  opened(): void {
+    this.#inFlight--;
   }
 
-  /** The server refused a channel while `open` were open: that is (about) its cap. */
-  refused(): void {
-    this.#limit = Math.max(1, this.#open - 1);
+  /** The slot's open failed. */
+  failed(): void {
+    this.#inFlight--;
+    this.#open--;
+    this.#wakeAll();
+  }
+
+  /** The slot's channel closed. */
+  closed(): void {
+    this.#open--;
+    this.#wakeAll();
+  }
+
+  /**
+   * The server refused a channel: learns the cap, then waits until a slot frees (or briefly,
+   * when the refusal raced a closing channel) before the caller retries.
+   */
+  async refused(signal?: AbortSignal): Promise<void> {
+    const held = sessionChannels(this.#client);
+    const cap = held >= 3 ? held - 1 : Math.max(1, held);
+    if (this.#limit === Infinity) this.#limit = cap;
+    if (!this.#full()) {
+      await new Promise((r) => setTimeout(r, 20));
+      return;
+    }
+    await this.#wait(signal);
+  }
+
+  #wakeAll(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  #wait(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.#waiters = this.#waiters.filter((w) => w !== wake);
+        reject(signal?.reason ?? new Error("aborted"));
+      };
+      const wake = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      this.#waiters.push(wake);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 }
 
@@ -53,7 +122,7 @@ const gates = new WeakMap<Client, ChannelGate>();
 export function gateOf(client: Client): ChannelGate {
   let gate = gates.get(client);
   if (!gate) {
-    gate = new ChannelGate();
+    gate = new ChannelGate(client);
     gates.set(client, gate);
   }
   return gate;

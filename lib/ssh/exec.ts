@@ -15,7 +15,7 @@ import type { Client, ClientChannel } from "ssh2";
 import { Buffer } from "node:buffer";
 import { RsmError } from "../errors.ts";
 import { HeadTail } from "./output.ts";
-import { gateOf, isChannelRefused } from "./channels.ts";
+import { gateOf, isChannelRefused, sessionChannels } from "./channels.ts";
 
 /** Options for {@link execCommand}. */
 export interface ExecOptions {
@@ -105,12 +105,14 @@ async function openExec(
     await gate.acquire(signal);
     try {
       const ch = await openChannel(client, cmd, pty);
-      ch.once("close", () => gate.release());
+      gate.opened();
+      ch.once("close", () => gate.closed());
       return ch;
     } catch (err) {
-      gate.release();
-      if (!isChannelRefused(err) || gate.open === 0) throw err;
-      gate.refused(); // over the server's MaxSessions: wait for a channel to close, then retry
+      gate.failed();
+      if (!isChannelRefused(err) || sessionChannels(client) === 0) throw err;
+      // over the server's MaxSessions: wait for a channel to close, then retry
+      await gate.refused(signal);
     }
   }
 }
