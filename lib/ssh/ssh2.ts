@@ -7,11 +7,13 @@ let loading: Promise<typeof ssh2Module> | undefined;
 /**
  * ssh2, loaded on the first connection rather than at daemon start-up (it is one of the
  * heaviest modules rsm has; a daemon with no SSH sessions never needs it). Patches to ssh2's
- * modules are applied first, before its modules copy what they import: OpenSSH certificates
- * (lib/ssh/cert/patch.ts) and rsm's transport ciphers (lib/ssh/crypto/).
+ * modules are applied first, before its modules copy what they import: rsm's transport
+ * ciphers (lib/ssh/crypto/; before anything loads ssh2's kex.js) and OpenSSH certificates
+ * (lib/ssh/cert/patch.ts).
  */
 export function loadSsh2(): Promise<typeof ssh2Module> {
-  loading ??= Promise.all([applyCertPatches(), installCiphers()])
+  loading ??= installCiphers()
+    .then(() => applyCertPatches())
     .then(() => import("ssh2"))
     .then((m) => m.default);
   return loading;

@@ -47,6 +47,12 @@ export interface CryptoPath {
 export const CRYPTO_ENV = "REMOTE_SHELL_MCP_CRYPTO";
 
 let installed: Promise<CryptoPath> | undefined;
+let instances = 0;
+
+/** How many ciphers and deciphers rsm's code has made (tests check ssh2 really uses them). */
+export function aeadInstances(): number {
+  return instances;
+}
 
 /** The path in use (after {@link installCiphers}). */
 let current: CryptoPath | undefined;
@@ -138,38 +144,45 @@ function selfTest(engines: Engines): string | undefined {
 
 /**
  * Replaces ssh2's `createCipher`/`createDecipher` for the AEAD ciphers. Must run before ssh2's
- * `lib/protocol/kex.js` is first loaded (it copies both functions at load time); lib/ssh/ssh2.ts
- * awaits this before importing ssh2. Idempotent.
+ * `lib/protocol/kex.js` is first loaded (it copies both functions at load time): the exports
+ * are replaced synchronously, before this function's first `await`, and lib/ssh/ssh2.ts calls
+ * it before anything else loads ssh2's modules. Idempotent.
  */
 export function installCiphers(): Promise<CryptoPath> {
-  installed ??= (async () => {
-    const { path, engines } = await choose();
-    const origCipher = ssh2Crypto.createCipher;
-    const origDecipher = ssh2Crypto.createDecipher;
-    ssh2Crypto.createCipher = (config: { outbound: OutboundConfig }) => {
-      const o = config.outbound;
-      const name = o?.cipherInfo?.sslName;
-      if (name === "chacha20") {
-        return new AeadCipher(o, chachaSealer(engines.chacha(o.cipherKey)));
-      }
-      if ((name === "aes-128-gcm" || name === "aes-256-gcm") && engines.gcmSealer) {
-        return new AeadCipher(o, engines.gcmSealer(o.cipherKey, o.cipherIV!));
-      }
-      return origCipher(config);
-    };
-    ssh2Crypto.createDecipher = (config: { inbound: InboundConfig }) => {
-      const i = config.inbound;
-      const name = i?.decipherInfo?.sslName;
-      if (name === "chacha20") {
-        return new AeadDecipher(i, chachaOpener(engines.chacha(i.decipherKey)));
-      }
-      if ((name === "aes-128-gcm" || name === "aes-256-gcm") && engines.gcmOpener) {
-        return new AeadDecipher(i, engines.gcmOpener(i.decipherKey, i.decipherIV!));
-      }
-      return origDecipher(config);
-    };
-    current = path;
-    return path;
-  })();
+  if (installed) return installed;
+  let engines: Engines | undefined;
+  const origCipher = ssh2Crypto.createCipher;
+  const origDecipher = ssh2Crypto.createDecipher;
+  ssh2Crypto.createCipher = (config: { outbound: OutboundConfig }) => {
+    const o = config.outbound;
+    const name = o?.cipherInfo?.sslName;
+    if (engines && name === "chacha20") {
+      instances++;
+      return new AeadCipher(o, chachaSealer(engines.chacha(o.cipherKey)));
+    }
+    if (engines?.gcmSealer && (name === "aes-128-gcm" || name === "aes-256-gcm")) {
+      instances++;
+      return new AeadCipher(o, engines.gcmSealer(o.cipherKey, o.cipherIV!));
+    }
+    return origCipher(config);
+  };
+  ssh2Crypto.createDecipher = (config: { inbound: InboundConfig }) => {
+    const i = config.inbound;
+    const name = i?.decipherInfo?.sslName;
+    if (engines && name === "chacha20") {
+      instances++;
+      return new AeadDecipher(i, chachaOpener(engines.chacha(i.decipherKey)));
+    }
+    if (engines?.gcmOpener && (name === "aes-128-gcm" || name === "aes-256-gcm")) {
+      instances++;
+      return new AeadDecipher(i, engines.gcmOpener(i.decipherKey, i.decipherIV!));
+    }
+    return origDecipher(config);
+  };
+  installed = choose().then((chosen) => {
+    engines = chosen.engines;
+    current = chosen.path;
+    return chosen.path;
+  });
   return installed;
 }
