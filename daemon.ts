@@ -132,6 +132,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     version: VERSION,
     started_at: new Date().toISOString(),
   };
+  app.web.base = handle.url;
   await writeHandle(paths.handle, handle);
   log.info("daemon started", {
     pid: Deno.pid,

@@ -316,7 +316,10 @@ class Bridge {
     if (isInit) link.sessionId = res.headers.get("mcp-session-id") ?? link.sessionId;
     if (res.status === 202) {
       await res.body?.cancel();
-      if (msg.method === "notifications/initialized") this.#initialized = msg;
+      if (msg.method === "notifications/initialized") {
+        this.#initialized = msg;
+        this.#openGetStream(link); // list-changed and other unprompted messages come on it
+      }
       return "ok";
     }
     let answered = false;

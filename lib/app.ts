@@ -9,6 +9,9 @@ import { JobManager, jobsDir } from "./jobs/mod.ts";
 import { ForwardManager } from "./ssh/mod.ts";
 import { ShellManager } from "./term/mod.ts";
 import { DockerManager } from "./docker/mod.ts";
+import { Approvals, PolicyGuard, PolicyStore, SecretAsks } from "./policy/mod.ts";
+import { WebAuth } from "./http/web/auth.ts";
+import { join } from "node:path";
 
 /** Options for {@link App}. */
 export interface AppOptions {
@@ -43,6 +46,13 @@ export class App {
   readonly docker: DockerManager;
   readonly jobs: JobManager;
 
+  /** policy.toml, approvals, secrets typed by a person (see the README, "A person in control"). */
+  readonly policy: PolicyStore;
+  readonly guard: PolicyGuard;
+  readonly secretAsks: SecretAsks;
+  /** One-time login links and cookies for the daemon's pages. */
+  readonly web: WebAuth = new WebAuth();
+
   #closed = false;
 
   constructor(options: AppOptions) {
@@ -67,10 +77,20 @@ export class App {
       store: this.store,
     });
     this.jobs.registerKind("ssh_exec", durableKind((id) => this.ssh.get(id)));
+    this.policy = new PolicyStore(join(options.paths.dir, "policy.toml"), options.log);
+    this.secretAsks = new SecretAsks(this.audit);
+    this.guard = new PolicyGuard({
+      store: this.policy,
+      approvals: new Approvals(this.audit),
+      audit: this.audit,
+      facts: (kind, id) => targetFacts(this, kind, id),
+    });
   }
 
   /** Loads `state.json` and restores persisted things in the background (SPEC §2: not before serving). */
   async start(): Promise<void> {
+    this.policy.watch();
+    this.guard.approvals.start();
     await this.store.load();
     this.store.restoreAll().catch((err) => this.log.error("restore failed", { error: err }));
   }
@@ -85,6 +105,8 @@ export class App {
       this.log.error("final state write failed", { error: err });
     }
     this.store.stop();
+    this.policy.close();
+    this.guard.approvals.close();
     this.shutdown.abort(new Error("daemon shutting down"));
     this.jobs.close();
     for (const part of [this.shells, this.forwards, this.docker, this.ssh]) {
@@ -95,4 +117,21 @@ export class App {
       }
     }
   }
+}
+
+/** Host names (and the user) of a session or Docker host, for policy rules with `hosts`. */
+function targetFacts(app: App, kind: "ssh" | "docker", id: string) {
+  const hosts = new Set<string>();
+  const hostOf = (a: string) =>
+    a.replace(/^[^@]*@/, "").replace(/^\[([^\]]+)\](:\d+)?$/, "$1").replace(/:\d+$/, "");
+  try {
+    if (kind === "ssh") {
+      const info = app.ssh.info(id);
+      for (const a of [...info.addresses, info.active_address]) if (a) hosts.add(hostOf(a));
+      return { hosts: [...hosts], user: info.user };
+    }
+    const h = app.docker.info(id).host;
+    if (h) hosts.add(h.replace(/^[a-z]+:\/\/([^@/]*@)?/, "").replace(/[:/].*$/, "") || h);
+  } catch { /* unknown target: the tool itself says so */ }
+  return { hosts: [...hosts] };
 }

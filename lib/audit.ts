@@ -1,14 +1,22 @@
 import { redact } from "./secrets.ts";
 
-/** One audited action: a command run or a file changed. */
+/** One audited action: a command run, a file changed, or a person's decision (`event`). */
 export interface AuditEntry {
-  tool: string;
+  /** What happened when it is not a plain call: approval_approved, policy_refused, secret_entered… */
+  event?: string;
+  tool?: string;
   /** Session id or Docker host id the action ran on. */
   target?: string;
   command?: string;
   path?: string;
   exit_code?: number | null;
   error?: string;
+  /** The policy rule (and pattern) involved. */
+  rule?: string;
+  /** Where a person answered: "page", "elicitation", "timeout". */
+  via?: string;
+  /** What kind of secret was entered (never the secret). */
+  kind?: string;
 }
 
 /**

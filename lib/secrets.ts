@@ -19,3 +19,50 @@ export function redact(text: string): string {
   }
   return out;
 }
+
+/**
+ * A secret a connection needs that no reference (`password_env`, a key file …) provides, so a
+ * person types it on the daemon's loopback page (see the README, "A person in control").
+ */
+export interface SecretNeed {
+  /** Where the typed value is kept, e.g. `password:deploy@127.0.0.1:2222`. */
+  key: string;
+  kind: "password" | "passphrase" | "answer" | "sudo";
+  /** What the person is asked, e.g. `Password for deploy@127.0.0.1:2222`. */
+  label: string;
+  /** The server's own question (keyboard-interactive), shown as it came. */
+  prompt?: string;
+  /** A one-time answer (an OTP): used once, then forgotten. */
+  once?: boolean;
+}
+
+/** Thrown when a secret from a person is needed; the tool layer asks for it and tries again. */
+export class SecretNeededError extends Error {
+  readonly code = "SECRET_NEEDED";
+  readonly need: SecretNeed;
+  constructor(need: SecretNeed, message: string) {
+    super(message);
+    this.name = "SecretNeededError";
+    this.need = need;
+  }
+}
+
+const typed = new Map<string, string>();
+
+/** Keeps a secret a person typed (memory only) and registers it for redaction. */
+export function putTypedSecret(key: string, value: string): void {
+  addSecret(value);
+  typed.set(key, value);
+}
+
+/** The secret a person typed for `key`; a `once` secret is forgotten as it is handed out. */
+export function typedSecret(key: string, once = false): string | undefined {
+  const v = typed.get(key);
+  if (once) typed.delete(key);
+  return v;
+}
+
+/** Forgets a typed secret (it was wrong). */
+export function forgetTypedSecret(key: string): void {
+  typed.delete(key);
+}

@@ -8,6 +8,7 @@ import { BodyTooLarge, MAX_BODY, readBody } from "./body.ts";
 import { checkBearer, checkHostOrigin } from "./guard.ts";
 import { LegacySseTransport } from "./sse.ts";
 import { statusReport } from "../mcp/meta.ts";
+import { handleWeb } from "./web/pages.ts";
 
 /** What the routes need from the daemon. */
 export interface RoutesOptions {
@@ -137,6 +138,20 @@ export function createRoutes(options: RoutesOptions): Routes {
 
   return {
     async handle(req: Request): Promise<Response> {
+      // the person's pages: same Host/Origin rules; a cookie from a one-time link, not the token
+      if (new URL(req.url).pathname.startsWith("/web")) {
+        const denied = checkHostOrigin(req, options.boundHost);
+        if (denied) {
+          await req.body?.cancel().catch(() => {});
+          return denied;
+        }
+        try {
+          return await handleWeb(app, req, new URL(req.url));
+        } catch (err) {
+          app.log.error("page failed", { error: err });
+          return new Response("internal error; see daemon.log", { status: 500 });
+        }
+      }
       const denied = checkHostOrigin(req, options.boundHost) ?? checkBearer(req, token);
       if (denied) {
         await req.body?.cancel().catch(() => {});

@@ -251,6 +251,13 @@ const work: ToolDef[] = [
       wait_ms: waitField(),
       timeout_ms: jobTimeoutField(),
     },
+    policy: (a) => ({
+      kind: "docker",
+      target: a.host_id,
+      argv: a.cmd,
+      user: a.user,
+      cwd: a.working_dir,
+    }),
     run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
       let stopped: AbortSignal | undefined;
@@ -297,6 +304,13 @@ const work: ToolDef[] = [
       "Creates and starts a container (pulling the image if missing). With wait: true it " +
       "waits for the exit and returns exit_code and logs.",
     input: { host_id: hostId(), spec: runSpec, wait_ms: waitField() },
+    policy: (a) => ({
+      kind: "docker",
+      target: a.host_id,
+      argv: [a.spec.image, ...(a.spec.entrypoint ?? []), ...(a.spec.cmd ?? [])],
+      user: a.spec.user,
+      cwd: a.spec.working_dir,
+    }),
     run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
       const start = async (

@@ -93,6 +93,7 @@ export const imageTools: ToolDef[] = [
       remote_path: z.string().min(1).max(4096).describe("absolute path in the container"),
       wait_ms: waitField(),
     },
+    policy: (a) => ({ kind: "docker", target: a.host_id, writes: [a.remote_path] }),
     run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
       return runLong(ctx, {

@@ -96,6 +96,13 @@ export const execTools: ToolDef[] = [
       ),
     },
     annotations: { destructiveHint: true, openWorldHint: true },
+    policy: (a) => ({
+      kind: "ssh",
+      target: a.session_id,
+      command: a.command,
+      cwd: a.cwd,
+      ...(a.sudo ? { user: "root (sudo)" } : {}),
+    }),
     run: async (args, ctx) => {
       const { app } = ctx;
       const session = app.ssh.get(args.session_id);

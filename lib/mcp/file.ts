@@ -209,6 +209,7 @@ export const fileTools: ToolDef[] = [
       mode: modeField().optional(),
     },
     annotations: { destructiveHint: true },
+    policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
     run: async (a, ctx) => {
       const mode = a.mode !== undefined ? parseMode(a.mode) : undefined;
       const sftp = await sftpOf(ctx, a.session_id);
@@ -233,6 +234,7 @@ export const fileTools: ToolDef[] = [
       recursive: z.boolean().optional().describe("delete a directory and everything in it"),
     },
     annotations: { destructiveHint: true },
+    policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
     run: async (a, ctx) => {
       const sftp = await sftpOf(ctx, a.session_id);
       const n = await audited(
@@ -255,6 +257,7 @@ export const fileTools: ToolDef[] = [
       recursive: z.boolean().optional().describe("create parents; no error if it exists"),
     },
     annotations: { destructiveHint: false, idempotentHint: true },
+    policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
     run: async (a, ctx) => {
       const sftp = await sftpOf(ctx, a.session_id);
       await audited(
@@ -271,6 +274,7 @@ export const fileTools: ToolDef[] = [
     description: 'Sets the permission bits of a remote path. Example: {"mode": "0640"}.',
     input: { session_id: sessionId(), path: remote("path"), mode: modeField() },
     annotations: { destructiveHint: false, idempotentHint: true },
+    policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
     run: async (a, ctx) => {
       const mode = parseMode(a.mode);
       const sftp = await sftpOf(ctx, a.session_id);
@@ -294,6 +298,7 @@ export const fileTools: ToolDef[] = [
       overwrite: z.boolean().optional().describe("replace an existing destination"),
     },
     annotations: { destructiveHint: true },
+    policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.from, a.to] }),
     run: async (a, ctx) => {
       const sftp = await sftpOf(ctx, a.session_id);
       await audited(
@@ -319,6 +324,7 @@ export const fileTools: ToolDef[] = [
       wait_ms: waitField(),
     },
     annotations: { destructiveHint: true },
+    policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.remote_path] }),
     run: async (a, ctx) => {
       const from = localPath(a.local_path);
       const sftp = await sftpOf(ctx, a.session_id);

@@ -34,6 +34,11 @@ export const forwardTools: ToolDef[] = [
       allow_remote_clients: allowRemote,
     },
     annotations: { openWorldHint: true },
+    policy: (a) => ({
+      kind: "ssh",
+      target: a.session_id,
+      bindAddr: a.bind_addr ?? "127.0.0.1",
+    }),
     run: ({ session_id, forward_id, bind_addr, bind_port, remote_host, remote_port, ...o }, {
       app,
       signal,
@@ -64,6 +69,11 @@ export const forwardTools: ToolDef[] = [
       local_host: host("host to connect to from this machine (default 127.0.0.1)").optional(),
     },
     annotations: { openWorldHint: true },
+    policy: (a) => ({
+      kind: "ssh",
+      target: a.session_id,
+      bindAddr: a.bind_addr ?? "127.0.0.1",
+    }),
     run: ({ session_id, forward_id, bind_addr, bind_port, local_host, local_port }, {
       app,
       signal,
@@ -92,6 +102,11 @@ export const forwardTools: ToolDef[] = [
       allow_remote_clients: allowRemote,
     },
     annotations: { openWorldHint: true },
+    policy: (a) => ({
+      kind: "ssh",
+      target: a.session_id,
+      bindAddr: a.bind_addr ?? "127.0.0.1",
+    }),
     run: ({ session_id, forward_id, bind_addr, bind_port, ...o }, { app, signal }) =>
       app.forwards.open(session_id, forward_id, {
         kind: "dynamic",

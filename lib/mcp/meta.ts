@@ -14,6 +14,7 @@ export function statusReport(app: App) {
     hosts: app.docker.rows(),
     forwards: app.forwards.list(),
     shells: app.shells.list(),
+    policy: app.policy.status(),
   };
 }
 

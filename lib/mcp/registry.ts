@@ -4,6 +4,7 @@ import {
   type CallToolRequest,
   CallToolRequestSchema,
   type CallToolResult,
+  ElicitResultSchema,
   ListToolsRequestSchema,
   type ServerNotification,
   type ServerRequest,
@@ -12,10 +13,14 @@ import {
 import { z } from "zod";
 import type { App } from "../app.ts";
 import { errorMessage } from "../errors.ts";
-import { redact } from "../secrets.ts";
+import { redact, SecretNeededError } from "../secrets.ts";
+import { redactShapes } from "../redact.ts";
+import type { AskPerson, Subject } from "../policy/mod.ts";
+import { RsmError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { boundText, renderBounded } from "./format.ts";
 import { GROUPS, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { askForSecret, type PersonChannel, personChannel } from "./person.ts";
 import { describeIssues, zodConfig } from "./validate.ts";
 
 zodConfig();
@@ -41,8 +46,14 @@ export class ToolRegistry {
     }
   }
 
-  /** The `tools/list` entries. */
-  list(): Tool[] {
+  /** The `tools/list` entries the policy lets through now (read-only mode: read-only tools). */
+  list(app?: App): Tool[] {
+    const all = this.#all();
+    if (!app) return all;
+    return all.filter((t) => app.guard.listed(t.annotations?.readOnlyHint === true));
+  }
+
+  #all(): Tool[] {
     this.#listed ??= [...this.#entries.values()].map(({ def, schema }) => {
       const inputSchema = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<
         string,
@@ -65,31 +76,59 @@ export class ToolRegistry {
     return [...this.#entries.keys()];
   }
 
-  /** Validates and runs one call; never throws (errors become `isError` results). */
+  /**
+   * Validates, checks against the policy (asking a person through `person` when a rule says
+   * so), runs one call, and redacts the result; never throws (errors become `isError` results).
+   */
   async call(
     app: App,
     name: string,
     args: unknown,
-    ctx: Omit<ToolContext, "app">,
+    ctx: Omit<ToolContext, "app" | "authorize">,
+    person: PersonChannel = {},
   ): Promise<CallToolResult> {
     const entry = this.#entries.get(name);
     if (!entry) {
       return errorResult(
+        app,
         `unknown tool "${name}": this daemon serves ${this.#entries.size} tools; see tools/list` +
           (app.groups.size < GROUPS.length ? ` (tool profile: ${[...app.groups].join(",")})` : ""),
       );
     }
     const parsed = entry.schema.safeParse(args ?? {});
-    if (!parsed.success) return errorResult(describeIssues(name, parsed.error.issues));
+    if (!parsed.success) return errorResult(app, describeIssues(name, parsed.error.issues));
+    const readOnly = entry.def.annotations?.readOnlyHint === true;
+    const ask: AskPerson = {
+      confirm: person.confirm,
+      approvalUrl: (a) => app.web.link(`/web/approvals/${a.id}`, a.expires - Date.now()),
+    };
+    const authorize = (subject: Subject | undefined) =>
+      app.guard.authorize({ tool: name, readOnly, args: parsed.data, subject }, ask);
     try {
-      const value = await entry.def.run(parsed.data, { app, ...ctx });
+      await authorize(
+        entry.def.policy ? entry.def.policy(parsed.data) : defaultSubject(parsed.data),
+      );
+      const full: ToolContext = { app, ...ctx, authorize: (s) => authorize(s) };
+      let value: unknown;
+      for (let round = 0;; round++) {
+        try {
+          value = await entry.def.run(parsed.data, full);
+          break;
+        } catch (err) {
+          // a secret only a person can give (a password, a one-time code): ask, then retry
+          if (!(err instanceof SecretNeededError) || round >= 4) throw err;
+          await askForSecret(app, err.need, person, ctx.signal, name);
+        }
+      }
       const text = value instanceof Text
         ? boundText(value.text, app.maxOutput).text
         : renderBounded(value, app.format, app.maxOutput);
-      return { content: [{ type: "text", text: redact(text) }] };
+      return { content: [{ type: "text", text: redactFor(app, text) }] };
     } catch (err) {
-      app.log.debug("tool failed", { tool: name, error: errorMessage(err) });
-      return errorResult(errorMessage(err));
+      if (!(err instanceof RsmError) || !err.code.startsWith("POLICY")) {
+        app.log.debug("tool failed", { tool: name, error: errorMessage(err) });
+      }
+      return errorResult(app, errorMessage(err));
     }
   }
 
@@ -98,7 +137,7 @@ export class ToolRegistry {
     const server = new Server(
       { name: "remote-shell-mcp", version: VERSION },
       {
-        capabilities: { tools: { listChanged: false }, logging: {} },
+        capabilities: { tools: { listChanged: true }, logging: {} },
         instructions:
           "Persistent SSH and Docker: connect once with ssh_connect/docker_connect, then exec, " +
           "shells (ssh_shell_run for exact output and exit codes), forwards, files. Sessions " +
@@ -107,7 +146,16 @@ export class ToolRegistry {
           "job_output.",
       },
     );
-    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.list() }));
+    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.list(app) }));
+    // read-only mode switched on or off: the tool list changed
+    const unwatch = app.policy.onChange((now, before) => {
+      if (now.mode !== before.mode) server.sendToolListChanged().catch(() => {});
+    });
+    const closed = server.onclose;
+    server.onclose = () => {
+      unwatch();
+      closed?.();
+    };
     server.setRequestHandler(CallToolRequestSchema, (
       request: CallToolRequest,
       extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
@@ -123,18 +171,34 @@ export class ToolRegistry {
               progressToken: token,
               progress,
               ...(total !== undefined ? { total } : {}),
-              ...(message ? { message: redact(message) } : {}),
+              ...(message ? { message: redactFor(app, message) } : {}),
             },
           }).catch(() => {});
         },
-      });
+      }, personChannel(app, server, extra, ElicitResultSchema));
     });
     return server;
   }
 }
 
-function errorResult(message: string): CallToolResult {
-  return { isError: true, content: [{ type: "text", text: redact(message) }] };
+function errorResult(app: App, message: string): CallToolResult {
+  return { isError: true, content: [{ type: "text", text: redactFor(app, message) }] };
+}
+
+/**
+ * What the model may see of `text`: secrets rsm knows are always hidden; credential shapes
+ * too unless the policy says `redact = false`.
+ */
+export function redactFor(app: App, text: string): string {
+  const known = redact(text);
+  return app.policy.current().redact ? redactShapes(known) : known;
+}
+
+/** The policy subject of a tool without its own description: its session or Docker host. */
+function defaultSubject(args: Record<string, unknown>): Subject | undefined {
+  if (typeof args.session_id === "string") return { kind: "ssh", target: args.session_id };
+  if (typeof args.host_id === "string") return { kind: "docker", target: args.host_id };
+  return undefined;
 }
 
 /**

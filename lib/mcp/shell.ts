@@ -64,6 +64,7 @@ function makeShellTools(f: Flavour): ToolDef[] {
         `Returns at once; read the output with ${name("read")}. For one command with its ` +
         `exact output and exit code use ${name("run")} instead.`,
       input: { ...target, data: z.string().max(1 << 20).describe("raw bytes to type") },
+      policy: (a) => ({ kind: f.kind, target: ownerOf(a), typed: a.data }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
@@ -130,6 +131,7 @@ function makeShellTools(f: Flavour): ToolDef[] {
         timeout_ms: jobTimeoutField(),
         strip_ansi: z.boolean().optional().describe("remove colour/cursor codes from output"),
       },
+      policy: (a) => ({ kind: f.kind, target: ownerOf(a), command: a.command }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
@@ -245,6 +247,7 @@ const sshOpen = defineTool({
       "keep the shell in a tmux session on the server (survives reconnects and restarts)",
     ),
   },
+  policy: (a) => ({ kind: "ssh", target: a.session_id, command: a.command }),
   run: async (args, ctx) => {
     const info = await ctx.app.shells.openSsh(args.session_id, args.shell_id, {
       term: args.term,
@@ -284,6 +287,13 @@ const dockerOpen = defineTool({
     rows: size("rows (default 24)").optional(),
     cols: size("columns (default 80)").optional(),
   },
+  policy: (a) => ({
+    kind: "docker",
+    target: a.host_id,
+    argv: a.cmd ?? ["/bin/sh"],
+    user: a.user,
+    cwd: a.working_dir,
+  }),
   run: async (args, ctx) => {
     const cmd = args.cmd ?? ["/bin/sh"];
     const info = await ctx.app.shells.openDocker(args.host_id, args.shell_id, {

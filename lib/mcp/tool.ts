@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { App } from "../app.ts";
+import type { Subject } from "../policy/mod.ts";
 
 /** Tool groups, the unit of tool profiles (SPEC §4.9). */
 export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "job" | "meta" | "fleet";
@@ -32,6 +33,12 @@ export interface ToolContext {
    * Throttle at the call site for chatty sources; `message` is shown to the user.
    */
   progress(progress: number, total?: number, message?: string): void;
+  /**
+   * Checks one more target of this call against the policy (e.g. each host of a fleet call):
+   * returns when it may run, throws the refusal otherwise (a person may be asked first).
+   * The registry already checks the call's own {@link ToolDef.policy} subject.
+   */
+  authorize(subject: Subject): Promise<void>;
 }
 
 /** A plain-text result (confirmations like `disconnected box`) that is not TOON/JSON-encoded. */
@@ -52,6 +59,12 @@ export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
   /** Input fields; the object is strict (unknown fields are rejected). */
   input: S;
   annotations?: Annotations;
+  /**
+   * What the policy checks (see lib/policy): the target, and the command, argv, typed text,
+   * written paths or bind address of the call. Default: the target from `session_id` or
+   * `host_id` when the tool has one. Return undefined for nothing to check.
+   */
+  policy?(args: z.infer<z.ZodObject<S>>): Subject | undefined;
   run(args: z.infer<z.ZodObject<S>>, ctx: ToolContext): Promise<unknown>;
 }
 
