@@ -215,10 +215,12 @@ export const fleetTools: ToolDef[] = [
       cwd: z.string().min(1).max(4096).optional().describe("working directory"),
     },
     annotations: { destructiveHint: true, openWorldHint: true },
-    run: async (args, { app, signal }) => {
+    run: async (args, { app, signal, authorize }) => {
       const ids = selectSessions(app.ssh, args.session_ids);
       const timeoutMs = args.timeout_ms ?? 30_000;
       const outcomes = await execMany(app.ssh, ids, args.command, {
+        // the policy per host: a refused host is listed in failed with the rule that refused it
+        check: (id) => authorize({ kind: "ssh", target: id, command: args.command, cwd: args.cwd }),
         concurrency: args.concurrency ?? 16,
         timeoutMs,
         env: args.env,
