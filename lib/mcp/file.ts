@@ -11,12 +11,15 @@ import { errorMessage, RsmError } from "../errors.ts";
 import { homeDir } from "../paths.ts";
 import {
   chmodPath,
+  compareHashes,
   download,
   listDir,
+  localSha256,
   makeDir,
   MAX_READ_BYTES,
   parseMode,
   readRange,
+  remoteSha256,
   removePath,
   renamePath,
   statPath,
@@ -103,6 +106,36 @@ function transferProgress(
 
 function transferValue(r: TransferResult, started: number) {
   return { ...r, duration_ms: Date.now() - started };
+}
+
+const verifyField = () =>
+  z.boolean().optional().describe("compare SHA-256 end to end (single files)");
+
+/** Refuses `verify` for a directory before anything is copied. */
+function verifiable(isDir: boolean, path: string): void {
+  if (isDir) {
+    throw new RsmError(
+      "BAD_REQUEST",
+      `Cannot verify ${path}: verify: true compares single files and this is a directory; ` +
+        `drop verify, or transfer and verify its files one by one`,
+    );
+  }
+}
+
+/** The SHA-256 of the local and the remote copy, compared (see lib/ssh/verify.ts). */
+async function verified(
+  ctx: ToolContext,
+  sessionId: string,
+  local: string,
+  remotePath: string,
+  signal: AbortSignal,
+) {
+  const client = await ctx.app.ssh.get(sessionId).ready(signal);
+  const [here, there] = await Promise.all([
+    localSha256(local, signal),
+    remoteSha256(client, remotePath, signal),
+  ]);
+  return compareHashes(here, there, remotePath);
 }
 
 /** The largest prefix of `bytes` (at a character boundary) whose rendered result fits `max`. */
@@ -321,12 +354,14 @@ export const fileTools: ToolDef[] = [
       session_id: sessionId(),
       local_path: local("file or directory to send"),
       remote_path: remote("destination path"),
+      verify: verifyField(),
       wait_ms: waitField(),
     },
     annotations: { destructiveHint: true },
     policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.remote_path] }),
     run: async (a, ctx) => {
       const from = localPath(a.local_path);
+      if (a.verify) verifiable((await Deno.stat(from)).isDirectory, a.local_path);
       const sftp = await sftpOf(ctx, a.session_id);
       const started = Date.now();
       const path = `${from} -> ${a.remote_path}`;
@@ -335,19 +370,21 @@ export const fileTools: ToolDef[] = [
         target: a.session_id,
         summary: path,
         waitMs: a.wait_ms,
-        work: async (job) =>
-          transferValue(
-            await audited(
-              ctx.app,
-              { tool: "ssh_upload", target: a.session_id, path },
-              () =>
-                upload(sftp, from, a.remote_path, {
-                  signal: job.signal,
-                  onProgress: transferProgress(job.progress, "uploaded"),
-                }),
-            ),
-            started,
-          ),
+        work: async (job) => {
+          const r = await audited(
+            ctx.app,
+            { tool: "ssh_upload", target: a.session_id, path },
+            () =>
+              upload(sftp, from, a.remote_path, {
+                signal: job.signal,
+                onProgress: transferProgress(job.progress, "uploaded"),
+              }),
+          );
+          if (!a.verify) return transferValue(r, started);
+          job.note(`verifying ${a.remote_path} (SHA-256 on both ends)`);
+          const v = await verified(ctx, a.session_id, from, a.remote_path, job.signal);
+          return { ...transferValue(r, started), ...v };
+        },
         outcome: resultOutcome,
       });
     },
@@ -365,12 +402,14 @@ export const fileTools: ToolDef[] = [
       session_id: sessionId(),
       remote_path: remote("file or directory to fetch"),
       local_path: local("destination path"),
+      verify: verifyField(),
       wait_ms: waitField(),
     },
     annotations: { destructiveHint: true },
     run: async (a, ctx) => {
       const to = localPath(a.local_path);
       const sftp = await sftpOf(ctx, a.session_id);
+      if (a.verify) verifiable((await statPath(sftp, a.remote_path)).is_dir, a.remote_path);
       const started = Date.now();
       const path = `${a.remote_path} -> ${to}`;
       return await runLong(ctx, {
@@ -378,19 +417,21 @@ export const fileTools: ToolDef[] = [
         target: a.session_id,
         summary: path,
         waitMs: a.wait_ms,
-        work: async (job) =>
-          transferValue(
-            await audited(
-              ctx.app,
-              { tool: "ssh_download", target: a.session_id, path },
-              () =>
-                download(sftp, a.remote_path, to, {
-                  signal: job.signal,
-                  onProgress: transferProgress(job.progress, "downloaded"),
-                }),
-            ),
-            started,
-          ),
+        work: async (job) => {
+          const r = await audited(
+            ctx.app,
+            { tool: "ssh_download", target: a.session_id, path },
+            () =>
+              download(sftp, a.remote_path, to, {
+                signal: job.signal,
+                onProgress: transferProgress(job.progress, "downloaded"),
+              }),
+          );
+          if (!a.verify) return transferValue(r, started);
+          job.note(`verifying ${to} (SHA-256 on both ends)`);
+          const v = await verified(ctx, a.session_id, to, a.remote_path, job.signal);
+          return { ...transferValue(r, started), ...v };
+        },
         outcome: resultOutcome,
       });
     },

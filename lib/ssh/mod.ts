@@ -35,3 +35,4 @@ export {
   removeDetached,
   startDetached,
 } from "./durable.ts";
+export { compareHashes, localSha256, remoteSha256 } from "./verify.ts";
