@@ -33,6 +33,7 @@ import {
 } from "./bench_rows.ts";
 import { forwardRow, sftpRows } from "./bench_transfer.ts";
 import { consoleIdleRow, consoleOverviewRow } from "./bench_console.ts";
+import { fleetExecRow } from "./bench_fleet.ts";
 import { Cleanup, createWorld, log, opensshBase } from "./bench_world.ts";
 import { run } from "../tests/support/env.ts";
 
@@ -69,6 +70,7 @@ export const GROUPS: Group[] = [
     run: scaleRows,
   },
   { ids: ["concurrent_exec"], names: ["128 concurrent ssh_exec"], run: concurrentExec },
+  { ids: ["fleet_exec"], names: ["`true` on 100 sessions, 16 at a time"], run: fleetExecRow },
   { ids: ["cold_start", "warm_start"], names: ["cold start", "warm start"], run: startRows },
   { ids: ["tools_list"], names: ["tools/list size"], run: toolsListRow },
   {
