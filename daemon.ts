@@ -10,7 +10,8 @@ import { type Group, GROUPS } from "./lib/mcp/tool.ts";
 import { type Handle, readHandle, writeHandle } from "./lib/http/handle.ts";
 import { VERSION } from "./lib/version.ts";
 import { errorMessage } from "./lib/errors.ts";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { type Front, serveFront } from "./lib/http/front.ts";
 
 /** Flags of `rsm daemon` (each also has a REMOTE_SHELL_MCP_* env var). */
 export interface DaemonFlags {
@@ -106,13 +107,42 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     stopping ??= shutdown();
     return stopping;
   };
-  const routes = createRoutes({ app, registry, token, boundHost: hostname, onShutdown: stop });
+  const registries = new Map<string, typeof registry>([[[...groups].sort().join(), registry]]);
+  const registryFor = (g: ReadonlySet<Group>) => {
+    const key = [...g].sort().join();
+    let r = registries.get(key);
+    if (!r) registries.set(key, r = buildRegistry(g));
+    return r;
+  };
+  const routes = createRoutes({
+    app,
+    registry,
+    token,
+    boundHost: hostname,
+    onShutdown: stop,
+    registryFor,
+  });
 
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  // The HTTP server listens on a Unix socket only this user can reach; the TCP address is
+  // served by the front (lib/http/front.ts), which passes on a connection only once a whole
+  // request head arrived, so slow or stuck clients cannot pile up connections.
+  const socketPath = await httpSocketPath(paths.dir);
+  let server: Deno.HttpServer;
+  let front: Front;
   try {
-    server = Deno.serve({
+    front = serveFront({
       hostname,
       port,
+      upstream: socketPath,
+      onSlow: (why) => log.debug("closed a slow connection", { why }),
+    });
+  } catch (err) {
+    console.error(`rsm daemon: cannot listen on ${addr}: ${errorMessage(err)}`);
+    return 1;
+  }
+  try {
+    server = Deno.serve({
+      path: socketPath,
       onListen: () => {},
       onError: (err) => {
         log.error("http error", { error: errorMessage(err) });
@@ -120,10 +150,11 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       },
     }, (req) => routes.handle(req));
   } catch (err) {
-    console.error(`rsm daemon: cannot listen on ${addr}: ${errorMessage(err)}`);
+    front.close();
+    console.error(`rsm daemon: cannot listen on ${socketPath}: ${errorMessage(err)}`);
     return 1;
   }
-  const bound = server.addr;
+  const bound = front.addr;
   const urlHost = bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname;
   const handle: Handle = {
     url: `http://${urlHost}:${bound.port}`,
@@ -161,7 +192,9 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     clearInterval(handleWatch);
     await app.close(); // persists state first
     await routes.close();
+    front.close();
     await server.shutdown().catch(() => {});
+    await Deno.remove(socketPath).catch(() => {});
     const h = await readHandle(paths.handle);
     if (h && h.token === token) await Deno.remove(paths.handle).catch(() => {});
     try {
@@ -189,4 +222,18 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   await server.finished;
   await stopping;
   return 0;
+}
+
+/**
+ * Where the HTTP server's Unix socket goes: `daemon.sock` in the config dir (mode 0700; the
+ * lock is held, so a socket left by a killed daemon is ours to remove), or a private temp dir
+ * when that path is too long for a socket address.
+ */
+async function httpSocketPath(dir: string): Promise<string> {
+  const inDir = join(dir, "daemon.sock");
+  if (new TextEncoder().encode(inDir).length <= 100) {
+    await Deno.remove(inDir).catch(() => {});
+    return inDir;
+  }
+  return join(await Deno.makeTempDir({ prefix: "rsm-http-" }), "daemon.sock");
 }

@@ -62,6 +62,8 @@ class Bridge {
   #slots = MAX_IN_FLIGHT;
   #waiters: (() => void)[] = [];
   #closing = false;
+  #tools = Deno.env.get("REMOTE_SHELL_MCP_TOOLS");
+  #format = Deno.env.get("REMOTE_SHELL_MCP_FORMAT");
 
   constructor(flags: LauncherFlags) {
     this.#paths = resolvePaths({ handle: flags.handle });
@@ -268,6 +270,10 @@ class Bridge {
       accept: "application/json, text/event-stream",
       "content-type": "application/json",
     };
+    // This client's own tool profile and format reach its MCP session (the daemon may have
+    // been started by another client with other settings).
+    if (this.#tools !== undefined) h["x-rsm-tools"] = this.#tools;
+    if (this.#format !== undefined) h["x-rsm-format"] = this.#format;
     if (link.sessionId) h["mcp-session-id"] = link.sessionId;
     if (link.protocolVersion) h["mcp-protocol-version"] = link.protocolVersion;
     return h;

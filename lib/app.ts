@@ -61,7 +61,7 @@ export class App {
     this.format = options.format;
     this.maxOutput = options.maxOutput;
     this.groups = options.groups;
-    this.audit = new AuditLog(options.paths.audit);
+    this.audit = new AuditLog(options.paths.audit, options.log);
     this.store = new StateStore(options.paths.state, {
       log: options.log,
       debounceMs: options.debounceMs,

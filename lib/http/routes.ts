@@ -9,6 +9,10 @@ import { checkBearer, checkHostOrigin } from "./guard.ts";
 import { LegacySseTransport } from "./sse.ts";
 import { statusReport } from "../mcp/meta.ts";
 import { handleWeb } from "./web/pages.ts";
+import type { Group } from "../mcp/tool.ts";
+import type { Format } from "../mcp/format.ts";
+import { errorMessage } from "../errors.ts";
+import { parseGroups } from "../../daemon.ts";
 
 /** What the routes need from the daemon. */
 export interface RoutesOptions {
@@ -19,6 +23,8 @@ export interface RoutesOptions {
   boundHost: string;
   /** Called by `POST /shutdown` (`rsm stop`). */
   onShutdown: () => void;
+  /** The registry for another tool profile (a launcher's own REMOTE_SHELL_MCP_TOOLS). */
+  registryFor?: (groups: ReadonlySet<Group>) => ToolRegistry;
 }
 
 /** The daemon's HTTP surface as one `(Request) => Promise<Response>` handler. */
@@ -92,6 +98,8 @@ export function createRoutes(options: RoutesOptions): Routes {
     if (sid) {
       const entry = streamable.get(sid);
       if (!entry) return rpcError(404, -32001, "Session not found: initialize a new session");
+      const refused = refuseBadCall(parsedBody);
+      if (refused) return json(200, refused);
       return entry.transport.handleRequest(req, { parsedBody });
     }
     if (req.method === "POST" && isInitializeRequest(parsedBody)) {
@@ -104,7 +112,8 @@ export function createRoutes(options: RoutesOptions): Routes {
           streamable.delete(id);
         },
       });
-      const server = registry.createServer(app);
+      const server = sessionServer(req);
+      if (server instanceof Response) return server;
       transport.onclose = () => {
         if (transport.sessionId) streamable.delete(transport.sessionId);
       };
@@ -112,6 +121,39 @@ export function createRoutes(options: RoutesOptions): Routes {
       return transport.handleRequest(req, { parsedBody });
     }
     return rpcError(400, -32000, "Bad Request: send initialize first, or a valid mcp-session-id");
+  }
+
+  /**
+   * The MCP server of a new session. A launcher sends its client's tool profile and format
+   * (`x-rsm-tools`, `x-rsm-format`, from its REMOTE_SHELL_MCP_TOOLS / _FORMAT), so clients with
+   * different profiles each get theirs from one daemon; without them, the daemon's own apply.
+   */
+  function sessionServer(req: Request): Server | Response {
+    const tools = req.headers.get("x-rsm-tools");
+    const format = req.headers.get("x-rsm-format");
+    if (tools === null && format === null) return registry.createServer(app);
+    let groups = app.groups;
+    try {
+      if (tools !== null) groups = parseGroups(tools);
+    } catch (err) {
+      return rpcError(400, -32602, `Invalid params: ${errorMessage(err)}`);
+    }
+    if (format !== null && format !== "toon" && format !== "json") {
+      return rpcError(
+        400,
+        -32602,
+        `Invalid params: REMOTE_SHELL_MCP_FORMAT must be toon or json, not "${
+          format.slice(0, 40)
+        }"`,
+      );
+    }
+    // The session's view of the one App: same managers and state, its own profile and format.
+    const view = Object.create(app, {
+      groups: { value: groups },
+      format: { value: (format ?? app.format) as Format },
+    }) as App;
+    const reg = tools === null ? registry : (options.registryFor?.(groups) ?? registry);
+    return reg.createServer(view);
   }
 
   async function sse(req: Request, url: URL): Promise<Response> {
@@ -129,7 +171,9 @@ export function createRoutes(options: RoutesOptions): Routes {
       const body = await parseBody(req);
       if (body instanceof Response) return body;
       for (const msg of Array.isArray(body) ? body : [body]) {
-        entry.transport.receive(msg as JSONRPCMessage);
+        const refused = refuseBadCall(msg);
+        if (refused) await entry.transport.send(refused);
+        else entry.transport.receive(msg as JSONRPCMessage);
       }
       return new Response("Accepted", { status: 202 });
     }
@@ -194,6 +238,37 @@ export function createRoutes(options: RoutesOptions): Routes {
       legacy.clear();
     },
     sessions: () => streamable.size + legacy.size,
+  };
+}
+
+/**
+ * A `tools/call` whose `params` or `arguments` is not a JSON object gets -32602 with a plain
+ * message here; the SDK would answer -32603 with its raw validation dump. Null otherwise.
+ */
+export function refuseBadCall(msg: unknown): JSONRPCMessage | null {
+  if (!msg || typeof msg !== "object" || Array.isArray(msg)) return null;
+  const m = msg as { method?: unknown; id?: unknown; params?: unknown };
+  if (m.method !== "tools/call" || (typeof m.id !== "string" && typeof m.id !== "number")) {
+    return null;
+  }
+  const kind = (v: unknown) => v === null ? "null" : Array.isArray(v) ? "an array" : typeof v;
+  const isObject = (v: unknown) => !!v && typeof v === "object" && !Array.isArray(v);
+  let problem = "";
+  if (!isObject(m.params)) {
+    problem = `params must be an object {name, arguments}, not ${kind(m.params)}`;
+  } else {
+    const p = m.params as { name?: unknown; arguments?: unknown };
+    if (typeof p.name !== "string") problem = `params.name must be the tool's name (a string)`;
+    else if (p.arguments !== undefined && !isObject(p.arguments)) {
+      problem = `arguments of ${p.name.slice(0, 100)} must be a JSON object of named fields ` +
+        `(e.g. {"session_id": "web1"}), not ${kind(p.arguments)}; see the tool's inputSchema`;
+    }
+  }
+  if (!problem) return null;
+  return {
+    jsonrpc: "2.0",
+    id: m.id,
+    error: { code: -32602, message: `Invalid params: ${problem}` },
   };
 }
 

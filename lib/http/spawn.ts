@@ -89,7 +89,7 @@ export function spawnDaemon(paths: Paths, extraArgs: string[]): void {
       child = spawn(cmd, args, {
         stdio: ["ignore", fd, fd],
         detached: true,
-        env: Deno.env.toObject(),
+        env: daemonEnv(),
       });
     } catch (err) {
       throw cannotStart(cmd, err);
@@ -100,6 +100,17 @@ export function spawnDaemon(paths: Paths, extraArgs: string[]): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The spawned daemon's environment: the launcher's, minus the tool profile and format, which
+ * are per client (each launcher sends its own with its MCP session), not the daemon's.
+ */
+function daemonEnv(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.REMOTE_SHELL_MCP_TOOLS;
+  delete env.REMOTE_SHELL_MCP_FORMAT;
+  return env;
 }
 
 function cannotStart(cmd: string, cause?: unknown): RsmError {

@@ -347,7 +347,7 @@ export const fileTools: ToolDef[] = [
     group: "file",
     description: "Copies a local file or directory tree to the remote host so that it becomes " +
       "remote_path (directories merged, parents created) over SFTP, keeping permission bits; " +
-      "returns {bytes, files, dirs, skipped?, duration_ms}. Symlinks pointing outside the " +
+      "returns {bytes, files, dirs, skipped?, mode_errors?, duration_ms}. Symlinks pointing outside the " +
       "tree are skipped.\n" +
       'Example: {"session_id": "web1", "local_path": "/home/me/site", "remote_path": "/srv/site"}',
     input: {
@@ -395,7 +395,7 @@ export const fileTools: ToolDef[] = [
     description:
       "Copies a remote file or directory tree to this machine so that it becomes local_path " +
       "(directories merged) over SFTP, keeping permission bits; returns {bytes, files, dirs, " +
-      "skipped?, duration_ms}. Never writes outside local_path: unsafe names and symlinks " +
+      "skipped?, mode_errors?, duration_ms}. Never writes outside local_path: unsafe names and symlinks " +
       "pointing out are skipped.\n" +
       'Example: {"session_id": "web1", "remote_path": "/var/log/nginx", "local_path": "/tmp/logs"}',
     input: {

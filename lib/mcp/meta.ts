@@ -15,6 +15,8 @@ export function statusReport(app: App) {
     forwards: app.forwards.list(),
     shells: app.shells.list(),
     policy: app.policy.status(),
+    // only when audit.log could not be written (see lib/audit.ts)
+    ...(app.audit.failures ? { audit_log_errors: app.audit.failures } : {}),
   };
 }
 

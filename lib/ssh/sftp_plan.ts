@@ -29,6 +29,8 @@ export interface TransferResult {
   dirs: number;
   /** Entries not copied and why (at most 100 listed). */
   skipped?: string[];
+  /** Directories whose permission bits could not be set, each with the reason. */
+  mode_errors?: string[];
 }
 
 /** Options of `upload` and `download` (transfer.ts). */
@@ -61,6 +63,7 @@ export class Tally {
   files = 0;
   dirs = 0;
   skipped: string[] = [];
+  modeErrors: string[] = [];
   more = 0;
   total = 0;
   skip(what: string): void {
@@ -71,6 +74,12 @@ export class Tally {
     const r: TransferResult = { bytes: this.bytes, files: this.files, dirs: this.dirs };
     if (this.skipped.length) {
       r.skipped = this.more ? [...this.skipped, `… and ${this.more} more`] : this.skipped;
+    }
+    if (this.modeErrors.length) {
+      const n = this.modeErrors.length;
+      r.mode_errors = n > MAX_SKIPPED
+        ? [...this.modeErrors.slice(0, MAX_SKIPPED), `… and ${n - MAX_SKIPPED} more`]
+        : this.modeErrors;
     }
     return r;
   }

@@ -173,8 +173,12 @@ export async function upload(
     });
     tally.files++;
   }
+  // Directories were made 0700 so nothing lands in a world-readable one early; their real
+  // modes go on last. A failure (a server that refuses setstat) is reported in the result.
   for (const [p, mode] of dirModes.reverse()) {
-    await ops.setstat(sftp, p, { mode }).catch(() => {});
+    await ops.setstat(sftp, p, { mode }).catch((err) => {
+      tally.modeErrors.push(`${p}: mode ${octal(mode)} not set (${errorMessage(err)})`);
+    });
   }
   progress("done");
   return tally.result();
@@ -396,7 +400,11 @@ export async function download(
     await Deno.symlink(it.target!, p);
     tally.files++;
   }
-  for (const [p, mode] of dirModes.reverse()) await Deno.chmod(p, mode).catch(() => {});
+  for (const [p, mode] of dirModes.reverse()) {
+    await Deno.chmod(p, mode).catch((err) => {
+      tally.modeErrors.push(`${p}: mode ${octal(mode)} not set (${errorMessage(err)})`);
+    });
+  }
   progress("done");
   return tally.result();
 }
@@ -461,4 +469,9 @@ async function getOne(
     await close(sftp, handle, true);
     if (!done) await Deno.remove(temp).catch(() => {});
   }
+}
+
+/** `0o755` → `"0755"`. */
+function octal(mode: number): string {
+  return mode.toString(8).padStart(4, "0");
 }

@@ -207,6 +207,8 @@ export interface SshdOptions {
   hostKeyType?: "ed25519" | "ecdsa" | "rsa";
   /** Appended to sshd_config. */
   extraConfig?: string;
+  /** Arguments of `internal-sftp`, e.g. `-P setstat` to refuse setting modes by path. */
+  sftpArgs?: string;
   /** Allowed users (AllowUsers); default everyone. */
   users?: string[];
 }
@@ -314,7 +316,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     `LogLevel VERBOSE`,
     `PrintMotd no`,
     `UseDNS no`,
-    `Subsystem sftp internal-sftp`,
+    `Subsystem sftp internal-sftp${options.sftpArgs ? ` ${options.sftpArgs}` : ""}`,
   ];
   if (options.users?.length) lines.push(`AllowUsers ${options.users.join(" ")}`);
   await Deno.writeTextFile(configPath, lines.join("\n") + "\n");
