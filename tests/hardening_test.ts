@@ -15,6 +15,9 @@ import { rsmSession } from "./support/mcp.ts";
 import { lineClient } from "./support/secrets_scan.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
 import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
+import { z } from "zod";
+import { applyAliases } from "../lib/mcp/aliases.ts";
+import { ALL_TOOLS } from "../lib/mcp/mod.ts";
 
 /**
  * Disposed last: the SDK's StdioClientTransport.close() leaves a 2 s timer running after the
@@ -180,6 +183,40 @@ testIf(
       },
     );
 
+    await t.step("old argument forms work end to end", async () => {
+      const r = await rsm.callJson("ssh_exec", {
+        session_id: "box",
+        command: "echo z",
+        timeout_ms: 0,
+      });
+      assert.equal(r.stdout, "z\n");
+      const path = `${user.home}/m.txt`;
+      await rsm.call("ssh_file_write", { session_id: "box", path, data: "m", mode: 600 });
+      assert.equal((Deno.statSync(path).mode! & 0o777).toString(8), "600");
+      // this server refuses setstat (see above): past validation, the server's answer comes back
+      const denied = await rsm.callError("ssh_file_chmod", { session_id: "box", path, mode: 640 });
+      assert.match(denied, /Cannot chmod .*permission denied/);
+      const bad = await rsm.callError("ssh_file_chmod", { session_id: "box", path, mode: 493 });
+      assert.match(bad, /mode 493 is not octal digits.*"0755"/);
+      // a jump host with its own timeout (the old per-hop field), through the same sshd
+      await rsm.callJson("ssh_connect", {
+        id: "hop",
+        spec: {
+          user: user.name,
+          addresses: [sshd.address],
+          auth: { key_path: user.keyPath },
+          jump_hosts: [{
+            user: user.name,
+            addresses: [sshd.address],
+            auth: { key_path: user.keyPath },
+            timeout: "20s",
+          }],
+        },
+      });
+      const hop = await rsm.callJson("ssh_exec", { session_id: "hop", command: "echo via" });
+      assert.equal(hop.stdout, "via\n");
+    });
+
     await t.step("directory modes the server refuses are listed in mode_errors", async () => {
       const src = await Deno.makeTempDir({ prefix: "rsm-upl-" });
       try {
@@ -203,3 +240,105 @@ testIf(
     });
   },
 );
+
+Deno.test("old argument forms are rewritten where clear and refused precisely where not", () => {
+  const schema = (tool: string) => z.strictObject(ALL_TOOLS.find((t) => t.name === tool)!.input);
+  const ok = (tool: string, args: Record<string, unknown>) => {
+    const out = applyAliases(tool, args);
+    const parsed = schema(tool).safeParse(out);
+    assert.ok(parsed.success, `${tool}: ${JSON.stringify(out)} ${parsed.error?.message ?? ""}`);
+    return out as Record<string, unknown>;
+  };
+  const refused = (tool: string, args: Record<string, unknown>, re: RegExp) =>
+    assert.throws(() => applyAliases(tool, args), re);
+
+  // docker_connect: flat SSH fields, in spec or beside id
+  assert.deepEqual(
+    ok("docker_connect", {
+      id: "d",
+      spec: { host: "ssh://me@h", key_path: "/k", ssh_insecure: true, ssh_user: "me" },
+    }),
+    {
+      id: "d",
+      spec: {
+        host: "ssh://me@h",
+        host_key_policy: "insecure",
+        user: "me",
+        auth: { key_path: "/k" },
+      },
+    },
+  );
+  assert.deepEqual(ok("docker_connect", { id: "d", host: "unix:///s", ssh_password: "pw" }), {
+    id: "d",
+    spec: { host: "unix:///s", auth: { password: "pw" } },
+  });
+  refused(
+    "docker_connect",
+    { id: "d", spec: { key_path: "/a", auth: { key_path: "/b" } } },
+    /spec.key_path and spec.auth.key_path differ/,
+  );
+  refused(
+    "docker_connect",
+    { id: "d", spec: { ssh_insecure: true, host_key_policy: "strict" } },
+    /contradicts host_key_policy "strict"/,
+  );
+  refused("docker_connect", { id: "d", spec: { ssh_insecure: "yes" } }, /must be true or false/);
+  // jump_hosts[].timeout
+  const hop = { addresses: "b", timeout: "40s" };
+  assert.equal(
+    (ok("ssh_connect", { id: "s", spec: { addresses: "a", jump_hosts: [hop] } })
+      .spec as Record<string, unknown>).timeout,
+    40_000,
+  );
+  refused(
+    "ssh_connect",
+    { id: "s", spec: { addresses: "a", jump_hosts: [{ addresses: "b", timeout: "soon" }] } },
+    /jump_hosts\[0\].timeout must be a duration/,
+  );
+  // docker_run.detach
+  const spec = (o: Record<string, unknown>) => o.spec as Record<string, unknown>;
+  assert.equal(
+    spec(ok("docker_run", { host_id: "h", spec: { image: "x", detach: false } })).wait,
+    true,
+  );
+  assert.equal(
+    spec(ok("docker_run", { host_id: "h", spec: { image: "x", detach: true } })).wait,
+    undefined,
+  );
+  assert.equal(
+    spec(ok("docker_run", { host_id: "h", detach: false, spec: { image: "x" } })).wait,
+    true,
+  );
+  refused(
+    "docker_run",
+    { host_id: "h", spec: { image: "x", detach: true, wait: true } },
+    /contradicts spec.wait/,
+  );
+  // numeric chmod modes, tail as a string, timeout_ms: 0
+  assert.equal(ok("ssh_file_chmod", { session_id: "s", path: "/p", mode: 755 }).mode, "755");
+  assert.equal(ok("ssh_file_chmod", { session_id: "s", path: "/p", mode: 4755 }).mode, "4755");
+  refused("ssh_file_chmod", { session_id: "s", path: "/p", mode: 493 }, /not octal digits/);
+  assert.equal(
+    ok("docker_container_logs", { host_id: "h", container: "c", tail: "100" }).tail,
+    100,
+  );
+  assert.equal(
+    ok("docker_container_logs", { host_id: "h", container: "c", tail: "all" }).tail,
+    "all",
+  );
+  refused(
+    "docker_container_logs",
+    { host_id: "h", container: "c", tail: "lots" },
+    /"lots" is neither/,
+  );
+  for (const tool of ["ssh_exec", "docker_exec", "ssh_shell_run", "docker_shell_run"]) {
+    const base = tool.startsWith("docker_exec")
+      ? { host_id: "h", container: "c", cmd: ["true"] }
+      : tool === "ssh_exec"
+      ? { session_id: "s", command: "true" }
+      : tool === "ssh_shell_run"
+      ? { session_id: "s", shell_id: "x", command: "true" }
+      : { host_id: "h", shell_id: "x", command: "true" };
+    assert.equal(ok(tool, { ...base, timeout_ms: 0 }).timeout_ms, 3_600_000, tool);
+  }
+});

@@ -22,6 +22,7 @@ import { boundText, renderBounded } from "./format.ts";
 import { GROUPS, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { askForSecret, type PersonChannel, personChannel } from "./person.ts";
 import { describeIssues, zodConfig } from "./validate.ts";
+import { applyAliases, describeWithAliases } from "./aliases.ts";
 
 zodConfig();
 
@@ -63,7 +64,7 @@ export class ToolRegistry {
       slimSchema(inputSchema);
       return {
         name: def.name,
-        description: def.description,
+        description: describeWithAliases(def.name, def.description),
         inputSchema: inputSchema as Tool["inputSchema"],
         ...(def.annotations ? { annotations: def.annotations } : {}),
       };
@@ -95,7 +96,13 @@ export class ToolRegistry {
           (app.groups.size < GROUPS.length ? ` (tool profile: ${[...app.groups].join(",")})` : ""),
       );
     }
-    const parsed = entry.schema.safeParse(args ?? {});
+    let input: unknown;
+    try {
+      input = applyAliases(name, args ?? {}); // old argument forms (lib/mcp/aliases.ts)
+    } catch (err) {
+      return errorResult(app, `invalid arguments for ${name}: ${errorMessage(err)}`);
+    }
+    const parsed = entry.schema.safeParse(input);
     if (!parsed.success) return errorResult(app, describeIssues(name, parsed.error.issues));
     const readOnly = entry.def.annotations?.readOnlyHint === true;
     const ask: AskPerson = {
@@ -224,6 +231,8 @@ function slimSchema(node: unknown): void {
   } else if (node && typeof node === "object") {
     const obj = node as Record<string, unknown>;
     for (const key of SLIMMED) delete obj[key];
+    // JSON object keys are strings anyway
+    if ((obj.propertyNames as { type?: string })?.type === "string") delete obj.propertyNames;
     for (const value of Object.values(obj)) slimSchema(value);
   }
 }
