@@ -108,7 +108,7 @@ export class App {
     this.policy.close();
     this.guard.approvals.close();
     this.shutdown.abort(new Error("daemon shutting down"));
-    this.jobs.close();
+    await this.jobs.close();
     for (const part of [this.shells, this.forwards, this.docker, this.ssh]) {
       try {
         await part.close();

@@ -244,13 +244,23 @@ export class JobManager {
     });
   }
 
-  /** Stops following jobs: durable ones keep running remotely, others are stopped. */
-  close(): void {
+  /**
+   * Stops following jobs: durable ones keep running on the server, the others are stopped
+   * (their remote commands killed). Resolves when they ended, or after `graceMs` (default
+   * 5000). Idempotent.
+   */
+  async close(graceMs = 5000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const job of this.#jobs.values()) {
-      if (job.state === "running") job.abort("daemon shutting down");
-    }
+    const running = [...this.#jobs.values()].filter((j) => j.state === "running");
+    for (const job of running) job.abort("daemon shutting down");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(running.map((j) => j.done)),
+      new Promise((r) => (timer = setTimeout(r, graceMs))),
+    ]);
+    clearTimeout(timer);
+    for (const job of this.#jobs.values()) job.output.close();
   }
 
   /** Drops finished jobs older than the age limit, then the oldest beyond the count limit. */
