@@ -4,7 +4,12 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type CallToolResult,
+  type ElicitRequest,
+  ElicitRequestSchema,
+  type ElicitResult,
+} from "@modelcontextprotocol/sdk/types.js";
 import { join } from "node:path";
 import { ROOT, run } from "./env.ts";
 
@@ -19,6 +24,12 @@ export interface StartOptions {
   json?: boolean;
   /** Stderr of the launcher: "inherit" to see it, default "pipe" (ignored). */
   stderr?: "inherit" | "pipe";
+  /**
+   * Declare elicitation support (`{form: {}, url: {}}` or a part) and answer each request with
+   * `onElicit`. Without it the client declares no elicitation at all.
+   */
+  elicitation?: { form?: Record<string, never>; url?: Record<string, never> };
+  onElicit?: (params: ElicitRequest["params"]) => Promise<ElicitResult> | ElicitResult;
 }
 
 /** A connected MCP client talking to `rsm stdio`. */
@@ -68,7 +79,14 @@ export async function startRsm(
     cwd: ROOT,
     stderr: options.stderr ?? "pipe",
   });
-  const client = new Client({ name: "rsm-tests", version: "1.0.0" });
+  const client = new Client(
+    { name: "rsm-tests", version: "1.0.0" },
+    options.elicitation ? { capabilities: { elicitation: options.elicitation } } : {},
+  );
+  if (options.elicitation && options.onElicit) {
+    const answer = options.onElicit;
+    client.setRequestHandler(ElicitRequestSchema, (req: ElicitRequest) => answer(req.params));
+  }
   await client.connect(transport);
   const callRaw = async (name: string, args: Record<string, unknown> = {}, o: CallOptions = {}) =>
     (await client.callTool({ name, arguments: args }, undefined, {

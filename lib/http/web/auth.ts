@@ -31,7 +31,8 @@ export function pageHeaders(type = "text/html; charset=utf-8"): Record<string, s
       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts
+    "referrer-policy": "same-origin",
   };
 }
 
