@@ -215,9 +215,10 @@ export const fleetTools: ToolDef[] = [
       cwd: z.string().min(1).max(4096).optional().describe("working directory"),
     },
     annotations: { destructiveHint: true, openWorldHint: true },
-    run: async (args, { app, signal, authorize }) => {
+    run: async (args, { app, signal, authorize, progress }) => {
       const ids = selectSessions(app.ssh, args.session_ids);
       const timeoutMs = args.timeout_ms ?? 30_000;
+      let sent = 0;
       const outcomes = await execMany(app.ssh, ids, args.command, {
         // the policy per host: a refused host is listed in failed with the rule that refused it
         check: (id) => authorize({ kind: "ssh", target: id, command: args.command, cwd: args.cwd }),
@@ -227,6 +228,11 @@ export const fleetTools: ToolDef[] = [
         cwd: args.cwd,
         keepBytes: app.maxOutput,
         signal,
+        onDone: (done) => {
+          if (done < ids.length && Date.now() - sent < 1000) return;
+          sent = Date.now();
+          progress(done, ids.length, `${done} of ${ids.length} hosts done`);
+        },
       });
       auditHosts(app, args.command, outcomes);
       return groupOutcomes(outcomes, app.maxOutput - 512, timeoutMs);

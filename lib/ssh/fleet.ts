@@ -120,6 +120,8 @@ export interface ExecManyOptions {
   signal?: AbortSignal;
   /** Called before running on a host; throwing refuses that host (e.g. a policy). */
   check?: (sessionId: string) => Promise<void> | void;
+  /** Called each time a host is done, with how many are. */
+  onDone?: (done: number) => void;
 }
 
 /** The outcome of one host of {@link execMany}. */
@@ -134,7 +136,15 @@ export function execMany(
   command: string,
   options: ExecManyOptions,
 ): Promise<ExecOutcome[]> {
+  let done = 0;
   return pool(ids, options.concurrency, async (id): Promise<ExecOutcome> => {
+    try {
+      return await execOne(id);
+    } finally {
+      options.onDone?.(++done);
+    }
+  });
+  async function execOne(id: string): Promise<ExecOutcome> {
     try {
       if (options.signal?.aborted) throw new Error("cancelled");
       await options.check?.(id);
@@ -167,5 +177,5 @@ export function execMany(
     } catch (err) {
       return { session_id: id, ok: false, error: errorMessage(err) };
     }
-  });
+  }
 }

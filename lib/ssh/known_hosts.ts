@@ -27,7 +27,14 @@ export function hostKeyFromBlob(blob: Uint8Array): HostKey {
   const buf = Buffer.from(blob);
   const len = buf.readUInt32BE(0);
   const type = buf.subarray(4, 4 + len).toString("latin1");
-  return { type, base64: buf.toString("base64"), fingerprint: fingerprintOf(buf) };
+  let fingerprint = fingerprintOf(buf);
+  if (isCertName(type)) {
+    try {
+      // like ssh -v: a host certificate is named by the fingerprint of its key
+      fingerprint = fingerprintOf(parseCert(buf)?.keyBlob ?? buf);
+    } catch { /* malformed: the whole blob's fingerprint */ }
+  }
+  return { type, base64: buf.toString("base64"), fingerprint };
 }
 
 /** `SHA256:<unpadded base64>` of a key blob. */
