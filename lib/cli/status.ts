@@ -24,6 +24,11 @@ export function printStatus(handle: Handle, report: Record<string, unknown>): vo
     ),
     `docker     ${list("hosts").length}`,
     ...list("hosts").map((h) => `  ${h.id}  ${h.host}  ${h.state}`),
+    `jobs       ${list("jobs").length}`,
+    ...list("jobs").map((j) =>
+      `  ${j.id}  ${j.kind} on ${j.target}  ${j.state}` +
+      `${j.exit_code !== null && j.exit_code !== undefined ? ` ${j.exit_code}` : ""}  ${j.summary}`
+    ),
   ];
   console.log(lines.join("\n"));
 }

@@ -14,6 +14,7 @@ export function statusReport(app: App) {
     hosts: app.docker.rows(),
     forwards: app.forwards.list(),
     shells: app.shells.list(),
+    jobs: app.jobs.rows(),
     policy: app.policy.status(),
     // only when audit.log could not be written (see lib/audit.ts)
     ...(app.audit.failures ? { audit_log_errors: app.audit.failures } : {}),
@@ -27,7 +28,7 @@ export const metaTools: ToolDef[] = [
     group: "meta",
     description:
       "Shows the daemon's status: version, uptime, output format, state file, and every SSH " +
-      "session, Docker host, forward and shell it holds.",
+      "session, Docker host, forward, shell and job it holds.",
     input: {},
     annotations: { readOnlyHint: true },
     run: (_args, { app }) => Promise.resolve(statusReport(app)),
