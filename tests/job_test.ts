@@ -133,6 +133,38 @@ testIf(
       assert.equal(row.state, "killed");
     });
 
+    await t.step("ssh_shell_run becomes a job too; job_signal interrupts it", async () => {
+      await rsm.callJson("ssh_shell_open", { session_id: "box", shell_id: "sh1" });
+      const run1 = await rsm.callJson("ssh_shell_run", {
+        session_id: "box",
+        shell_id: "sh1",
+        command: "sleep 2; echo shell-done",
+        wait_ms: 300,
+      });
+      assert.equal(run1.state, "running");
+      const w = await rsm.callJson("job_wait", { job_id: run1.job_id, wait_ms: 20_000 });
+      assert.equal(w.state, "exited");
+      assert.equal(w.exit_code, 0);
+      assert.equal(w.output.trim(), "shell-done");
+      const run2 = await rsm.callJson("ssh_shell_run", {
+        session_id: "box",
+        shell_id: "sh1",
+        command: "sleep 304",
+        wait_ms: 300,
+      });
+      assert.equal(run2.state, "running");
+      const k = await rsm.callJson("job_signal", { job_id: run2.job_id });
+      assert.equal(k.state, "killed");
+      assert.equal(k.signal, "SIGTERM");
+      const after = await rsm.callJson("ssh_shell_run", {
+        session_id: "box",
+        shell_id: "sh1",
+        command: "echo still-usable",
+      });
+      assert.equal(after.output.trim(), "still-usable");
+      assert.equal(await remoteProcs(user.name, "sleep 304"), "");
+    });
+
     await t.step("a job outlives the client that started it", async () => {
       const j = await rsm.callJson("ssh_exec", {
         session_id: "box",

@@ -163,8 +163,11 @@ export class Job {
     this.exitCode = o.exit_code ?? null;
     this.timedOut = !!o.timed_out;
     this.result = o.result;
-    const sig = o.signal ??
-      (this.requestedSignal && o.exit_code == null ? sigName(this.requestedSignal) : undefined);
+    // work stopped by job_signal without a signal of its own (an aborted transfer, a shell
+    // run interrupted with Ctrl-C) reads as killed by the signal that was asked for
+    const stoppedByRequest = this.requestedSignal && (o.exit_code == null || o.timed_out);
+    const sig = o.signal ?? (stoppedByRequest ? sigName(this.requestedSignal!) : undefined);
+    if (stoppedByRequest && !o.signal) this.timedOut = false;
     if (sig) this.signalName = sig;
     this.end(sig || o.timed_out ? "killed" : "exited");
   }
