@@ -1,3 +1,4 @@
+import { RsmError } from "./errors.ts";
 /**
  * The daemon's register of secret values (passwords, passphrases, tokens) it has seen.
  * Anything written to a log, the audit log, state or an error text goes through
@@ -37,11 +38,10 @@ export interface SecretNeed {
 }
 
 /** Thrown when a secret from a person is needed; the tool layer asks for it and tries again. */
-export class SecretNeededError extends Error {
-  readonly code = "SECRET_NEEDED";
+export class SecretNeededError extends RsmError {
   readonly need: SecretNeed;
   constructor(need: SecretNeed, message: string) {
-    super(message);
+    super("SECRET_NEEDED", message);
     this.name = "SecretNeededError";
     this.need = need;
   }

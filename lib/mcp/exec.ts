@@ -21,7 +21,7 @@ import {
   type RunningJob,
   waitField,
 } from "./job.ts";
-import { addSecret } from "../secrets.ts";
+import { addSecret, forgetTypedSecret, SecretNeededError, typedSecret } from "../secrets.ts";
 import { errorMessage, RsmError } from "../errors.ts";
 
 async function sudoPassword(
@@ -55,6 +55,35 @@ async function sudoPassword(
     return v;
   }
   return undefined;
+}
+
+/**
+ * Returns when sudo runs without a password on the session (`sudo -n true` succeeds);
+ * otherwise throws the need for a sudo password that a person types (nothing else ran).
+ */
+async function needSudoPassword(
+  client: Parameters<typeof execCommand>[0],
+  sessionId: string,
+  user: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const probe = await execCommand(client, "sudo -n true", {
+    timeoutMs: 15_000,
+    keepBytes: 4096,
+    signal,
+  });
+  if (probe.exit_code === 0) return;
+  const err = probe.stderr.render(2000).text;
+  if (!/password is required|a terminal is required|askpass/i.test(err)) return; // sudo says why
+  throw new SecretNeededError(
+    {
+      key: `sudo:${sessionId}`,
+      kind: "sudo",
+      label: `The sudo password of ${user} (${sessionId})`,
+    },
+    `Cannot run with sudo on ${sessionId}: sudo needs a password and no sudo_password_env or ` +
+      `sudo_password_file was given.`,
+  );
 }
 
 /** The command line as a job summary (first line, at most 200 characters). */
@@ -126,6 +155,12 @@ export const execTools: ToolDef[] = [
         if (err instanceof RsmError) throw err;
         session.client(); // throws the NOT_CONNECTED explanation
         throw err;
+      }
+      // sudo with no password source: one a person typed, or ask for one if sudo needs it
+      const sudoKey = `sudo:${args.session_id}`;
+      const typedSudo = args.sudo && password === undefined ? typedSecret(sudoKey) : undefined;
+      if (args.sudo && password === undefined && typedSudo === undefined) {
+        await needSudoPassword(client, args.session_id, session.user, ctx.signal);
       }
       const audit = (extra: { exit_code?: number | null; error?: string }) =>
         app.audit.record({
@@ -202,13 +237,19 @@ export const execTools: ToolDef[] = [
                 timeoutMs,
                 pty: args.pty,
                 sudo: args.sudo,
-                sudoPassword: password,
+                sudoPassword: password ?? typedSudo,
                 signal: job.signal,
                 keepBytes: app.maxOutput,
                 onOutput: job.write,
                 onStarted: job.setKiller,
               });
               audit({ exit_code: r.exit_code });
+              if (
+                typedSudo !== undefined &&
+                /incorrect password|try again/i.test(r.stderr.render(4096).text)
+              ) {
+                forgetTypedSecret(sudoKey); // the next sudo call asks the person again
+              }
               return r;
             } catch (err) {
               audit({ error: errorMessage(err) });

@@ -13,7 +13,7 @@ import type {
 import type { App } from "../app.ts";
 import { RsmError } from "../errors.ts";
 import type { ApprovalDetails } from "../policy/mod.ts";
-import type { SecretNeed } from "../secrets.ts";
+import type { SecretNeededError } from "../secrets.ts";
 
 /** How one MCP session can reach its person (each part only when the client supports it). */
 export interface PersonChannel {
@@ -99,18 +99,21 @@ export function personChannel(
  */
 export async function askForSecret(
   app: App,
-  need: SecretNeed,
+  need: SecretNeededError,
   person: PersonChannel,
   signal: AbortSignal,
   tool: string,
 ): Promise<void> {
-  const ask = app.secretAsks.request(need, SECRET_TTL_MS);
+  const cause = need.message;
+  const ask = app.secretAsks.request(need.need, SECRET_TTL_MS);
   const url = app.web.link(`/web/secrets/${ask.id}`, SECRET_TTL_MS);
-  const what = need.prompt ? `${need.label}: "${need.prompt.trim()}"` : need.label;
+  const what = need.need.prompt
+    ? `${need.need.label} ("${need.need.prompt.trim()}")`
+    : need.need.label;
   if (!person.openUrl) {
     throw new RsmError(
       "SECRET_NEEDED",
-      `${what} is needed and no reference provides it (e.g. password_env). A person must type ` +
+      `${cause} ${what} is needed and no reference provides it (e.g. password_env). A person must type ` +
         `it: show them this link to open on the machine running rsm (valid 10 min): ${url} — ` +
         `then call ${tool} again; the secret goes to the daemon only, never into this ` +
         `conversation.`,

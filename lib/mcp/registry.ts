@@ -124,7 +124,7 @@ export class ToolRegistry {
         } catch (err) {
           // a secret only a person can give (a password, a one-time code): ask, then retry
           if (!(err instanceof SecretNeededError) || round >= 4) throw err;
-          await askForSecret(app, err.need, person, ctx.signal, name);
+          await askForSecret(app, err, person, ctx.signal, name);
         }
       }
       const text = value instanceof Text

@@ -21,6 +21,7 @@ import { parseCert, validityProblem } from "./cert/format.ts";
 import { certificateKey, certOf } from "./cert/patch.ts";
 import { homeDir } from "../paths.ts";
 import { RsmError } from "../errors.ts";
+import { forgetTypedSecret, type SecretNeed, SecretNeededError, typedSecret } from "../secrets.ts";
 import { type AuthSpec, expandHome, type ResolvedSecrets } from "./spec.ts";
 import type { HostConfig } from "./ssh_config.ts";
 
@@ -39,6 +40,11 @@ export interface PrepareAuthOptions {
   auth: AuthSpec;
   secrets: ResolvedSecrets;
   config: HostConfig;
+  /**
+   * `user@host:port` of this hop: where secrets a person typed are looked up when no
+   * reference provides them (see the README, "A person in control").
+   */
+  where?: string;
 }
 
 /** What {@link prepareAuth} returns: the ssh2 handler and what it did. */
@@ -52,8 +58,18 @@ export interface AuthPlan {
   skipped: string[];
   /** Methods the server said it accepts (after the first failure). */
   serverAllows?: string[];
+  /** A secret a person must type before this can succeed (set during authentication). */
+  need?: SecretNeed;
+  /** Ends the connection at once (set by the dialer; used when a secret is missing). */
+  abort?: () => void;
   /** Builds the error to throw when authentication failed. */
   failure(target: string): RsmError;
+}
+
+/** Whether a keyboard-interactive question asks for the account password (not a code). */
+function asksPassword(prompt: string): boolean {
+  return /pass(word|phrase)?\b/i.test(prompt) &&
+    !/one[- ]time|otp|oath|code|token|verification|pin\b/i.test(prompt);
 }
 
 function isFile(path: string): boolean {
@@ -75,6 +91,8 @@ function isSocket(path: string): boolean {
 /** Reads the key material of every configured method (async), then hands out a sync handler. */
 export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan> {
   const { user, auth, secrets, config } = options;
+  const where = options.where ?? user;
+  const lockedKeys: string[] = [];
   const methods: Method[] = [];
   const skipped: string[] = [];
 
@@ -179,12 +197,17 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
       continue;
     }
     const buf = Buffer.from(data);
-    let parsed = ssh2.utils.parseKey(buf, secrets.passphrase);
+    const typedPass = secrets.passphrase === undefined
+      ? typedSecret(`passphrase:${path}`)
+      : undefined;
+    let parsed = ssh2.utils.parseKey(buf, secrets.passphrase ?? typedPass);
     if (Array.isArray(parsed)) parsed = parsed[0];
+    if (parsed instanceof Error && typedPass !== undefined) forgetTypedSecret(`passphrase:${path}`);
     if (parsed instanceof Error) {
       const encrypted = /encrypt|passphrase|bad decrypt/i.test(parsed.message) ||
         /ENCRYPTED|aes\d+-ctr|bcrypt/i.test(buf.toString("latin1", 0, 400)) ||
         buf.toString("latin1").includes("bcrypt");
+      if (encrypted && explicit && secrets.passphrase === undefined) lockedKeys.push(path);
       skipped.push(
         `publickey ${path} (` +
           (encrypted
@@ -241,14 +264,21 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
     methods.unshift(agentMethod);
   }
 
-  // 5-6. password, keyboard-interactive
-  const password = secrets.password;
+  // 5-6. password, keyboard-interactive. Without a password reference, one a person typed for
+  // this user@host is used; keyboard-interactive questions that are not the password (a
+  // one-time code) are answered with what a person typed for that question.
+  const passwordKey = `password:${where}`;
+  const typedPassword = secrets.password === undefined ? typedSecret(passwordKey) : undefined;
+  const password = secrets.password ?? typedPassword;
   if (password !== undefined) {
     methods.push({
       server: "password",
       label: "password",
       auth: { type: "password", username: user, password },
     });
+  }
+  // with an encrypted key waiting for its passphrase, ask for that before anything else
+  if (password !== undefined || lockedKeys.length === 0) {
     methods.push({
       server: "keyboard-interactive",
       label: "keyboard-interactive",
@@ -262,7 +292,34 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
           prompts: unknown[],
           finish: KeyboardInteractiveCallback,
         ) => {
-          finish(prompts.map(() => password));
+          const answers: string[] = [];
+          for (const p of prompts as { prompt: string }[]) {
+            const q = String(p?.prompt ?? "");
+            if (asksPassword(q) || q.trim() === "") {
+              if (password !== undefined) {
+                answers.push(password);
+                continue;
+              }
+              plan.need = {
+                key: passwordKey,
+                kind: "password",
+                label: `The password of ${where}`,
+                prompt: q,
+              };
+            } else {
+              const key = `answer:${where}:${q.trim()}`;
+              const typed = typedSecret(key, true);
+              if (typed !== undefined) {
+                answers.push(typed);
+                continue;
+              }
+              plan.need = { key, kind: "answer", label: `An answer for ${where}`, prompt: q };
+            }
+            // a question nobody can answer yet: end the connection instead of a wrong answer
+            plan.abort?.();
+            return;
+          }
+          finish(answers);
         },
       },
     });
@@ -274,6 +331,9 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
     tried: [],
     skipped,
     failure(target) {
+      if (typedPassword !== undefined && plan.tried.includes("password") && !plan.need) {
+        forgetTypedSecret(passwordKey); // refused: the next attempt asks the person again
+      }
       const tried = plan.tried.length ? plan.tried.join(", ") : "nothing";
       const parts = [`Cannot authenticate as ${user} to ${target}: every method failed.`];
       parts.push(`Tried: ${tried}.`);
@@ -282,6 +342,7 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
       if (!plan.tried.length && !plan.skipped.length) {
         parts.push("Give auth.key_path, auth.password(_env/_file) or auth.use_agent.");
       } else parts.push("Check the user name and the credentials.");
+      if (plan.need) return new SecretNeededError(plan.need, parts.join(" "));
       return new RsmError("AUTH_FAILED", parts.join(" "));
     },
   };
@@ -302,6 +363,17 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
       }
       plan.tried.push(m.label);
       return callback(m.auth);
+    }
+    // out of methods: a secret only a person can give may still open the door
+    const allows = (methodsLeft ?? []) as string[];
+    if (!plan.need && lockedKeys.length) {
+      plan.need = {
+        key: `passphrase:${lockedKeys[0]}`,
+        kind: "passphrase",
+        label: `The passphrase of the key ${lockedKeys[0]}`,
+      };
+    } else if (!plan.need && password === undefined && allows.includes("password")) {
+      plan.need = { key: passwordKey, kind: "password", label: `The password of ${where}` };
     }
     return (callback as unknown as (auth: false) => void)(false);
   };

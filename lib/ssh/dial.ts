@@ -10,6 +10,7 @@ import { loadSsh2 } from "./ssh2.ts";
 import { cryptoPath } from "./crypto/mod.ts";
 import { RsmError } from "../errors.ts";
 import { prepareAuth } from "./auth.ts";
+import { SecretNeededError } from "../secrets.ts";
 import { hasCertAuthority, type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
 import { adoptHostCertificate, defaultHostKeyAlgorithms } from "./cert/patch.ts";
 import { HOST_CERT_ALGORITHMS } from "./cert/format.ts";
@@ -118,6 +119,7 @@ function dialAddress(
       auth: target.auth,
       secrets,
       config: target.config,
+      where: `${target.user}@${formatAddress(addr.host, addr.port)}`,
     });
     let sock: Duplex;
     const proxied = !via && target.proxyCommand !== undefined;
@@ -175,10 +177,11 @@ function dialAddress(
           if (proxied) client.once("close", () => sock.destroy());
         }
       };
+      plan.abort = () => client.end();
       const onReady = () => finish();
       const onError = (err: Error & { level?: string }) => {
         if (verifyError) return finish(new Fatal(verifyError.message, { cause: verifyError }));
-        if (err.level === "client-authentication") {
+        if (err.level === "client-authentication" || plan.need) {
           const f = plan.failure(display);
           return finish(new Fatal(f.message, { cause: f }));
         }
@@ -186,6 +189,10 @@ function dialAddress(
       };
       const onClose = () => {
         if (verifyError) return finish(new Fatal(verifyError.message, { cause: verifyError }));
+        if (plan.need) {
+          const f = plan.failure(display);
+          return finish(new Fatal(f.message, { cause: f }));
+        }
         finish(new Error(`connection closed by the server (${phase})`));
       };
       const onAbort = () => {
@@ -291,6 +298,7 @@ export async function dialChain(chain: HopTarget[], options: DialOptions): Promi
           await dialHop(chain[i], via, { ...options, forwardAgent: last && options.forwardAgent }),
         );
       } catch (err) {
+        if (err instanceof SecretNeededError) throw err; // its label names the hop already
         if (chain.length > 1 && i < chain.length - 1 && err instanceof RsmError) {
           throw new RsmError(err.code, `jump host ${i + 1} of ${chain.length - 1}: ${err.message}`);
         }

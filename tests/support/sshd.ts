@@ -207,6 +207,11 @@ export interface SshdOptions {
   hostKeyType?: "ed25519" | "ecdsa" | "rsa";
   /** Appended to sshd_config. */
   extraConfig?: string;
+  /**
+   * Run sshd through a symlink with this name: sshd uses its program name as its PAM service,
+   * so a test can install its own `/etc/pam.d/NAME` without touching the system's `sshd` stack.
+   */
+  programName?: string;
   /** Arguments of `internal-sftp`, e.g. `-P setstat` to refuse setting modes by path. */
   sftpArgs?: string;
   /** Allowed users (AllowUsers); default everyone. */
@@ -337,9 +342,14 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
+    let bin = SSHD;
+    if (options.programName) {
+      bin = join(dir, options.programName);
+      await Deno.symlink(SSHD, bin).catch(() => {});
+    }
     const cmd = options.netns
-      ? ["ip", "netns", "exec", options.netns, SSHD, "-D", "-f", configPath, "-E", logPath]
-      : [SSHD, "-D", "-f", configPath, "-E", logPath];
+      ? ["ip", "netns", "exec", options.netns, bin, "-D", "-f", configPath, "-E", logPath]
+      : [bin, "-D", "-f", configPath, "-E", logPath];
     const before = await Deno.readTextFile(logPath).catch(() => "");
     child = new Deno.Command(cmd[0], {
       args: cmd.slice(1),
