@@ -21,9 +21,7 @@ import {
 import { RsmError } from "../errors.ts";
 import type { App } from "../app.ts";
 
-const concurrency = z.number().int().min(1).max(256).optional().describe(
-  "hosts worked on at once (default 16)",
-);
+const concurrency = z.number().int().min(1).max(256).optional().describe("default 16");
 
 /** One group of identical results. */
 export interface ExecGroup {
@@ -153,24 +151,21 @@ export const fleetTools: ToolDef[] = [
   defineTool({
     name: "ssh_connect_many",
     group: "fleet",
-    description:
-      "Opens many SSH sessions from one spec template. Returns {connected: [{id, address}], " +
-      "failed: [{id, error}]}.\n" +
-      'Example: {"spec": {"user": "ops"}, "targets": [{"id": "web1", "addresses": ' +
-      '"10.0.0.11"}, {"id": "web2", "addresses": "web2"}]}',
+    description: "Opens many SSH sessions from one spec → {connected, failed}.\n" +
+      'Example: {"spec": {"user": "ops"}, "targets": [{"id": "web1", "addresses": "10.0.0.11"}]}',
     input: {
       spec: z.record(z.string(), z.unknown()).describe(
-        "an ssh_connect spec; each target's addresses replace its addresses",
+        "ssh_connect spec; targets' addresses replace its own",
       ),
       targets: z.array(z.strictObject({
-        id: fields.id("session id for this host"),
+        id: z.string().min(1).max(200),
         addresses: z.union([
           z.string().min(1).max(300),
           z.array(z.string().min(1).max(300)).min(1).max(32),
-        ]).describe("as in spec.addresses (an ssh_config alias works)"),
+        ]),
       })).max(2000).optional(),
       host_pattern: z.string().min(1).max(300).optional().describe(
-        "instead of targets: every ~/.ssh/config Host alias matching this glob (id = alias)",
+        "or: ~/.ssh/config Host aliases matching this glob",
       ),
       concurrency,
     },
@@ -198,18 +193,18 @@ export const fleetTools: ToolDef[] = [
   defineTool({
     name: "ssh_exec_many",
     group: "fleet",
-    description: "Runs one command on many SSH sessions; identical results come once with their " +
-      "sessions: {hosts, groups: [{sessions, exit_code, stdout, stderr}], failed}.\n" +
-      'Example: {"session_ids": "web*", "command": "df -h /", "timeout_ms": 10000}',
+    description: "Runs one command on many SSH sessions → {hosts, groups: [{sessions, exit_code, " +
+      "stdout, stderr}], failed}; identical results come once.\n" +
+      'Example: {"session_ids": "web*", "command": "df -h /"}',
     input: {
       session_ids: z.union([
-        z.string().min(1).max(200).describe('glob over session ids, e.g. "web*"'),
-        z.array(fields.id("session id")).min(1).max(2000),
-      ]).describe("sessions: a list of ids or a glob"),
-      command: z.string().min(1).max(1 << 20).describe("shell command line"),
+        z.string().min(1).max(200),
+        z.array(z.string().min(1).max(200)).min(1).max(2000),
+      ]).describe("session ids, or a glob"),
+      command: z.string().min(1).max(1 << 20),
       concurrency,
       timeout_ms: z.number().int().min(1).max(3_600_000).optional().describe(
-        "per host: stop the command after this many ms (default 30000)",
+        "per host (default 30000)",
       ),
       env: fields.env().optional(),
       cwd: z.string().min(1).max(4096).optional().describe("working directory"),
