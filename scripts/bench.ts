@@ -27,11 +27,20 @@ import {
   mainClient,
   scaleRows,
   shellRoundTrip,
+  sleepExecRow,
   startRows,
   toolsListRow,
   toonRows,
 } from "./bench_rows.ts";
-import { forwardRow, sftpRows } from "./bench_transfer.ts";
+import {
+  cipherRowId,
+  forwardCipherRows,
+  forwardRow,
+  ROW_CIPHERS,
+  rsmCiphers,
+  sftpRows,
+} from "./bench_transfer.ts";
+import { cryptoPath, installCiphers } from "../lib/ssh/crypto/mod.ts";
 import { consoleIdleRow, consoleOverviewRow } from "./bench_console.ts";
 import { fleetExecRow } from "./bench_fleet.ts";
 import { Cleanup, createWorld, log, opensshBase } from "./bench_world.ts";
@@ -55,6 +64,11 @@ export const GROUPS: Group[] = [
   },
   { ids: ["forward_link"], names: ["-L, 1 Gbit/s link"], run: (c) => forwardRow(c, "link") },
   {
+    ids: ROW_CIPHERS.map(cipherRowId),
+    names: ROW_CIPHERS.map((c) => `-L, loopback, ${c}`),
+    run: forwardCipherRows,
+  },
+  {
     ids: ["sftp_upload_loopback", "sftp_download_loopback"],
     names: ["SFTP upload, loopback", "SFTP download, loopback"],
     run: (c) => sftpRows(c, "loopback"),
@@ -71,6 +85,7 @@ export const GROUPS: Group[] = [
   },
   { ids: ["concurrent_exec"], names: ["128 concurrent ssh_exec"], run: concurrentExec },
   { ids: ["fleet_exec"], names: ["`true` on 100 sessions, 16 at a time"], run: fleetExecRow },
+  { ids: ["sleep_exec"], names: ["32 concurrent `sleep 1` execs"], run: sleepExecRow },
   { ids: ["cold_start", "warm_start"], names: ["cold start", "warm start"], run: startRows },
   { ids: ["tools_list"], names: ["tools/list size"], run: toolsListRow },
   {
@@ -108,14 +123,9 @@ async function machine(): Promise<Machine> {
   };
 }
 
-/**
- * The cipher rsm offers first on a direct connection: `cipherOrder()[0]` from
- * lib/ssh/dial.ts (its `algorithms.cipher` for ssh2), else ssh2's own first default.
- */
+/** The cipher rsm offers first (lib/ssh/dial.ts, on the crypto path this machine gets). */
 export async function rsmFirstCipher(): Promise<string> {
-  const dial = await import("../lib/ssh/dial.ts") as Record<string, unknown>;
-  const list = typeof dial.cipherOrder === "function" ? dial.cipherOrder(false) : dial.CIPHERS;
-  return Array.isArray(list) && typeof list[0] === "string" ? list[0] : "aes128-gcm@openssh.com";
+  return (await rsmCiphers())[0];
 }
 
 /** The cipher OpenSSH negotiates with the loopback sshd (from `ssh -v`). */
@@ -150,6 +160,11 @@ export async function runBench(options: BenchOptions, cleanup = new Cleanup()): 
   const rows: Row[] = [];
   const m = await machine();
   let cipher = options.cipher;
+  await installCiphers();
+  const path = cryptoPath()!;
+  // The daemon chooses the same way (same machine, same REMOTE_SHELL_MCP_CRYPTO).
+  const crypto = `${path.path} (${path.detail})`;
+  log(`crypto path: ${crypto}`);
   try {
     const w = await createWorld(options, cleanup);
     const c: Ctx = { w, main: mainClient(w) };
@@ -208,6 +223,7 @@ export async function runBench(options: BenchOptions, cleanup = new Cleanup()): 
     started_at: new Date(started).toISOString(),
     duration_s: (Date.now() - started) / 1000,
     cipher,
+    crypto,
     machine: m,
     rows,
   };

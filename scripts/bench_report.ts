@@ -109,6 +109,8 @@ export interface Report {
   started_at: string;
   duration_s: number;
   cipher: string;
+  /** rsm's crypto path: `libcrypto (<file>)` or `portable (<why>)` (lib/ssh/crypto/). */
+  crypto?: string;
   machine: Machine;
   rows: Row[];
 }
@@ -132,7 +134,8 @@ export function markdown(report: Report): string {
     "",
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, Linux ${m.kernel}, Deno ${m.deno}, ` +
     `${m.openssh}${m.docker ? `, Docker ${m.docker}` : ""}; load before: ${m.load_before}. ` +
-    `Cipher (both sides): ${report.cipher}.`,
+    `Cipher (both sides): ${report.cipher}.` +
+    (report.crypto ? ` rsm crypto path: ${report.crypto}.` : ""),
     "",
     "| row | rsm | OpenSSH / baseline | rsm/OpenSSH | target | met? |",
     "|---|---|---|---|---|---|",

@@ -151,6 +151,31 @@ export async function createWorld(
   return w;
 }
 
+const extraTargets = new Map<string, Promise<Target>>();
+
+/**
+ * Another loopback sshd for the same user and byte source, with `extraConfig` on top (e.g.
+ * `Ciphers aes256-gcm@openssh.com`, or `MaxSessions 10`); one per distinct config.
+ */
+export function loopbackWith(w: World, extraConfig: string): Promise<Target> {
+  let t = extraTargets.get(extraConfig);
+  if (!t) {
+    t = (async () => {
+      const sshd = await startSshd({ extraConfig });
+      w.cleanup.push("sshd", () => sshd[Symbol.asyncDispose]());
+      return {
+        sshd,
+        host: sshd.host,
+        port: sshd.port,
+        address: sshd.address,
+        sourcePort: w.loopback.sourcePort,
+      };
+    })();
+    extraTargets.set(extraConfig, t);
+  }
+  return t;
+}
+
 /**
  * The 1 Gbit/s link: a netns host behind a veth pair with `tbf rate 1gbit` on both ends, an
  * sshd listening on its side and a byte source on its loopback.
