@@ -185,13 +185,13 @@ testIf(missing, "ssh_config directives change what rsm does", async (t) => {
       `  Port ${sshd.port}`,
       `  User ${U}`,
       `  IdentityFile ${K}`,
-      "  ProxyCommand nc %h %p",
+      "  ProxyCommand nc -w 41 %h %p",
       "Host viaSocat",
       "  HostName 127.0.0.1",
       `  Port ${sshd.port}`,
       `  User ${U}`,
       `  IdentityFile ${K}`,
-      "  ProxyCommand socat - TCP:%h:%p",
+      "  ProxyCommand socat - TCP:%h:%p,connect-timeout=41",
       "",
     ].join("\n");
 
@@ -200,7 +200,7 @@ testIf(missing, "ssh_config directives change what rsm does", async (t) => {
       async () => {
         await writeFiles(home, { ".ssh/config": proxyConfig });
         const err = await rsm.callError("ssh_connect", { id: "p0", spec: { addresses: "viaNc" } });
-        assert.match(err, /ProxyCommand "nc %h %p".*REMOTE_SHELL_MCP_PROXY_COMMAND=1/);
+        assert.match(err, /ProxyCommand "nc -w 41 %h %p".*REMOTE_SHELL_MCP_PROXY_COMMAND=1/);
         const ids = (await rsm.callJson("ssh_list")).map((s: { id: string }) => s.id);
         assert.ok(!ids.includes("p0"));
       },
@@ -213,10 +213,15 @@ testIf(missing, "ssh_config directives change what rsm does", async (t) => {
         await on.callJson("ssh_connect", { id: alias, spec: { addresses: alias } });
         const r = await on.callJson("ssh_exec", { session_id: alias, command: "id -un" });
         assert.equal(r.stdout.trim(), U);
-        // the program really carries the connection
-        const ps = await run("pgrep", ["-f", alias === "viaNc" ? "^nc 127.0.0.1" : "^socat - TCP"]);
-        assert.equal(ps.code, 0, `${alias}: its proxy program is running`);
+        // the program really carries the connection, and goes away with it
+        const pattern = alias === "viaNc" ? "^nc -w 41 127" : "^socat - TCP:127.*timeout=41";
+        assert.equal((await run("pgrep", ["-f", pattern])).code, 0, `${alias}: proxy running`);
         await on.call("ssh_disconnect", { id: alias });
+        const deadline = Date.now() + 10_000;
+        while ((await run("pgrep", ["-f", pattern])).code === 0) {
+          assert.ok(Date.now() < deadline, `${alias}: the proxy program outlived the session`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
     });
   } finally {
