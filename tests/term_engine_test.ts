@@ -238,3 +238,78 @@ testIf(missing, "screen shows less displaying a known file, with the cursor", as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A shell with rsm's integration installed, as the manager opens one. */
+async function openIntegrated(command: string): Promise<Shell> {
+  const shell = new Shell(localPty(command), { id: "i", rows: 24, cols: 80, integrate: true });
+  await shell.integrate();
+  return shell;
+}
+
+const INTEGRATED = [...SHELLS, ["dash", "dash"]] as const;
+const missingDash = await need(["script", "busybox", "bash", "dash"]);
+
+for (const [label, command] of INTEGRATED) {
+  testIf(
+    missingDash,
+    `integration in ${label}: hooks installed unseen, typed commands report exit code and cwd`,
+    async () => {
+      const shell = await openIntegrated(command);
+      try {
+        assert.ok(shell.hookToken, "hooks installed");
+        const first = await shell.read({ idleMs: 200, timeoutMs: 3000 });
+        assert.doesNotMatch(first.data, /rsm|printf|PROMPT|PS1|6973/, "setup never shows");
+        assert.equal(first.running, false);
+        const screen = await shell.snapshot();
+        assert.doesNotMatch(screen.rows.join("\n"), /rsm|printf|PS1/);
+        await shell.write("cd /tmp; (exit 4)\n");
+        const r = await shell.read({ until: /\$ $/, timeoutMs: 5000, stripAnsi: true });
+        assert.ok(!r.data.includes("\x1b]") && !/133;|rsm/.test(r.data), "no marks in read");
+        assert.equal(r.last_exit_code, 4);
+        assert.equal(r.cwd, "/tmp");
+        assert.equal(r.running, false);
+        for (
+          const [cmd, code] of [["true", 0], ["false", 1], ["(exit 2)", 2], ["(exit 130)", 130], [
+            "(exit 255)",
+            255,
+          ]] as const
+        ) {
+          const x = await shell.run(cmd);
+          assert.deepEqual(x, { output: "", exit_code: code, timed_out: false });
+          assert.equal(shell.lastExitCode, code);
+        }
+        assert.deepEqual(await shell.run("echo one\necho 'two'\nfor i in 3 4; do echo $i; done"), {
+          output: "one\ntwo\n3\n4\n",
+          exit_code: 0,
+          timed_out: false,
+        });
+        assert.deepEqual(await shell.run("printf 'a\\tb\\n'; printf 'tab:\t.\\n'"), {
+          output: "a\tb\ntab:\t.\n",
+          exit_code: 0,
+          timed_out: false,
+        });
+        const long = "x".repeat(5000);
+        assert.equal((await shell.run(`echo ${long} | wc -c`)).output.trim(), "5001");
+        const t = await shell.run("echo started; sleep 30", { timeoutMs: 1000 });
+        assert.equal(t.timed_out, true);
+        assert.equal(t.output, "started\n");
+        assert.deepEqual(await shell.run("echo again"), {
+          output: "again\n",
+          exit_code: 0,
+          timed_out: false,
+        });
+        const later = await shell.read({ idleMs: 200, timeoutMs: 3000 });
+        assert.doesNotMatch(later.data, /rsm|printf|eval|133/);
+        const s = (await shell.snapshot()).rows.join("\n");
+        assert.doesNotMatch(s, /rsm|printf|eval/);
+        assert.match(
+          s,
+          /^\S* ?[$#] echo again\nagain\n/m,
+          `the screen shows the command as typed:\n${s}`,
+        );
+      } finally {
+        shell.close();
+      }
+    },
+  );
+}

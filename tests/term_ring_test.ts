@@ -3,6 +3,7 @@ import { ByteRing, utf8CompleteLength } from "../lib/term/ring.ts";
 import { stripAnsi } from "../lib/term/ansi.ts";
 import { escapeForPrintfB } from "../lib/term/run.ts";
 import { unescapeOutput } from "../lib/term/tmux.ts";
+import { looksLikeShell, MarkFilter, promptLooking } from "../lib/term/integration.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -78,4 +79,55 @@ Deno.test("commands are escaped for printf %b without quotes, newlines or backsl
 Deno.test("tmux %output escapes decode to the original bytes", () => {
   const out = unescapeOutput(enc("a\\015\\012b\\\\c\\033[0m"));
   assert.equal(new TextDecoder().decode(out), "a\r\nb\\c\x1b[0m");
+});
+
+Deno.test("shell integration marks are taken out of the stream, even cut across chunks", () => {
+  const f = new MarkFilter();
+  const raw = "out\r\n\x1b]133;D;7;rsm=abcd1234\x07\x1b]7;file:///tmp/a%20b\x07$ ";
+  const got: string[] = [];
+  const marks = [];
+  for (let cut = 0; cut <= raw.length; cut += 5) {
+    const r = f.push(enc(raw.slice(cut, cut + 5)));
+    got.push(new TextDecoder().decode(r.bytes));
+    marks.push(...r.marks);
+  }
+  assert.equal(got.join(""), "out\r\n$ ");
+  assert.deepEqual(marks, [
+    { kind: "end", code: 7, token: "abcd1234" },
+    { kind: "cwd", path: "/tmp/a b" },
+  ]);
+  // other escape sequences pass untouched
+  const colours = enc("\x1b[31mred\x1b[0m\x1b]0;title\x07");
+  assert.deepEqual(new MarkFilter().push(colours).bytes, colours);
+});
+
+Deno.test("prompt-looking text: questions, passwords, pagers and REPLs, not output", () => {
+  for (
+    const p of [
+      "password: ",
+      "[sudo] password for ann: ",
+      "Continue? [y/N] ",
+      "(END)",
+      ">>> ",
+      "... ",
+      "In [3]: ",
+      "mysql> ",
+      "Overwrite? ",
+    ]
+  ) {
+    assert.ok(promptLooking(p), p);
+  }
+  for (const p of ["", "compiling main.c", "50%", "user@host:~$ ", "total 12"]) {
+    assert.ok(!promptLooking(p), p);
+  }
+});
+
+Deno.test("only programs named like shells get integration typed into them", () => {
+  assert.ok(looksLikeShell(["/bin/sh"]));
+  assert.ok(looksLikeShell("busybox sh"));
+  assert.ok(looksLikeShell("bash --norc -i"));
+  assert.ok(!looksLikeShell("bash -c 'echo hi'"));
+  assert.ok(!looksLikeShell("python3"));
+  assert.ok(!looksLikeShell("stty -echo; exec cat"));
+  assert.ok(!looksLikeShell(["sh", "-c", "sleep 1"]));
 });

@@ -32,14 +32,14 @@ function budget(ctx: ToolContext): number {
   return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.9) - 256);
 }
 
-function compileUntil(pattern: string | undefined): RegExp | undefined {
+function compileUntil(pattern: string | undefined, what = "until"): RegExp | undefined {
   if (pattern === undefined) return undefined;
   try {
     return new RegExp(pattern, "m");
   } catch (err) {
     throw new RsmError(
       "BAD_REGEX",
-      `Cannot use until ${JSON.stringify(pattern)}: not a valid regular expression ` +
+      `Cannot use ${what} ${JSON.stringify(pattern)}: not a valid regular expression ` +
         `(${(err as Error).message}); escape special characters like ( [ . * with \\`,
     );
   }
@@ -61,20 +61,44 @@ function makeShellTools(f: Flavour): ToolDef[] {
       group: f.group,
       description: `Types raw data into a shell (keystrokes): add "\\n" yourself to press ` +
         `Enter; control keys work ("\\u0003" Ctrl-C, "\\u0004" Ctrl-D, "\\u001b" Esc). ` +
-        `Returns at once; read the output with ${name("read")}. For one command with its ` +
+        `Returns at once, or with wait_until/wait_idle_ms/wait_ms returns the output that ` +
+        `followed in the same call (REPLs, prompts, installers). For one command with its ` +
         `exact output and exit code use ${name("run")} instead.`,
-      input: { ...target, data: z.string().max(1 << 20).describe("raw bytes to type") },
+      input: {
+        ...target,
+        data: z.string().max(1 << 20).describe("raw bytes to type"),
+        wait_until: z.string().max(2000).optional().describe(
+          'then wait until the new output matches this regex (e.g. ">>> $", "password: $")',
+        ),
+        wait_idle_ms: z.number().int().min(1).max(300_000).optional().describe(
+          "then wait until no output has arrived for this many ms",
+        ),
+        wait_ms: z.number().int().min(0).max(300_000).optional().describe(
+          "longest wait (default 10000 with wait_until/wait_idle_ms); alone: until the " +
+            "prompt is back or output pauses 500 ms",
+        ),
+      },
       policy: (a) => ({ kind: f.kind, target: ownerOf(a), typed: a.data }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
+        const waits = args.wait_until !== undefined || args.wait_idle_ms !== undefined ||
+          args.wait_ms !== undefined;
+        const until = compileUntil(args.wait_until, "wait_until");
         await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
-        const n = await shell.write(args.data, ctx.signal);
         ctx.app.audit.record({
           tool: name("write"),
           target: `${ownerOf(args)}/${args.shell_id}`,
           command: args.data.length > 2000 ? args.data.slice(0, 2000) + "…" : args.data,
         });
-        return { bytes_written: n };
+        if (!waits) return { bytes_written: await shell.write(args.data, ctx.signal) };
+        const result = await shell.writeAndRead(args.data, {
+          timeoutMs: args.wait_ms ?? 10_000,
+          until,
+          idleMs: args.wait_idle_ms,
+          maxBytes: budget(ctx),
+          signal: ctx.signal,
+        });
+        return { ...result, ...personTyped(shell) };
       },
     }),
     defineTool({

@@ -4,12 +4,13 @@ import type { App } from "../app.ts";
 import { errorMessage, RsmError } from "../errors.ts";
 import type { PtyStream } from "./pty.ts";
 import type { OpenShellOptions as DockerShellOptions } from "../docker/mod.ts";
-import { type ReadOptions, type ReadResult, Shell } from "./shell.ts";
+import { looksLikeShell, type ShellFlavour } from "./integration.ts";
+import { type ReadOptions, type ReadResult, Shell, type ShellState } from "./shell.ts";
 import { openSshPty } from "./ssh_backend.ts";
 import { openTmux, tmuxName, type TmuxStream } from "./tmux.ts";
 
-/** ShellInfo (SPEC §4.3). */
-export interface ShellInfo {
+/** ShellInfo (see the README's "Shells" section). */
+export interface ShellInfo extends ShellState {
   id: string;
   session_id?: string;
   host_id?: string;
@@ -69,6 +70,10 @@ interface SavedShell {
   rows: number;
   cols: number;
   opened_at?: string;
+  /** The shell's kind and its prompt hooks' token (installed in the still-running shell). */
+  flavour?: ShellFlavour;
+  hook_token?: string;
+  ansi_c?: boolean;
 }
 
 /**
@@ -130,6 +135,7 @@ export class ShellManager {
     const rows = options.rows ?? 24;
     const cols = options.cols ?? 80;
     const k = key("ssh", sessionId, id);
+    const integrate = options.command === undefined || looksLikeShell(options.command);
     this.#reserve(k);
     try {
       if (options.durable) {
@@ -155,8 +161,11 @@ export class ShellManager {
           },
           rows,
           cols,
+          undefined,
+          integrate,
         );
         this.#attachDurable(entry, stream);
+        if (integrate) await entry.shell.integrate();
         this.app.store.changed();
       } else {
         const stream = await openSshPty(client, {
@@ -167,14 +176,17 @@ export class ShellManager {
           command: options.command,
           signal: options.signal,
         });
-        this.#add(
+        const entry = this.#add(
           k,
           id,
           stream,
           { kind: "ssh", owner: sessionId, durable: false, client },
           rows,
           cols,
+          undefined,
+          integrate,
         );
+        if (integrate) await entry.shell.integrate();
       }
     } finally {
       this.#opening.delete(k);
@@ -192,13 +204,10 @@ export class ShellManager {
     const k = key("docker", hostId, id);
     this.#reserve(k);
     try {
-      const stream = await this.app.docker.openShell(hostId, {
-        ...options,
-        cmd: options.cmd ?? ["/bin/sh"],
-        rows,
-        cols,
-      });
-      this.#add(
+      const cmd = options.cmd ?? ["/bin/sh"];
+      const stream = await this.app.docker.openShell(hostId, { ...options, cmd, rows, cols });
+      const integrate = looksLikeShell(cmd);
+      const entry = this.#add(
         k,
         id,
         stream,
@@ -210,7 +219,10 @@ export class ShellManager {
         },
         rows,
         cols,
+        undefined,
+        integrate,
       );
+      if (integrate) await entry.shell.integrate();
     } finally {
       this.#opening.delete(k);
     }
@@ -226,7 +238,7 @@ export class ShellManager {
     owner: string,
     id: string,
     options: ReadOptions,
-  ): Promise<ReadResult> {
+  ): Promise<ReadResult & ShellState> {
     const shell = this.get(kind, owner, id);
     const result = await shell.read(options);
     if (result.eof && !shell.lost) this.#remove(key(kind, owner, id));
@@ -289,8 +301,25 @@ export class ShellManager {
     rows: number,
     cols: number,
     openedAt?: string,
+    integrate = false,
+    restored?: SavedShell,
   ): Entry {
-    const shell = new Shell(stream, { id, rows, cols, openedAt });
+    const shell = new Shell(stream, {
+      id,
+      rows,
+      cols,
+      openedAt,
+      integrate,
+      restored: restored && {
+        flavour: ["bash", "zsh", "ksh", "fish", "posix"].includes(restored.flavour ?? "")
+          ? restored.flavour
+          : undefined,
+        hookToken: /^[0-9a-f]{8,32}$/.test(restored.hook_token ?? "")
+          ? restored.hook_token
+          : undefined,
+        ansiC: restored.ansi_c === true,
+      },
+    });
     const entry: Entry = { shell, ...fields };
     this.#entries.set(k, entry);
     return entry;
@@ -413,6 +442,9 @@ export class ShellManager {
         rows: e.shell.rows,
         cols: e.shell.cols,
         opened_at: e.shell.openedAt,
+        ...(e.shell.flavour ? { flavour: e.shell.flavour } : {}),
+        ...(e.shell.hookToken ? { hook_token: e.shell.hookToken } : {}),
+        ...(e.shell.ansiC ? { ansi_c: true } : {}),
       });
     }
     return out;
@@ -438,6 +470,8 @@ export class ShellManager {
         clampSize(raw.rows, 24),
         clampSize(raw.cols, 80),
         raw.opened_at,
+        false,
+        raw,
       );
       let session: SessionLike;
       try {
@@ -480,6 +514,7 @@ function info(e: Entry): ShellInfo {
     closed: s.closed,
     lost: s.lost,
     durable: e.durable,
+    ...s.state(),
   };
   if (s.closed) out.exit_code = s.exitCode;
   return out;

@@ -1,6 +1,7 @@
 import { stripAnsi } from "./ansi.ts";
+import { latin1, randomHex, stripMarks } from "./integration.ts";
 
-/** Default `run` timeout (SPEC §4.3). */
+/** Default `run` timeout (see the README's "Shells" section). */
 export const DEFAULT_RUN_TIMEOUT_MS = 30_000;
 
 /** Options for {@link runMarked}. */
@@ -12,7 +13,7 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-/** What a `run` returns (SPEC §4.3). */
+/** What a `run` returns. */
 export interface RunResult {
   output: string;
   exit_code: number | null;
@@ -23,32 +24,43 @@ export interface RunResult {
 export interface RunHost {
   /** Types into the terminal. */
   write(data: string): Promise<void>;
-  /** Routes every output chunk to `fn` (instead of the ring) until called with undefined. */
+  /**
+   * Routes every raw output chunk to `fn` until called with undefined; while set, nothing
+   * reaches the ring or the screen except what `giveBack`/`show` put there.
+   */
   capture(fn: ((chunk: Uint8Array) => void) | undefined): void;
-  /** Puts bytes that belong to later reads into the ring. */
+  /** Puts bytes that belong to later reads into the ring (rsm's marks are removed). */
   giveBack(bytes: Uint8Array): void;
+  /** Feeds bytes to the headless screen. */
+  show(bytes: Uint8Array): void;
   /** Set once the process ended. */
   ended(): { code: number | null } | undefined;
   /** Calls `fn` on every data chunk or state change; returns the unsubscribe. */
   onChange(fn: () => void): () => void;
+  /**
+   * The token of the shell's prompt hook when it reports exit codes (`OSC 133;D`), so the
+   * command line needs no end mark of its own.
+   */
+  hookToken?: string;
+  /** The shell understands `$'…'` quoting (bash, zsh, ksh, busybox ash). */
+  ansiC?: boolean;
 }
 
 /**
  * Runs one command in a live POSIX shell (bash, dash, busybox sh, zsh…) and returns exactly
- * its output and exit code.
+ * its output and exit code, in one write and one wait.
  *
- * How: (1) save the tty mode and turn echo off, then wait until a ready marker shows that
- * took effect, so nothing typed afterwards is echoed (kernel echo and readline/line-edit
- * echo both honour it). (2) Type the command octal-escaped into a variable (lines under
- * 1000 bytes, so canonical-mode line limits never bite) and one line that prints a start
- * marker, `eval`s the command, restores the tty mode, then prints an end marker with the
- * command's `$?` (so when the end marker is seen, echo is already back on).
- * Markers carry a random nonce and are typed as two `printf` arguments, so even an echoed
- * line could not contain them. Everything before the start marker (echo, prompts) is
- * dropped; what follows the end marker (the next prompt) goes back to the ring.
+ * How: one line is typed: `printf` of an invisible start mark (`OSC 133;C` with a random
+ * nonce), then `eval` of the command in quotes. Where the shell's prompt hook reports the
+ * exit status (see integration.ts), its `OSC 133;D` mark ends the output; elsewhere the line
+ * prints its own end mark with `$?`. No `stty`, no subshell: the shell forks nothing of
+ * rsm's. The typed line's echo is never shown: while the run lasts, the shell's output goes
+ * here; the screen gets the command as a person would have typed it, then the output as it
+ * arrives, and the ring what follows the end mark (the next prompt). The marks are escape
+ * sequences a terminal ignores, so even the remote terminal (a tmux pane) shows none.
  *
- * On timeout or abort: Ctrl-C, then a recovery line restores the tty mode; the partial
- * output is returned with `timed_out: true`.
+ * On timeout or abort: Ctrl-C; the partial output is returned with `timed_out: true`, and
+ * what followed (`^C`, the prompt) goes to the ring.
  */
 export async function runMarked(
   host: RunHost,
@@ -56,73 +68,80 @@ export async function runMarked(
   options: RunOptions = {},
 ): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
-  const nonce = Array.from(
-    crypto.getRandomValues(new Uint8Array(8)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const m = `__rsm${nonce}`;
+  const nonce = randomHex(8);
+  const startMark = `\x1b]133;C;rsm=${nonce}\x07`;
+  const endRe = new RegExp(
+    `\\x1b\\]133;D;(\\d+);rsm=${host.hookToken ?? nonce}\\x07`,
+    "g",
+  );
   const parts: Uint8Array[] = [];
-  let latin = ""; // one char per byte: marker positions are byte offsets
+  let latin = ""; // one char per byte: mark positions are byte offsets
+  let startAt = -1;
+  let searched = 0; // where the next search for the end mark may begin
+  const echo = new TextEncoder().encode(command.replace(/\r?\n/g, "\r\n") + "\r\n");
+  let joined: Uint8Array | undefined;
+  let joinedParts = 0;
+  const bytes = () => {
+    if (!joined || joinedParts !== parts.length) {
+      joined = concat(parts);
+      joinedParts = parts.length;
+    }
+    return joined;
+  };
   host.capture((chunk) => {
+    const before = latin.length;
     parts.push(chunk);
     latin += latin1(chunk);
+    if (startAt >= 0) return host.show(chunk);
+    const i = latin.indexOf(startMark, Math.max(0, before - startMark.length));
+    if (i < 0) return;
+    startAt = searched = i + startMark.length;
+    // what came before the typed line's echo (a late prompt) is the shell's own
+    const typed = latin.search(/ (?:printf '\\033\]133;C;rsm=|__rsm_c=)/);
+    if (typed > 0) {
+      host.show(bytes().subarray(0, typed));
+      host.giveBack(bytes().subarray(0, typed));
+    }
+    host.show(echo); // the command as a person would have typed it
+    host.show(bytes().subarray(startAt));
   });
-  const bytes = () => concat(parts);
   const deadline = Date.now() + timeoutMs;
   const signal = options.signal;
   const finishOutput = (raw: Uint8Array) => {
-    let out = new TextDecoder().decode(raw).replace(/\r\n/g, "\n");
+    let out = stripMarks(new TextDecoder().decode(raw)).replace(/\r\n/g, "\n");
     if (options.stripAnsi) out = stripAnsi(out);
     return out;
   };
   try {
-    await host.write(
-      ` __rsm_t=$(stty -g 2>/dev/null); stty -echo 2>/dev/null; printf '%s%s\\n' ${m} :r\n`,
-    );
-    const ready = await waitMatch(host, () => find(latin, `${m}:r`, 0), deadline, signal);
-    let startAt = -1;
-    if (ready) {
-      await host.write(commandLines(command, m));
-      const start = await waitMatch(
-        host,
-        () => {
-          const re = new RegExp(`${m}:s\\r*\\n`, "g");
-          const hit = re.exec(latin);
-          return hit ? hit.index + hit[0].length : -1;
-        },
-        deadline,
-        signal,
-      );
-      if (start !== undefined) {
-        startAt = start;
-        const endRe = new RegExp(`${m}:e:(\\d+)\\r*\\n`, "g");
-        let code = -1;
-        const end = await waitMatch(
-          host,
-          () => {
-            endRe.lastIndex = startAt;
-            const hit = endRe.exec(latin);
-            if (!hit) return -1;
-            code = Number(hit[1]);
-            return hit.index;
-          },
-          deadline,
-          signal,
-        );
-        if (end !== undefined) {
-          const all = bytes();
-          const endLine = new RegExp(`${m}:e:\\d+\\r*\\n`, "y");
-          endLine.lastIndex = end;
-          endLine.exec(latin);
-          host.capture(undefined);
-          host.giveBack(all.subarray(endLine.lastIndex));
-          return {
-            output: finishOutput(all.subarray(startAt, end)),
-            exit_code: code,
-            timed_out: false,
-          };
+    await host.write(commandLines(command, nonce, host));
+    let code = -1;
+    let endLen = 0;
+    const end = await waitMatch(
+      host,
+      () => {
+        if (startAt < 0) return -1;
+        endRe.lastIndex = searched;
+        const hit = endRe.exec(latin);
+        if (!hit) {
+          searched = Math.max(startAt, latin.length - 96);
+          return -1;
         }
-      }
+        code = Number(hit[1]);
+        endLen = hit[0].length;
+        return hit.index;
+      },
+      deadline,
+      signal,
+    );
+    if (end !== undefined) {
+      const all = bytes();
+      host.capture(undefined);
+      host.giveBack(all.subarray(end + endLen));
+      return {
+        output: finishOutput(all.subarray(startAt, end)),
+        exit_code: code,
+        timed_out: false,
+      };
     }
     // the process ended, the deadline passed, or the caller gave up
     const ended = host.ended();
@@ -133,52 +152,87 @@ export async function runMarked(
       return { output: finishOutput(partial), exit_code: ended.code, timed_out: false };
     }
     const cut = all.length;
-    const at = await recover(host, m, () => find(latin, `${m}:x`, cut));
+    await interrupt(host, () => {
+      if (!host.hookToken) return -1;
+      endRe.lastIndex = cut;
+      return endRe.test(latin) ? 1 : -1;
+    });
     const after = bytes();
-    let rest = at === undefined ? cut : at;
-    if (at !== undefined) {
-      while (rest < after.length && (after[rest] === 13 || after[rest] === 10)) {
-        rest++;
-      }
-    }
     host.capture(undefined);
-    host.giveBack(after.subarray(rest));
+    if (startAt < 0) host.show(after.subarray(cut));
+    host.giveBack(after.subarray(cut));
     return { output: finishOutput(partial), exit_code: null, timed_out: true };
   } finally {
     host.capture(undefined);
   }
 }
 
-/** Ctrl-C, then restore the tty mode; wait briefly for the recovery marker. */
-async function recover(
-  host: RunHost,
-  m: string,
-  seen: () => number,
-): Promise<number | undefined> {
+/**
+ * Ctrl-C, then wait for the prompt: the hook's end mark where there is one, else a moment
+ * of quiet.
+ */
+async function interrupt(host: RunHost, prompted: () => number): Promise<void> {
   try {
     await host.write("\x03");
-    await new Promise((r) => setTimeout(r, 150));
-    if (host.ended()) return undefined;
-    await host.write(` stty "$__rsm_t" 2>/dev/null; printf '%s%s\\n' ${m} :x\n`);
-    return await waitMatch(host, seen, Date.now() + 3000);
   } catch {
-    return undefined; // the stream died: nothing to recover
+    return; // the stream died: nothing to recover
+  }
+  if (host.hookToken) await waitMatch(host, prompted, Date.now() + 2000);
+  let last = Date.now();
+  const off = host.onChange(() => last = Date.now());
+  try {
+    const until = Date.now() + 2000;
+    const quiet = host.hookToken ? 30 : 200; // with a hook, only the prompt's text is still due
+    while (Date.now() < until && Date.now() - last < quiet && !host.ended()) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    off();
   }
 }
 
-/** The lines that load the escaped command and run it between markers. */
-function commandLines(command: string, m: string): string {
-  const esc = escapeForPrintfB(command);
+/** Longest typed line (bytes): canonical-mode ttys cap a line at 4095, busybox's editor lower. */
+const MAX_LINE = 800;
+
+/** The line(s) that run `command` between an invisible start mark and the end mark. */
+export function commandLines(
+  command: string,
+  nonce: string,
+  shell: { hookToken?: string; ansiC?: boolean } = {},
+): string {
+  const start = ` printf '\\033]133;C;rsm=${nonce}\\007'; eval `;
+  const end = shell.hookToken ? "" : `; printf '\\033]133;D;%d;rsm=${nonce}\\007' $?`;
+  const quoted = quote(command, shell.ansiC ?? false);
+  const longest = Math.max(...quoted.split("\n").map((l) => new TextEncoder().encode(l).length));
+  if (longest + start.length + end.length <= MAX_LINE) return `${start}${quoted}${end}\n`;
   const lines: string[] = [];
-  for (let i = 0; i < esc.length || i === 0; i += 900) {
-    const part = esc.slice(i, i + 900);
-    lines.push(i === 0 ? ` __rsm_c='${part}'` : ` __rsm_c=$__rsm_c'${part}'`);
+  const chars = [...command];
+  for (let i = 0; i < chars.length; i += 150) {
+    const part = quote(chars.slice(i, i + 150).join(""), shell.ansiC ?? false);
+    lines.push(i === 0 ? ` __rsm_c=${part}` : ` __rsm_c="$__rsm_c"${part}`);
   }
-  lines.push(
-    ` printf '%s%s\\n' ${m} :s; eval "$(printf '%b' "$__rsm_c")"; __rsm_e=$?; ` +
-      `stty "$__rsm_t" 2>/dev/null; printf '%s%s:%d\\n' ${m} :e "$__rsm_e"; unset __rsm_c __rsm_e`,
-  );
+  lines.push(`${start}"$__rsm_c"${end}`);
   return lines.join("\n") + "\n";
+}
+
+/**
+ * Quotes a command for the shell without anything a line editor would act on: single quotes
+ * when it has no control characters but newlines; otherwise `$'…'` with octal escapes, or
+ * (shells without `$'…'`) `printf %b` of an escaped copy.
+ */
+export function quote(text: string, ansiC: boolean): string {
+  // deno-lint-ignore no-control-regex
+  if (!/[\x00-\x09\x0b-\x1f\x7f]/.test(text)) return `'${text.replace(/'/g, `'\\''`)}'`;
+  if (ansiC) {
+    let out = "";
+    for (const ch of text) {
+      const c = ch.codePointAt(0)!;
+      if (c >= 0x80 || /[A-Za-z0-9 ,._+:@%/=-]/.test(ch)) out += ch;
+      else out += "\\" + c.toString(8).padStart(3, "0");
+    }
+    return `$'${out}'`;
+  }
+  return `"$(printf '%b' '${escapeForPrintfB(text)}')"`;
 }
 
 /**
@@ -227,19 +281,6 @@ function waitMatch(
     signal?.addEventListener("abort", onAbort, { once: true });
     check();
   });
-}
-
-function find(text: string, what: string, from: number): number {
-  const i = text.indexOf(what, from);
-  return i < 0 ? -1 : i + what.length;
-}
-
-function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return s;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -58,6 +58,20 @@ export class Screen {
     return { rows, cursor_row: b.cursorY, cursor_col: b.cursorX, cols: t.cols };
   }
 
+  /** Resolves once every byte fed so far has been parsed. */
+  async flush(): Promise<void> {
+    if (this.#closed) return;
+    const t = this.#term;
+    await new Promise<void>((resolve) => t.write("", resolve));
+  }
+
+  /** The text of the cursor's row left of the cursor, as parsed so far. */
+  cursorPrefix(): string {
+    if (this.#closed) return "";
+    const b = this.#term.buffer.active;
+    return b.getLine(b.baseY + b.cursorY)?.translateToString(false, 0, b.cursorX) ?? "";
+  }
+
   /** Whether a full-screen program holds the alternate screen (vim, less, top…). */
   async alternate(): Promise<boolean> {
     if (this.#closed) return false;

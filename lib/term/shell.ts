@@ -1,7 +1,22 @@
 import { RsmError } from "../errors.ts";
 import { stripAnsi } from "./ansi.ts";
 import type { PtyStream } from "./pty.ts";
-import { ByteRing } from "./ring.ts";
+import { ByteRing, utf8CompleteLength } from "./ring.ts";
+import {
+  fromLatin1,
+  hookable,
+  latin1,
+  type Mark,
+  MarkFilter,
+  PROBE_LINE,
+  probeAnswer,
+  promptLooking,
+  randomHex,
+  setupAnswer,
+  setupLine,
+  type ShellFlavour,
+  stripMarks,
+} from "./integration.ts";
 import { type RunHost, runMarked, type RunOptions, type RunResult } from "./run.ts";
 import { Screen, type ScreenSnapshot } from "./screen.ts";
 import { ShellWatch } from "./watch.ts";
@@ -17,6 +32,16 @@ export interface ReadOptions {
   until?: RegExp;
   /** Wait until output has been quiet this long (or the timeout passes). */
   idleMs?: number;
+  /**
+   * Only output pushed after this ring position (`ring.pushedTotal`) counts for `until` and
+   * for the default wait (write-and-wait: the output that followed the write).
+   */
+  since?: number;
+  /**
+   * Without `until`/`idleMs`: return once the shell's prompt came back (an end mark beyond
+   * this count) or output has been quiet `quietMs` after some arrived.
+   */
+  settle?: { ends: number; quietMs: number };
   /** Remove escape sequences and `\r` from the returned text. */
   stripAnsi?: boolean;
   /**
@@ -37,6 +62,18 @@ export interface ReadResult {
   until_matched?: boolean;
 }
 
+/** What rsm knows of the shell's state (shell integration; see integration.ts). */
+export interface ShellState {
+  /** Exit status of the last command (typed or run), where the shell reports it. */
+  last_exit_code?: number;
+  /** Working directory, where the shell reports it (OSC 7). */
+  cwd?: string;
+  /** A command is in progress (known where the shell has rsm's prompt hooks). */
+  running?: boolean;
+  /** The cursor sits after a prompt-looking text (`password:`, `[y/N]`, `>>> `, `(END)`). */
+  waiting_for_input: boolean;
+}
+
 /** Options for {@link Shell}. */
 export interface ShellOptions {
   id: string;
@@ -48,6 +85,13 @@ export interface ShellOptions {
   openedAt?: string;
   /** Called when the shell's process ends (after the state changed). */
   onExit?: (shell: Shell) => void;
+  /**
+   * Hold all output back until {@link Shell.integrate} runs (it types its probe and hooks
+   * where nothing of them shows).
+   */
+  integrate?: boolean;
+  /** A durable shell re-attached by a new daemon: its hooks are already installed. */
+  restored?: { flavour?: ShellFlavour; hookToken?: string; ansiC?: boolean };
 }
 
 /**
@@ -70,6 +114,22 @@ export class Shell {
   exitCode: number | null = null;
   /** The connection under a plain shell was lost; buffered output stays readable. */
   lost = false;
+  /** The shell's kind, once probed (see {@link integrate}). */
+  flavour?: ShellFlavour;
+  /** The token the prompt hooks put in their marks (set when hooks are installed). */
+  hookToken?: string;
+  /** The shell understands `$'…'` quoting. */
+  ansiC = false;
+  /** Exit status of the last command, where known. */
+  lastExitCode?: number;
+  /** Working directory, where the shell reports it. */
+  cwd?: string;
+  /** A command is in progress (undefined: unknown). */
+  running?: boolean;
+  #filter = new MarkFilter();
+  #held?: Uint8Array[];
+  #ends = 0;
+  #skipExit = false;
   #stream?: PtyStream;
   #gen = 0;
   #lock: Promise<void> = Promise.resolve();
@@ -88,6 +148,16 @@ export class Shell {
     this.screen = new Screen(options.rows, options.cols);
     this.watch = new ShellWatch(options.id);
     this.#onExit = options.onExit;
+    if (options.restored) {
+      this.flavour = options.restored.flavour;
+      this.hookToken = options.restored.hookToken;
+      this.ansiC = options.restored.ansiC ?? false;
+    }
+    if (options.integrate) {
+      const held: Uint8Array[] = [];
+      this.#held = held;
+      this.#capture = (chunk) => held.push(chunk);
+    }
     if (stream) this.attach(stream);
   }
 
@@ -113,10 +183,13 @@ export class Shell {
     stream.onData((chunk) => {
       if (gen !== this.#gen) return;
       this.#lastDataAt = Date.now();
-      this.screen.write(chunk);
-      this.watch.output(chunk);
+      const { bytes, marks } = this.#filter.push(chunk);
+      for (const m of marks) this.#mark(m);
       if (this.#capture) this.#capture(chunk);
-      else this.ring.push(chunk);
+      else {
+        this.#show(chunk);
+        this.ring.push(bytes);
+      }
       this.#notify();
     });
     stream.onExit((code) => {
@@ -164,11 +237,117 @@ export class Shell {
     return this.#exclusive(async () => {
       signal?.throwIfAborted();
       await (await this.#ready(signal)).write(bytes);
+      if (this.hookToken && (bytes.includes(13) || bytes.includes(10))) this.running = true;
       return bytes.length;
     });
   }
 
-  /** Runs one command in the live shell between unique markers (see {@link runMarked}). */
+  /**
+   * Writes, then reads the output that followed in the same call: until `until` matches it,
+   * output has been quiet `idleMs`, or (neither given) the prompt came back or output
+   * paused for 500 ms; at most `timeoutMs`.
+   */
+  async writeAndRead(
+    data: string,
+    options: ReadOptions = {},
+  ): Promise<{ bytes_written: number } & ReadResult & ShellState> {
+    const since = this.ring.pushedTotal;
+    const ends = this.#ends;
+    const n = await this.write(data, options.signal);
+    const settle = options.until || options.idleMs !== undefined
+      ? undefined
+      : { ends, quietMs: 500 };
+    const r = await this.read({ ...options, since, settle });
+    return { bytes_written: n, ...r };
+  }
+
+  /**
+   * Probes the shell and installs the prompt hooks (see integration.ts) in two typed lines
+   * whose echo is never shown: everything the shell printed until the hooks answered is
+   * dropped (a fresh shell then shows just its prompt). A shell that does not answer keeps
+   * all its output. Needs the `integrate` option.
+   */
+  integrate(timeoutMs = 10_000): Promise<void> {
+    return this.#exclusive(async () => {
+      const parts = this.#held ?? [];
+      this.#held = undefined;
+      let latin = parts.map(latin1).join("");
+      this.#capture = (chunk) => {
+        parts.push(chunk);
+        latin += latin1(chunk);
+      };
+      let from = 0;
+      try {
+        await this.#live().write(new TextEncoder().encode(PROBE_LINE));
+        const deadline = Date.now() + timeoutMs;
+        await this.#waitFor(() => probeAnswer(latin) !== undefined, deadline);
+        const probe = probeAnswer(latin);
+        if (!probe) return;
+        from = probe.end;
+        this.flavour = probe.flavour;
+        this.ansiC = probe.flavour !== "posix" && probe.flavour !== "fish";
+        if (!hookable(probe.flavour)) return;
+        const token = randomHex(8);
+        this.hookToken = token;
+        this.#skipExit = true;
+        await this.#live().write(new TextEncoder().encode(setupLine(probe.flavour, token)));
+        await this.#waitFor(() => setupAnswer(latin) !== undefined, Date.now() + timeoutMs);
+        const setup = setupAnswer(latin);
+        if (!setup) {
+          this.hookToken = undefined;
+          return;
+        }
+        from = setup.end;
+        this.ansiC = setup.ansiC;
+        this.running = false;
+      } catch {
+        // the stream died or refused the write: show what there is
+      } finally {
+        this.#capture = undefined;
+        const all = fromLatin1(latin);
+        const rest = all.subarray(from);
+        this.#show(rest);
+        this.ring.push(stripMarkBytes(rest));
+        this.#notify();
+      }
+    });
+  }
+
+  /** The shell's state as rsm knows it. */
+  state(): ShellState {
+    const out: ShellState = { waiting_for_input: false };
+    if (this.lastExitCode !== undefined) out.last_exit_code = this.lastExitCode;
+    if (this.cwd !== undefined) out.cwd = this.cwd;
+    if (this.running !== undefined && !this.closed) out.running = this.running;
+    out.waiting_for_input = !this.closed && this.running !== false &&
+      promptLooking(this.screen.cursorPrefix());
+    return out;
+  }
+
+  /** What a person sees: to the headless screen and to console viewers. */
+  #show(bytes: Uint8Array): void {
+    this.screen.write(bytes);
+    this.watch.output(bytes);
+  }
+
+  /** Updates the state from one mark of the shell's prompt hooks. */
+  #mark(m: Mark): void {
+    if (m.kind === "cwd") {
+      this.cwd = m.path;
+      return;
+    }
+    if (m.token !== this.hookToken) return;
+    if (m.kind === "start") {
+      this.running = true;
+      return;
+    }
+    this.#ends++;
+    this.running = false;
+    if (this.#skipExit) this.#skipExit = false;
+    else this.lastExitCode = m.code;
+  }
+
+  /** Runs one command in the live shell between invisible marks (see {@link runMarked}). */
   run(command: string, options: RunOptions = {}): Promise<RunResult> {
     return this.#exclusive(async () => {
       await this.#ready(options.signal);
@@ -179,6 +358,15 @@ export class Shell {
             `foreground; look with screen, quit it with write (e.g. "q" or ":q!\\r"), then run`,
         );
       }
+      if (this.flavour === "fish") {
+        throw new RsmError(
+          "SHELL_NOT_POSIX",
+          `Cannot run in shell ${this.id}: it is fish, not a POSIX shell; type the command ` +
+            `with write and wait_until (e.g. data "ls\\n", wait_idle_ms 500), or open the ` +
+            `shell with command "bash" or "sh"`,
+        );
+      }
+      if (this.hookToken) this.running = true;
       const r = await runMarked(this.#runHost(), command, options);
       if (r.exit_code === null && !r.timed_out && this.closed) {
         // Not a result: the shell died under the command (connection lost, killed).
@@ -190,23 +378,41 @@ export class Shell {
             `open a new shell and retry`,
         );
       }
+      if (!this.hookToken && r.exit_code !== null && !r.timed_out) {
+        this.lastExitCode = r.exit_code;
+      }
       return r;
     });
   }
 
-  /** Reads buffered output, waiting as asked (see {@link ReadOptions}). */
-  async read(options: ReadOptions = {}): Promise<ReadResult> {
+  /** Reads buffered output, waiting as asked (see {@link ReadOptions}), and the state. */
+  async read(options: ReadOptions = {}): Promise<ReadResult & ShellState> {
     const timeoutMs = Math.min(Math.max(options.timeoutMs ?? 1000, 0), MAX_READ_TIMEOUT_MS);
     const deadline = Date.now() + timeoutMs;
     const started = Date.now();
+    const since = options.since;
+    const fresh = () => since === undefined ? this.ring.size : this.ring.pushedTotal - since;
     const text = () => {
-      const t = this.ring.peekText(this.closed);
-      return options.stripAnsi ? stripAnsi(t) : t;
+      const all = this.ring.peekBytes();
+      let from = Math.max(0, all.length - fresh());
+      while (from < all.length && (all[from] & 0xc0) === 0x80) from++;
+      const end = this.closed ? all.length : utf8CompleteLength(all);
+      return stripAnsi(new TextDecoder().decode(all.subarray(from, Math.max(from, end))));
     };
     let matched: boolean | undefined;
     if (options.until) {
       const re = options.until;
       matched = await this.#waitFor(() => re.test(text()), deadline, options.signal);
+    } else if (options.settle && options.idleMs === undefined) {
+      const { ends, quietMs } = options.settle;
+      const quietAt = () =>
+        Math.max(this.#lastDataAt, started) + (this.#ends > ends ? 15 : quietMs);
+      await this.#waitFor(
+        () => (this.#ends > ends || fresh() > 0) && Date.now() >= quietAt(),
+        deadline,
+        options.signal,
+        quietAt,
+      );
     } else if (options.idleMs !== undefined) {
       const idle = options.idleMs;
       await this.#waitFor(
@@ -243,7 +449,8 @@ export class Shell {
     };
     if (this.ring.completeLength(this.closed) > 0) result.more = true;
     if (matched !== undefined) result.until_matched = matched;
-    return result;
+    await this.screen.flush();
+    return { ...result, ...this.state() };
   }
 
   /** Resizes the terminal (1..1000 each way). */
@@ -367,9 +574,12 @@ export class Shell {
         this.#capture = fn;
       },
       giveBack: (bytes: Uint8Array) => {
-        this.ring.push(bytes);
+        this.ring.push(stripMarkBytes(bytes));
         this.#notify();
       },
+      show: (bytes: Uint8Array) => this.#show(bytes),
+      hookToken: this.hookToken,
+      ansiC: this.ansiC,
       ended: () => (this.closed ? { code: this.exitCode } : undefined),
       onChange: (fn: () => void) => {
         this.#waiters.add(fn);
@@ -377,4 +587,9 @@ export class Shell {
       },
     };
   }
+}
+
+/** Removes rsm's marks from a byte slice (a whole one: nothing is held back). */
+function stripMarkBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.indexOf(0x1b) < 0 ? bytes : fromLatin1(stripMarks(latin1(bytes)));
 }
