@@ -130,6 +130,7 @@ export class Shell {
   #held?: Uint8Array[];
   #ends = 0;
   #skipExit = false;
+  #alternate = false;
   #stream?: PtyStream;
   #gen = 0;
   #lock: Promise<void> = Promise.resolve();
@@ -183,6 +184,7 @@ export class Shell {
     stream.onData((chunk) => {
       if (gen !== this.#gen) return;
       this.#lastDataAt = Date.now();
+      if (chunk.includes(0x1b)) this.#trackAlternate(chunk);
       const { bytes, marks } = this.#filter.push(chunk);
       for (const m of marks) this.#mark(m);
       if (this.#capture) this.#capture(chunk);
@@ -330,6 +332,17 @@ export class Shell {
     this.watch.output(bytes);
   }
 
+  /**
+   * Follows the switches to and from the alternate screen (vim, less, top) in the raw output,
+   * so `run` can refuse at once, without waiting for the emulator to parse.
+   */
+  #trackAlternate(chunk: Uint8Array): void {
+    // deno-lint-ignore no-control-regex
+    const re = /\x1b\[\?(?:1049|1047|47)([hl])/g;
+    const text = latin1(chunk);
+    for (let m = re.exec(text); m; m = re.exec(text)) this.#alternate = m[1] === "h";
+  }
+
   /** Updates the state from one mark of the shell's prompt hooks. */
   #mark(m: Mark): void {
     if (m.kind === "cwd") {
@@ -351,7 +364,7 @@ export class Shell {
   run(command: string, options: RunOptions = {}): Promise<RunResult> {
     return this.#exclusive(async () => {
       await this.#ready(options.signal);
-      if (await this.screen.alternate()) {
+      if (this.#alternate) {
         throw new RsmError(
           "SHELL_BUSY",
           `Cannot run in shell ${this.id}: a full-screen program (vim, less, top…) is in the ` +
