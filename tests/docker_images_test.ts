@@ -103,7 +103,7 @@ testIf(
           new RegExp(lockedRef),
         );
         for (const f of ["daemon.log", "audit.log", "state.json"]) {
-          const text = await Deno.readTextFile(join(rsm.tmp.rsmDir, f)).catch(() => "");
+          const text = await Deno.readTextFile(join(rsm.tmp.rsmDir, f)); // must exist
           assert.ok(!text.includes(password), `${f} holds the registry password`);
         }
       },

@@ -74,6 +74,13 @@ testIf(
       assert.equal(outcomes.length, 50);
       const bad = outcomes.filter((o) => !o.ok && o.code !== -32001);
       assert.deepEqual(bad, [], "every call is a result or -32001");
+      // Every ssh_exec sleeps at least 1 s and the kill comes at 0.7 s: each one was in flight
+      // in the killed daemon, so each must be -32001 ("may or may not have run"), never sent
+      // again to the new daemon (it could run twice) nor reported as a result.
+      const execs = outcomes.filter((o) => o.what.startsWith("ssh_exec"));
+      const notCut = execs.filter((o) => o.code !== -32001);
+      assert.equal(execs.length, 30);
+      assert.deepEqual(notCut, [], "every ssh_exec in flight at the kill is answered -32001");
       const slow = outcomes.filter((o) => o.ms > 30_000);
       assert.deepEqual(slow, [], "every call answered within 30 s");
       console.log(

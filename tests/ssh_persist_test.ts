@@ -131,7 +131,7 @@ testIf(missing, "persistent sessions survive kill -9 of the daemon", async () =>
 
   await rsm.callJson("snapshot");
   for (const f of ["state.json", "daemon.log", "audit.log"]) {
-    const text = await Deno.readTextFile(join(rsm.tmp.rsmDir, f)).catch(() => "");
+    const text = await Deno.readTextFile(join(rsm.tmp.rsmDir, f)); // must exist
     assert.ok(!text.includes(user.password), `${f} contains the password`);
     assert.ok(!text.includes(user.keyPassphrase), `${f} contains the passphrase`);
   }

@@ -18,6 +18,7 @@ store.register("ssh", {
   }),
   restore: () => Promise.resolve(),
 });
+await store.load(); // as the daemon does at start: removes temp files of killed writes
 await store.flush();
 console.log("ready");
 while (true) {
