@@ -42,6 +42,11 @@ const errors = new Map<string, number>();
 const faults = new Map<string, number>();
 const samples: { minute: number; pid: number; rss: number }[] = [];
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+/** When each kind of fault last happened (ms), to tell its after-effects from real errors. */
+const lastFault = new Map<string, number>();
+const since = (kind: string) => Date.now() - (lastFault.get(kind) ?? -Infinity);
+/** Per-minute rows for the summary table. */
+const minutes: { minute: number; ops: number; rss: number; other: number }[] = [];
 
 /** Sorts an error into a kind; kinds that follow a fault are expected, "other" is not. */
 function kindOf(err: unknown): string {
@@ -66,6 +71,9 @@ function kindOf(err: unknown): string {
     return "target down right after a fault";
   }
   if (/timed out|timeout/i.test(msg)) return "timeout";
+  if (/^killed by the sshd restart/.test(msg)) {
+    return "command killed by the sshd restart (fault: it SIGKILLs every session process)";
+  }
   return `other: ${msg.replace(/\s+/g, " ").slice(0, 90)}`;
 }
 
@@ -138,6 +146,9 @@ try {
       try {
         if (op === "exec") {
           const r = await c.callJson("ssh_exec", { session_id: "soak", command: `echo ${token}` });
+          if (r.signal === "SIGKILL" && since("sshd restart") < 10_000) {
+            throw new Error(`killed by the sshd restart ${since("sshd restart")} ms before`);
+          }
           if (r.stdout !== `${token}\n` || r.exit_code !== 0) {
             throw new Error(`bad exec: ${JSON.stringify(r)}`);
           }
@@ -211,10 +222,13 @@ try {
       }
       const kind = kinds[Math.floor(Math.random() * kinds.length)];
       bump(faults, kind);
+      lastFault.set(kind, Date.now());
       try {
         const handlePath = join(tmp.rsmDir, "daemon.json");
-        if (kind === "sshd restart") await sshd.restart();
-        else if (kind === "handle deleted") await Deno.remove(handlePath).catch(() => {});
+        if (kind === "sshd restart") {
+          await sshd.restart();
+          lastFault.set(kind, Date.now());
+        } else if (kind === "handle deleted") await Deno.remove(handlePath).catch(() => {});
         else if (kind === "handle corrupted") await Deno.writeTextFile(handlePath, "{garbage");
         else if (kind === "forward re-made") {
           await clients[0].call("ssh_forward_cancel", { session_id: "soak", forward_id: "web" });
@@ -249,6 +263,9 @@ try {
       const rss = h ? await rssKiB(h.pid).catch(() => 0) : 0;
       if (h) samples.push({ minute, pid: h.pid, rss });
       const total = [...ops.values()].reduce((a, b) => a + b, 0);
+      const other = [...errors].filter(([k]) => k.startsWith("other"))
+        .reduce((a, [, v]) => a + v, 0);
+      minutes.push({ minute, ops: total, rss, other });
       console.log(
         `[${minute} min] ops ${total} (${
           (total / ((Date.now() - started) / 1000)).toFixed(1)
@@ -278,6 +295,23 @@ try {
       longest.map((s) => `${(s.rss / 1024).toFixed(0)}`).join(" → ") + " MiB",
   );
   console.log(`secrets found in the config dir: ${leaks.length}`);
+  // The RSS rule (README): the last 10 minutes each within ±10% of the mean of minutes 10–20.
+  const at = (m: number) => minutes.find((r) => r.minute === m)?.rss ?? 0;
+  if (MINUTES >= 30) {
+    const base = [...Array(11).keys()].map((i) => at(10 + i)).filter(Boolean);
+    const mean = base.reduce((a, b) => a + b, 0) / (base.length || 1);
+    const last = minutes.filter((r) => r.minute > MINUTES - 10);
+    const worst = Math.max(...last.map((r) => Math.abs(r.rss - mean) / mean));
+    console.log(
+      `RSS rule: mean of minutes 10–20 ${(mean / 1024).toFixed(0)} MiB; last 10 minutes within ` +
+        `${(worst * 100).toFixed(1)}% of it: ${worst <= 0.1 ? "FLAT" : "NOT FLAT"}`,
+    );
+  }
+  console.log("\n| minute | operations (total) | daemon RSS (MiB) | unexplained errors (total) |");
+  console.log("| -----: | -----------------: | ---------------: | -------------------------: |");
+  for (const r of minutes) {
+    console.log(`| ${r.minute} | ${r.ops} | ${(r.rss / 1024).toFixed(0)} | ${r.other} |`);
+  }
 } finally {
   for (const c of clients) await c.close();
   await stopDaemon(tmp.env);
