@@ -8,6 +8,7 @@ import { resolvePaths } from "./lib/paths.ts";
 import { checkHealth, readHandle } from "./lib/http/handle.ts";
 import { findOrSpawnDaemon } from "./lib/http/spawn.ts";
 import { UsageError } from "./lib/cli/usage.ts";
+import { narrowRun } from "./lib/perms.ts";
 
 // Commands load their code on demand: `rsm stdio` must start fast and light.
 
@@ -130,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
     json?: boolean;
   };
   const paths = resolvePaths({ handle: v.handle, state: v.state });
+  await narrowRun(command === "daemon" ? "daemon" : "client");
 
   switch (command) {
     case "stdio": {

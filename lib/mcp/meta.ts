@@ -1,5 +1,6 @@
 import { defineTool, type ToolDef } from "./tool.ts";
 import { VERSION } from "../version.ts";
+import { mayRun } from "../perms.ts";
 import type { App } from "../app.ts";
 
 /** The `status` document (SPEC §4.8), also served as JSON on `GET /status` for `rsm status`. */
@@ -18,6 +19,7 @@ export function statusReport(app: App) {
     policy: app.policy.status(),
     // only when audit.log could not be written (see lib/audit.ts)
     ...(app.audit.failures ? { audit_log_errors: app.audit.failures } : {}),
+    may_run: mayRun(), // local programs this daemon may start (README "Security model")
   };
 }
 
