@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, run, testIf } from "./support/env.ts";
 import { compileArgv, permissionFlags, TARGETS } from "../scripts/compile.ts";
+import { LIBCRYPTO_PATHS } from "../lib/ssh/crypto/libcrypto.ts";
 
 const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
 
@@ -63,16 +64,21 @@ testIf(
   },
 );
 
-testIf(null, "every task that runs rsm uses -P=rsm and the set grants no all or ffi", () => {
-  for (const [name, cmd] of Object.entries(config.tasks as Record<string, string>)) {
-    if (!/\bdeno run\b.*\bmain\.ts\b/.test(cmd)) continue;
-    assert.deepEqual(permissionFlags(cmd.split(/\s+/)), ["-P=rsm"], `task ${name}`);
-  }
-  const set = config.permissions.rsm;
-  assert.equal(set.all, undefined);
-  assert.ok(!set.ffi, "no FFI");
-  assert.ok(Array.isArray(set.run), "run is narrowed to named programs");
-});
+testIf(
+  null,
+  "every task that runs rsm uses -P=rsm; the set grants no all, ffi only libcrypto",
+  () => {
+    for (const [name, cmd] of Object.entries(config.tasks as Record<string, string>)) {
+      if (!/\bdeno run\b.*\bmain\.ts\b/.test(cmd)) continue;
+      assert.deepEqual(permissionFlags(cmd.split(/\s+/)), ["-P=rsm"], `task ${name}`);
+    }
+    const set = config.permissions.rsm;
+    assert.equal(set.all, undefined);
+    // FFI only for the exact libcrypto files lib/ssh/crypto/libcrypto.ts tries (README)
+    assert.deepEqual(set.ffi ?? [], [...LIBCRYPTO_PATHS], "ffi is narrowed to libcrypto's paths");
+    assert.deepEqual(set.run, ["deno", "rsm"], "run is narrowed to rsm itself");
+  },
+);
 
 testIf(null, "the compiled asset names are the ones install.sh downloads", async () => {
   const script = await Deno.readTextFile(join(ROOT, "scripts/install.sh"));
