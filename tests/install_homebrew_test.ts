@@ -21,8 +21,8 @@ Deno.test("the Homebrew formula renders with the version and each binary's check
   const rb = renderFormula(template, { version: "1.2.3", repo, sums: parseSums(SUMS) });
   assert.doesNotMatch(rb, /\{\{|\}\}/, "no placeholder left");
   assert.match(rb, /^class Rsm < Formula$/m);
-  assert.match(rb, /^  version "1\.2\.3"$/m);
-  assert.match(rb, /^  homepage "https:\/\/github\.com\/acme\/remote-shell-mcp"$/m);
+  assert.match(rb, /^ {2}version "1\.2\.3"$/m);
+  assert.match(rb, /^ {2}homepage "https:\/\/github\.com\/acme\/remote-shell-mcp"$/m);
   assert.match(rb, /brew install acme\/tap\/rsm/);
   // every block: one url of this release's asset for that platform, then its own sha256
   const blocks = [...rb.matchAll(
