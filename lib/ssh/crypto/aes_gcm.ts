@@ -4,9 +4,9 @@
  * 16-byte tag follows; the 12-byte nonce is a 4-byte fixed field and a 64-bit big-endian
  * invocation counter incremented per packet.
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { EVP_CTRL_GCM_GET_TAG, EVP_CTRL_GCM_SET_TAG, type LibcryptoSymbols } from "./libcrypto.ts";
-import { MAX_PACKET_SIZE, type Opener, type Sealer, TAG_LEN } from "./packet.ts";
+import { MAX_PACKET_SIZE, type Opener, packetBuffer, type Sealer, TAG_LEN } from "./packet.ts";
 
 function newContext(
   lib: LibcryptoSymbols,
@@ -91,7 +91,7 @@ export class FfiGcmOpener extends GcmBase implements Opener {
 
   open(head: Uint8Array, body: Uint8Array, len: number): Buffer {
     const { lib, ctx, outlBytes } = this;
-    const plain = Buffer.allocUnsafe(len);
+    const plain = packetBuffer(len);
     if (
       lib.EVP_CipherInit_ex(ctx, null, null, null, this.iv, -1) !== 1 ||
       lib.EVP_CipherUpdate(ctx, null, outlBytes, head, 4) !== 1 ||

@@ -9,10 +9,10 @@
  * WebAssembly Poly1305 — the one ssh2 ships, called with its own memory, no copies on the
  * WebAssembly stack). Both keep every buffer per instance (see packet.ts for why).
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { createCipheriv } from "node:crypto";
 import type { LibcryptoSymbols } from "./libcrypto.ts";
-import { MAX_PACKET_SIZE, type Opener, type Sealer, TAG_LEN } from "./packet.ts";
+import { MAX_PACKET_SIZE, type Opener, packetBuffer, type Sealer, TAG_LEN } from "./packet.ts";
 import type { Poly1305 } from "./poly1305.ts";
 
 const ZEROS = new Uint8Array(64);
@@ -88,7 +88,7 @@ class ChaChaPolyOpener implements Opener {
 
   open(head: Uint8Array, body: Uint8Array, len: number, seqno: number): Buffer {
     const cipherText = body.subarray(0, len);
-    const plain = Buffer.allocUnsafe(len);
+    const plain = packetBuffer(len);
     // Verify before decrypting: the tag is computed over the ciphertext.
     this.#engine.main(cipherText, plain, seqno, this.#polyKey, () => {
       this.#engine.mac(this.#polyKey, head, cipherText, this.#tag);
