@@ -109,7 +109,8 @@ function makeShellTools(f: Flavour): ToolDef[] {
         `until: wait for a regex (e.g. a prompt or "READY"); idle_ms: wait until output has ` +
         `been quiet that long; strip_ansi: plain text without colours/cursor codes. ` +
         `eof: the process exited and everything was read; dropped_bytes: output lost ` +
-        `because more than 1 MiB was unread; more: call again for the rest.`,
+        `because more than 1 MiB was unread; more: call again for the rest. Also the ` +
+        `shell's state: running, waiting_for_input, last_exit_code, cwd.`,
       input: {
         ...target,
         timeout_ms: z.number().int().min(0).max(300_000).optional().describe(
