@@ -246,8 +246,8 @@ async function openIntegrated(command: string): Promise<Shell> {
   return shell;
 }
 
-const INTEGRATED = [...SHELLS, ["dash", "dash"]] as const;
-const missingDash = await need(["script", "busybox", "bash", "dash"]);
+const INTEGRATED = [...SHELLS, ["dash", "dash"], ["zsh", "zsh -f"]] as const;
+const missingDash = await need(["script", "busybox", "bash", "dash", "zsh"]);
 
 for (const [label, command] of INTEGRATED) {
   testIf(

@@ -80,7 +80,7 @@ export function setupLine(flavour: ShellFlavour, token: string): string {
   }
   if (flavour === "zsh") {
     return ` __rsm_pc() { local e=$?; printf '${d}' "$e" "$PWD"; return $e }; ` +
-      `__rsm_px() { printf '${c}' }; typeset -ga precmd_functions preexec_functions; ` +
+      `__rsm_px() { printf '${c}' }; __rsm_r() { return $1 }; typeset -ga precmd_functions preexec_functions; ` +
       `precmd_functions=(__rsm_pc $precmd_functions); preexec_functions+=(__rsm_px); ` +
       `setopt histignorespace; ${done}\n`;
   }

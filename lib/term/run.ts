@@ -44,6 +44,12 @@ export interface RunHost {
   hookToken?: string;
   /** The shell understands `$'…'` quoting (bash, zsh, ksh, busybox ash). */
   ansiC?: boolean;
+  /**
+   * The line prints its own end mark, then calls this function (defined by the hooks) with
+   * the status, so the prompt hook still reports the command's (zsh prints its
+   * partial-line marker before its hook runs, so its hook cannot end the output).
+   */
+  restoreStatus?: string;
 }
 
 /**
@@ -198,10 +204,13 @@ const MAX_LINE = 800;
 export function commandLines(
   command: string,
   nonce: string,
-  shell: { hookToken?: string; ansiC?: boolean } = {},
+  shell: { hookToken?: string; ansiC?: boolean; restoreStatus?: string } = {},
 ): string {
   const start = ` printf '\\033]133;C;rsm=${nonce}\\007'; eval `;
-  const end = shell.hookToken ? "" : `; printf '\\033]133;D;%d;rsm=${nonce}\\007' $?`;
+  const restore = shell.restoreStatus ? `; ${shell.restoreStatus} $__rsm_e` : "";
+  const end = shell.hookToken
+    ? ""
+    : `; __rsm_e=$?; printf '\\033]133;D;%d;rsm=${nonce}\\007' $__rsm_e${restore}`;
   const quoted = quote(command, shell.ansiC ?? false);
   const longest = Math.max(...quoted.split("\n").map((l) => new TextEncoder().encode(l).length));
   if (longest + start.length + end.length <= MAX_LINE) return `${start}${quoted}${end}\n`;

@@ -391,7 +391,7 @@ export class Shell {
             `open a new shell and retry`,
         );
       }
-      if (!this.hookToken && r.exit_code !== null && !r.timed_out) {
+      if (r.exit_code !== null && !r.timed_out) {
         this.lastExitCode = r.exit_code;
       }
       return r;
@@ -591,7 +591,9 @@ export class Shell {
         this.#notify();
       },
       show: (bytes: Uint8Array) => this.#show(bytes),
-      hookToken: this.hookToken,
+      ...(this.flavour === "zsh" && this.hookToken
+        ? { restoreStatus: "__rsm_r" }
+        : { hookToken: this.hookToken }),
       ansiC: this.ansiC,
       ended: () => (this.closed ? { code: this.exitCode } : undefined),
       onChange: (fn: () => void) => {
