@@ -218,10 +218,12 @@ testIf(
               await rsm.callJson("ssh_upload", {
                 session_id: id,
                 local_path: small,
+                wait_ms: 300_000,
                 remote_path: remote,
               });
               await rsm.callJson("ssh_download", {
                 session_id: id,
+                wait_ms: 300_000, // never a job: the file is checked right after
                 remote_path: remote,
                 local_path: back,
               });
