@@ -29,6 +29,15 @@ Deno.test("the eight ssh_shell_* and eight docker_shell_* tools share one shape"
     "until",
   ]);
   assert.equal(read.annotations?.readOnlyHint, true);
+  const write = shellTools.find((t) => t.name === "docker_shell_write")!;
+  assert.deepEqual(Object.keys(write.input).sort(), [
+    "data",
+    "host_id",
+    "shell_id",
+    "wait_idle_ms",
+    "wait_ms",
+    "wait_until",
+  ]);
   assert.equal(
     shellTools.find((t) => t.name === "ssh_shell_close")!.annotations?.destructiveHint,
     true,

@@ -59,23 +59,20 @@ function makeShellTools(f: Flavour): ToolDef[] {
     defineTool({
       name: name("write"),
       group: f.group,
-      description: `Types raw data into a shell (keystrokes): add "\\n" yourself to press ` +
-        `Enter; control keys work ("\\u0003" Ctrl-C, "\\u0004" Ctrl-D, "\\u001b" Esc). ` +
-        `Returns at once, or with wait_until/wait_idle_ms/wait_ms returns the output that ` +
-        `followed in the same call (REPLs, prompts, installers). For one command with its ` +
-        `exact output and exit code use ${name("run")} instead.`,
+      description: `Types raw keys into a shell (add "\\n" for Enter; "\\u0003" Ctrl-C, ` +
+        `"\\u0004" Ctrl-D). With wait_until/wait_idle_ms/wait_ms also returns the output ` +
+        `that followed. For one command's exact output and exit code use ${name("run")}.`,
       input: {
         ...target,
         data: z.string().max(1 << 20).describe("raw bytes to type"),
         wait_until: z.string().max(2000).optional().describe(
-          'then wait until the new output matches this regex (e.g. ">>> $", "password: $")',
+          'then wait for a regex in the new output, e.g. ">>> $"',
         ),
         wait_idle_ms: z.number().int().min(1).max(300_000).optional().describe(
-          "then wait until no output has arrived for this many ms",
+          "then wait for this much quiet",
         ),
         wait_ms: z.number().int().min(0).max(300_000).optional().describe(
-          "longest wait (default 10000 with wait_until/wait_idle_ms); alone: until the " +
-            "prompt is back or output pauses 500 ms",
+          "max wait (default 10000); alone: until the prompt is back",
         ),
       },
       policy: (a) => ({ kind: f.kind, target: ownerOf(a), typed: a.data }),
@@ -104,23 +101,20 @@ function makeShellTools(f: Flavour): ToolDef[] {
     defineTool({
       name: name("read"),
       group: f.group,
-      description: `Reads a shell's new output (what arrived since the last read). Returns ` +
-        `buffered output at once; with nothing buffered waits up to timeout_ms for some. ` +
-        `until: wait for a regex (e.g. a prompt or "READY"); idle_ms: wait until output has ` +
-        `been quiet that long; strip_ansi: plain text without colours/cursor codes. ` +
-        `eof: the process exited and everything was read; dropped_bytes: output lost ` +
-        `because more than 1 MiB was unread; more: call again for the rest. Also the ` +
-        `shell's state: running, waiting_for_input, last_exit_code, cwd.`,
+      description: `Reads a shell's new output: at once if buffered, else waits up to ` +
+        `timeout_ms. until: a regex to wait for; idle_ms: wait for quiet; strip_ansi: plain ` +
+        `text. eof: exited and all read; dropped_bytes: lost past 1 MiB unread; more: call ` +
+        `again. Also running, waiting_for_input, last_exit_code, cwd.`,
       input: {
         ...target,
         timeout_ms: z.number().int().min(0).max(300_000).optional().describe(
           "longest wait in ms (default 1000, max 300000)",
         ),
         until: z.string().max(2000).optional().describe(
-          "JavaScript regex (multiline); return as soon as the unread output matches",
+          "regex (multiline) to wait for in the unread output",
         ),
         idle_ms: z.number().int().min(1).max(300_000).optional().describe(
-          "return once no output has arrived for this many ms",
+          "return after this much quiet (ms)",
         ),
         strip_ansi: z.boolean().optional().describe("remove escape sequences and \\r"),
       },
@@ -144,11 +138,10 @@ function makeShellTools(f: Flavour): ToolDef[] {
     defineTool({
       name: name("run"),
       group: f.group,
-      description: `Runs one command in a live POSIX shell (bash, sh, busybox, zsh) and ` +
-        `returns exactly its output and exit code; cwd, exported variables, functions and ` +
-        `activated virtualenvs persist between runs. Multi-line commands work. On timeout ` +
-        `Ctrl-C is sent, timed_out is true and the shell stays usable. Not for interactive ` +
-        `programs (use write/read/screen).`,
+      description: `Runs one command (may be multi-line) in a live POSIX shell and returns ` +
+        `exactly its output and exit code; cwd, env, functions and virtualenvs persist. On ` +
+        `timeout Ctrl-C is sent (timed_out: true); the shell stays usable. Not for ` +
+        `interactive programs (use write/screen).`,
       input: {
         ...target,
         command: z.string().min(1).max(1 << 20).describe("shell command (may be several lines)"),
@@ -198,9 +191,8 @@ function makeShellTools(f: Flavour): ToolDef[] {
     defineTool({
       name: name("screen"),
       group: f.group,
-      description: `Shows a shell's terminal screen as a person sees it (rendered by a ` +
-        `terminal emulator): use it for full-screen programs like vim, less, top or menus. ` +
-        `Rows are 0-based; cursor_row/cursor_col give the cursor.`,
+      description: `Shows a shell's terminal screen as a person sees it (vim, less, top, ` +
+        `menus); rows are 0-based, with the cursor's row and column.`,
       input: target,
       annotations: { readOnlyHint: true },
       run: (args, ctx) => ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id).snapshot(),
@@ -236,8 +228,8 @@ function makeShellTools(f: Flavour): ToolDef[] {
       name: name("list"),
       group: f.group,
       description: `Lists open shells${` (optionally of one ${f.ownerWhat.split(" (")[0]})`}: ` +
-        `buffered/dropped bytes, closed + exit_code for exited ones, lost when the ` +
-        `connection under it went away.`,
+        `buffered/dropped bytes, state, closed + exit_code once exited, lost with its ` +
+        `connection.`,
       input: {
         [f.ownerField]: fields.id(f.ownerWhat).optional(),
       } as Record<string, z.ZodOptional<z.ZodString>>,
@@ -253,11 +245,10 @@ function makeShellTools(f: Flavour): ToolDef[] {
 const sshOpen = defineTool({
   name: "ssh_shell_open",
   group: "shell",
-  description: "Opens an interactive PTY shell on an SSH session that keeps its state (cwd, " +
-    "env, functions) across calls. Then: ssh_shell_run for a command's exact output and exit " +
-    "code; ssh_shell_write + ssh_shell_read for interactive programs; ssh_shell_screen for " +
-    "full-screen ones. durable: true keeps the shell in tmux on the server so it survives " +
-    "reconnects and daemon restarts (needs tmux there).",
+  description: "Opens a PTY shell on an SSH session; its state (cwd, env, functions) " +
+    "persists. Then: ssh_shell_run for exact output and exit code; ssh_shell_write (with " +
+    "wait_until) for interactive programs; ssh_shell_screen for full-screen ones. durable: " +
+    "true keeps it in tmux on the server (survives reconnects and restarts).",
   input: {
     session_id: fields.id("SSH session id (from ssh_connect)"),
     shell_id: fields.id("name for the new shell, unique within the session"),
@@ -295,10 +286,10 @@ const sshOpen = defineTool({
 const dockerOpen = defineTool({
   name: "docker_shell_open",
   group: "docker",
-  description: "Opens an interactive PTY shell in a running container (docker exec with a " +
-    "TTY) that keeps its state across calls. Then: docker_shell_run for a command's exact " +
-    "output and exit code; docker_shell_write + docker_shell_read for interactive programs; " +
-    "docker_shell_screen for full-screen ones.",
+  description: "Opens a PTY shell in a running container (docker exec with a TTY); its " +
+    "state persists. Then: docker_shell_run for exact output and exit code; " +
+    "docker_shell_write (with wait_until) for interactive programs; docker_shell_screen for " +
+    "full-screen ones.",
   input: {
     host_id: fields.id("Docker host id (from docker_connect)"),
     shell_id: fields.id("name for the new shell, unique within the host"),
