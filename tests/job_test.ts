@@ -138,14 +138,15 @@ testIf(
       const run1 = await rsm.callJson("ssh_shell_run", {
         session_id: "box",
         shell_id: "sh1",
-        command: "sleep 2; echo shell-done",
-        wait_ms: 300,
+        command: "echo started; sleep 3; echo shell-done",
+        wait_ms: 1500,
       });
       assert.equal(run1.state, "running");
+      assert.equal(run1.tail, "started");
       const w = await rsm.callJson("job_wait", { job_id: run1.job_id, wait_ms: 20_000 });
       assert.equal(w.state, "exited");
       assert.equal(w.exit_code, 0);
-      assert.equal(w.output.trim(), "shell-done");
+      assert.equal(w.output, "started\nshell-done\n");
       const run2 = await rsm.callJson("ssh_shell_run", {
         session_id: "box",
         shell_id: "sh1",

@@ -19,4 +19,4 @@ export {
   type WaitEnd,
   type WaitOptions,
 } from "./manager.ts";
-export { JobOutput, type JobStream } from "./output.ts";
+export { JobOutput, type JobStream, lastLineOf } from "./output.ts";

@@ -178,11 +178,7 @@ export class JobOutput {
 
   /** The latest non-empty output line, without escape sequences (for progress messages). */
   lastLine(): string {
-    const lines = new TextDecoder().decode(this.#tail.subarray(-1024)).split(/\r?\n|\r/).map((l) =>
-      // deno-lint-ignore no-control-regex
-      l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x1f\x7f]/g, "").trim()
-    ).filter(Boolean);
-    return lines.length ? lines[lines.length - 1].slice(0, 200) : "";
+    return lastLineOf(this.#tail.subarray(-1024));
   }
 
   /**
@@ -232,6 +228,24 @@ export class JobOutput {
       } catch { /* already gone */ }
     }
   }
+}
+
+/**
+ * The last non-empty line of terminal output, without escape sequences or control characters,
+ * at most 200 characters (for progress messages).
+ */
+export function lastLineOf(bytes: Uint8Array): string {
+  const lines = new TextDecoder().decode(bytes).split(/\r?\n|\r/).map((l) =>
+    l
+      // deno-lint-ignore no-control-regex
+      .replace(/\x1b\][^\x07\x1b]*(\x07|\x1b\\)/g, "")
+      // deno-lint-ignore no-control-regex
+      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")
+      // deno-lint-ignore no-control-regex
+      .replace(/[\x00-\x1f\x7f]/g, "")
+      .trim()
+  ).filter(Boolean);
+  return lines.length ? lines[lines.length - 1].slice(0, 200) : "";
 }
 
 function writeAll(f: Deno.FsFile, data: Uint8Array): void {

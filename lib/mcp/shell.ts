@@ -4,6 +4,7 @@ import { PERSON_WAIT_MS, type ShellKind, type ShellWatch } from "../term/mod.ts"
 import { boundText } from "./format.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { isRunning, JOB_TIMEOUT_DEFAULT_MS, jobTimeoutField, runLong, waitField } from "./job.ts";
+import { lastLineOf } from "../jobs/mod.ts";
 
 /** How one backend's shell tools differ: name prefix, owner field, group, open tool. */
 interface Flavour {
@@ -164,6 +165,12 @@ function makeShellTools(f: Flavour): ToolDef[] {
               timeoutMs: args.timeout_ms ?? JOB_TIMEOUT_DEFAULT_MS,
               stripAnsi: args.strip_ansi,
               signal: job.signal,
+              // progress and the running tail show the latest line; the clean output (no
+              // terminal codes) is kept when the run ends
+              onOutput: (chunk) => {
+                const line = lastLineOf(chunk);
+                if (line) job.note(line);
+              },
             });
             // the shell hands over a run's output when it ends: keep it whole for job_output
             job.write("stdout", new TextEncoder().encode(r.output));

@@ -11,6 +11,8 @@ export interface RunOptions {
   /** Remove escape sequences from the output. */
   stripAnsi?: boolean;
   signal?: AbortSignal;
+  /** Sees the command's output as it arrives (raw terminal bytes; the result is the clean text). */
+  onOutput?: (chunk: Uint8Array) => void;
 }
 
 /** What a `run` returns. */
@@ -98,7 +100,10 @@ export async function runMarked(
     const before = latin.length;
     parts.push(chunk);
     latin += latin1(chunk);
-    if (startAt >= 0) return host.show(chunk);
+    if (startAt >= 0) {
+      options.onOutput?.(chunk);
+      return host.show(chunk);
+    }
     const i = latin.indexOf(startMark, Math.max(0, before - startMark.length));
     if (i < 0) return;
     startAt = searched = i + startMark.length;
@@ -110,6 +115,7 @@ export async function runMarked(
     }
     host.show(echo); // the command as a person would have typed it
     host.show(bytes().subarray(startAt));
+    options.onOutput?.(bytes().subarray(startAt));
   });
   const deadline = Date.now() + timeoutMs;
   const signal = options.signal;
