@@ -99,17 +99,27 @@ export class ChannelGate {
     for (const w of waiters) w();
   }
 
+  /**
+   * Waits for one of this gate's channels to close, or 1 s at most: a shell or SFTP channel
+   * closing frees a slot too, without telling the gate.
+   */
   #wait(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
         this.#waiters = this.#waiters.filter((w) => w !== wake);
+      };
+      const onAbort = () => {
+        done();
         reject(signal?.reason ?? new Error("aborted"));
       };
       const wake = () => {
-        signal?.removeEventListener("abort", onAbort);
+        done();
         resolve();
       };
+      const timer = setTimeout(wake, 1000);
       this.#waiters.push(wake);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
