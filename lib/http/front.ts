@@ -177,6 +177,9 @@ export function serveFront(options: FrontOptions): Front {
         continue;
       }
       {
+        // A response is relayed in pieces (head, then body chunks): with Nagle's algorithm the
+        // second piece waits for the client's delayed ACK, ~40 ms per tool call.
+        (conn as Deno.TcpConn).setNoDelay(true);
         const relay = new Relay(conn as Deno.TcpConn);
         conns.add(relay);
         waiting.add(relay);
