@@ -33,6 +33,16 @@ testIf(
       const b = await rsm.callJson("docker_shell_run", { ...s, command: "pwd; echo $MARK; false" });
       assert.equal(b.output.trim(), "/etc\nkept");
       assert.equal(b.exit_code, 1);
+      // shell integration in the container's busybox sh: typed commands report cwd and status
+      const typed = await rsm.callJson("docker_shell_write", {
+        ...s,
+        data: "cd /tmp; (exit 5)\n",
+        wait_ms: 5000,
+      });
+      assert.equal(typed.cwd, "/tmp");
+      assert.equal(typed.last_exit_code, 5);
+      assert.equal(typed.running, false);
+      assert.doesNotMatch(typed.data, /rsm|printf|133;/);
       const size = await rsm.callJson("docker_shell_run", { ...s, command: "stty size" });
       assert.equal(size.output.trim(), "30 100");
       const hosts = await rsm.callJson("docker_list_hosts");
