@@ -156,6 +156,8 @@ testIf(
     assert.equal(repl.until_matched, true);
     assert.equal(repl.running, true);
     assert.equal(repl.waiting_for_input, true);
+    const refused = await rsm.callError("ssh_shell_run", { ...sh("i"), command: "ls" });
+    assert.match(refused, /waiting for input \(">>>"\)/, "run is not typed into python");
     const t0 = Date.now();
     const pow = await rsm.callJson("ssh_shell_write", {
       ...sh("i"),

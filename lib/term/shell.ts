@@ -371,6 +371,19 @@ export class Shell {
             `foreground; look with screen, quit it with write (e.g. "q" or ":q!\\r"), then run`,
         );
       }
+      if (this.hookToken && this.running) {
+        await this.screen.flush();
+        const line = this.screen.cursorPrefix().trimEnd();
+        if (promptLooking(line)) {
+          throw new RsmError(
+            "SHELL_BUSY",
+            `Cannot run in shell ${this.id}: a program in the foreground is waiting for input ` +
+              `(${JSON.stringify(line.slice(-60))}), so the command would be typed into it; ` +
+              `answer it with write (wait_until helps), or end it (e.g. write "\\u0003" or ` +
+              `"exit()\\n"), then run`,
+          );
+        }
+      }
       if (this.flavour === "fish") {
         throw new RsmError(
           "SHELL_NOT_POSIX",
