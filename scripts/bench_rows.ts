@@ -179,8 +179,8 @@ export async function shellRoundTrip(c: Ctx): Promise<Row> {
       status: "ok",
       rsm: fmtLatency(s),
       baseline: "—",
-      target: "p50 ≤ 10 ms",
-      met: s.p50 <= 10,
+      target: "p50 ≤ 3 ms",
+      met: s.p50 <= 3,
       values: { rsm_p50_ms: s.p50, rsm_p95_ms: s.p95, rsm_p99_ms: s.p99 },
     };
   } finally {
