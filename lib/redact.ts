@@ -67,7 +67,7 @@ const SHAPES: Shape[] = [
   // user:password@ in URLs; database and broker URLs are connection strings
   {
     kind: "url_password",
-    re: /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/@'"]+):([^\s@/'"]+)@/gi,
+    re: /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/@'"]*):([^\s@/'"]+)@/gi,
     replace: (m, scheme, user, pass) => {
       if (placeholder(pass)) return m;
       const db =
@@ -115,18 +115,42 @@ function kindOfKey(key: string): string {
  * // "export AWS_ACCESS_KEY_ID=[redacted:aws_access_key]"
  * ```
  */
-export function redactShapes(text: string): string {
+export function redactShapes(text: string, options: { keepLines?: boolean } = {}): string {
   let out = text;
+  const lines = (t: string) => t.split("\n").length - 1;
   for (const s of SHAPES) {
     s.re.lastIndex = 0;
     if (!s.re.test(out)) continue;
     s.re.lastIndex = 0;
-    out = out.replace(
-      s.re,
-      s.replace
-        ? (m: string, ...g: unknown[]) => s.replace!(m, ...(g as string[]))
-        : () => mark(s.kind),
-    );
+    out = out.replace(s.re, (m: string, ...g: unknown[]) => {
+      const r = s.replace ? s.replace(m, ...(g as string[])) : mark(s.kind);
+      // a screen keeps its rows: a redacted key block leaves its lines empty
+      return options.keepLines ? r + "\n".repeat(Math.max(0, lines(m) - lines(r))) : r;
+    });
   }
   return out;
+}
+
+/**
+ * {@link redactShapes} over every string in a tool's value (objects and arrays are copied,
+ * never changed in place), so a secret is found before JSON or TOON escapes its quotes and
+ * newlines.
+ */
+export function redactDeep<T>(value: T): T {
+  if (typeof value === "string") return redactShapes(value) as T;
+  if (Array.isArray(value)) {
+    // lines of one text (a screen's rows): redacted together so a key block spanning rows is
+    // found, with the row count kept
+    if (value.length > 1 && value.every((v) => typeof v === "string" && !v.includes("\n"))) {
+      const joined = redactShapes(value.join("\n"), { keepLines: true }).split("\n");
+      if (joined.length === value.length) return joined as T;
+    }
+    return value.map((v) => redactDeep(v)) as T;
+  }
+  if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v);
+    return out as T;
+  }
+  return value;
 }

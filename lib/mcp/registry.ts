@@ -14,7 +14,7 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 import { errorMessage } from "../errors.ts";
 import { redact, SecretNeededError } from "../secrets.ts";
-import { redactShapes } from "../redact.ts";
+import { redactDeep, redactShapes } from "../redact.ts";
 import type { AskPerson, Subject } from "../policy/mod.ts";
 import { RsmError } from "../errors.ts";
 import { VERSION } from "../version.ts";
@@ -127,10 +127,13 @@ export class ToolRegistry {
           await askForSecret(app, err, person, ctx.signal, name);
         }
       }
+      // credential shapes are found in the value's strings, before JSON/TOON escape them
+      const shaped = app.policy.current().redact;
       const text = value instanceof Text
-        ? boundText(value.text, app.maxOutput).text
-        : renderBounded(value, app.format, app.maxOutput);
-      return { content: [{ type: "text", text: redactFor(app, text) }] };
+        ? boundText(shaped ? redactShapes(value.text) : value.text, app.maxOutput).text
+        : renderBounded(shaped ? redactDeep(value) : value, app.format, app.maxOutput);
+      // known secrets (typed or referenced) are hidden in the final text in any case
+      return { content: [{ type: "text", text: redact(text) }] };
     } catch (err) {
       if (!(err instanceof RsmError) || !err.code.startsWith("POLICY")) {
         app.log.debug("tool failed", { tool: name, error: errorMessage(err) });
