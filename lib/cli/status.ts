@@ -8,6 +8,7 @@ export function printStatus(handle: Handle, report: Record<string, unknown>): vo
     `url        ${handle.url}`,
     `state      ${report.state_path}`,
     `format     ${report.format}`,
+    ...policyLines(report.policy as Record<string, unknown> | undefined),
     `sessions   ${list("sessions").length}`,
     ...list("sessions").map((s) =>
       `  ${s.id}  ${s.user}@${s.address}  ${s.state}${s.last_error ? `  (${s.last_error})` : ""}`
@@ -31,4 +32,13 @@ export function printStatus(handle: Handle, report: Record<string, unknown>): vo
     ),
   ];
   console.log(lines.join("\n"));
+}
+
+/** The policy line of `rsm status`: file, mode, rules, and why a broken file is not in force. */
+function policyLines(p: Record<string, unknown> | undefined): string[] {
+  if (!p) return [];
+  const line = p.loaded
+    ? `policy     ${p.file} (mode ${p.mode}, ${p.rules} rules, redact ${p.redact ? "on" : "off"})`
+    : `policy     none (${p.file} absent; redaction on)`;
+  return p.error ? [line, `  NOT LOADED: ${p.error}`] : [line];
 }
