@@ -25,6 +25,7 @@ Commands:
   tools     list the tools the daemon serves
   call      call one tool from a shell: rsm call ssh_exec session_id=box command='uname -a'
   setup     register rsm in the MCP clients found on this machine
+  console   print a one-time link to the daemon's web console (watch and take over shells)
   version   print the version
   help      this text; rsm <command> --help for one command
 
@@ -64,6 +65,15 @@ objects), key@=file a file's contents as a string. Prints the tool's text; a too
 stderr with exit 1; bad usage exits 2. Starts the daemon if needed.
 
 Example: rsm call ssh_connect id=box spec:='{"addresses":["web1"],"user":"deploy"}'`,
+  console: `Usage: rsm console [--print] [--handle PATH]
+
+Prints a one-time login link to the daemon's web console on loopback: sessions, Docker hosts,
+forwards with live byte counters, jobs, shells you can watch and take over, approvals and the
+audit log. The link works once and sets a browser cookie. Starts the daemon if needed.
+Opens the link in the desktop's browser when rsm may run xdg-open/open; otherwise (and with
+--print) it only prints it.
+
+  --print   only print the link`,
   version: "Usage: rsm version\n\nPrints the version.",
 };
 
@@ -107,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
     "log-level": { type: "string" },
     detached: { type: "boolean" },
     json: { type: "boolean" },
+    print: { type: "boolean" },
   } as const;
   let parsed;
   try {
@@ -129,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
     "log-level"?: string;
     detached?: boolean;
     json?: boolean;
+    print?: boolean;
   };
   const paths = resolvePaths({ handle: v.handle, state: v.state });
   await narrowRun(command === "daemon" ? "daemon" : "client");
@@ -190,6 +202,11 @@ async function main(argv: string[]): Promise<number> {
         }
       }
       return 0;
+    }
+    case "console": {
+      const handle = await findOrSpawnDaemon(paths, { noSpawn: v["no-spawn"] });
+      const { consoleCommand } = await import("./lib/cli/console.ts");
+      return await consoleCommand(handle, { print: v.print });
     }
     case "call": {
       const [tool, ...pairs] = parsed.positionals;

@@ -100,20 +100,120 @@ async function world() {
 
 type World = Awaited<ReturnType<typeof world>>;
 
-/** A page logged in to the console (through `rsm console --print`'s one-time link). */
+/** `rsm console --print`: exit 0 and one login link on stdout. */
+async function consoleLink(w: World): Promise<string> {
+  const r = await rsmCli(w.rsm.env, ["console", "--print"]);
+  assert.equal(r.code, 0, r.stderr);
+  const link = r.stdout.trim();
+  assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/web\/login\?code=[0-9a-f]{48}$/);
+  return link;
+}
+
+/** A page logged in to the console through a fresh one-time link. */
 async function consolePage(w: World): Promise<Page> {
   const page = await w.browser.newPage();
   await page.setViewport({ width: 1100, height: 700 });
-  await page.setExtraHTTPHeaders({ authorization: `Bearer ${w.handle.token}` });
-  await page.goto(`${w.handle.url}/web/console`, { waitUntil: "load" });
+  const r = await page.goto(await consoleLink(w), { waitUntil: "load" });
+  assert.equal(r?.status(), 200);
+  assert.equal(new URL(page.url()).pathname, "/web/console");
   return page;
+}
+
+/** A raw HTTP/1.1 request (any Host header) to the daemon; returns the status code. */
+async function rawStatus(port: number, lines: string[]): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      new TextEncoder().encode([...lines, "Connection: close", "", ""].join("\r\n")),
+    );
+    const buf = new Uint8Array(512);
+    const n = await conn.read(buf);
+    return Number(/^HTTP\/1\.1 (\d+)/.exec(new TextDecoder().decode(buf.subarray(0, n ?? 0)))?.[1]);
+  } finally {
+    conn.close();
+  }
 }
 
 const sh1 = { session_id: "box", shell_id: "sh1" };
 const shellUrl = (w: World) => `${w.handle.url}/web/console/shell?kind=ssh&owner=box&id=sh1`;
 
-testIf(missing, "the console shows and live-updates sessions, forwards and shells", async () => {
-  await using w = await world();
+/** Acceptance 1: the link, the overview, and everything that must be refused. */
+async function loginAndRefusals(w: World) {
+  const link = await consoleLink(w);
+  const port = Number(new URL(w.handle.url).port);
+  const ctx = await w.browser.createBrowserContext();
+  const page = await ctx.newPage();
+  await page.setViewport({ width: 1100, height: 700 });
+  const first = await page.goto(link, { waitUntil: "load" });
+  assert.equal(first?.status(), 200);
+  assert.equal(new URL(page.url()).pathname, "/web/console");
+  const main = await page.$eval("main", (m) => (m as unknown as { innerText: string }).innerText);
+  assert.match(main, /box\s+\S+@127\.0\.0\.1:\d+\s+connected/);
+  assert.match(main, /web\s+box\s+-L 127\.0\.0\.1:\d+:127\.0\.0\.1:\d+/);
+  assert.match(main, /sh1\s+session box\s+running/);
+  const cookie = (await ctx.cookies()).find((c) => c.name === "rsm_web");
+  assert.ok(cookie, "the link set the login cookie");
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, "Strict");
+  const csrf = await page.$eval("body", (b) => b.getAttribute("data-csrf") ?? "");
+
+  // the link is dead after one use, even in another browser
+  const other = await w.browser.createBrowserContext();
+  const again = await (await other.newPage()).goto(link, { waitUntil: "load" });
+  assert.equal(again?.status(), 403);
+  // no cookie: refused (page, event stream, shell stream, keystrokes)
+  const bare = await other.newPage();
+  for (
+    const path of [
+      "/web/console",
+      "/web/console/events",
+      "/web/console/shell?kind=ssh&owner=box&id=sh1",
+    ]
+  ) {
+    assert.equal((await bare.goto(`${w.handle.url}${path}`))?.status(), 401, path);
+  }
+  await other.close();
+  const withCookie = `Cookie: rsm_web=${cookie.value}`;
+  assert.equal(
+    await rawStatus(port, ["GET /web/console HTTP/1.1", `Host: 127.0.0.1:${port}`, withCookie]),
+    200,
+  );
+  // a foreign Host (DNS rebinding) or a foreign Origin: refused even with the cookie
+  assert.equal(
+    await rawStatus(port, ["GET /web/console HTTP/1.1", `Host: evil.example:${port}`, withCookie]),
+    403,
+  );
+  assert.equal(
+    await rawStatus(port, [
+      "GET /web/console/events HTTP/1.1",
+      `Host: 127.0.0.1:${port}`,
+      "Origin: http://evil.example",
+      withCookie,
+    ]),
+    403,
+  );
+  const input = "/web/console/shell/input?kind=ssh&owner=box&id=sh1";
+  const post = (extra: string[]) =>
+    rawStatus(port, [
+      `POST ${input} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      withCookie,
+      "Content-Length: 0",
+      ...extra,
+    ]);
+  assert.equal(await post(["Origin: http://evil.example", `x-rsm-csrf: ${csrf}`]), 403);
+  assert.equal(await post([`Origin: http://127.0.0.1:${port}`]), 403, "no CSRF token");
+  assert.equal(await post([`Origin: http://127.0.0.1:${port}`, "x-rsm-csrf: 00"]), 403);
+  assert.equal(await post([`Origin: http://127.0.0.1:${port}`, `x-rsm-csrf: ${csrf}`]), 204);
+  // every response says: not cached, strict CSP
+  const res = await page.goto(`${w.handle.url}/web/console`);
+  assert.equal(res?.headers()["cache-control"], "no-store");
+  assert.match(res?.headers()["content-security-policy"] ?? "", /script-src 'self'/);
+  await ctx.close();
+}
+
+/** Acceptance 1 and 2: what the test made through MCP is there, and counters move live. */
+async function overviewLive(w: World) {
   const page = await consolePage(w);
   const text = () => page.$eval("main", (m) => (m as unknown as { innerText: string }).innerText);
   const first = await text();
@@ -148,10 +248,10 @@ testIf(missing, "the console shows and live-updates sessions, forwards and shell
   assert.equal((await download).byteLength, 24 << 20);
   await waitFor("the final byte count", async () => (await counter()) >= 24 << 20, 5_000);
   await page.close();
-});
+}
 
-testIf(missing, "the shell view shows an agent's run within a second", async () => {
-  await using w = await world();
+/** Acceptance 2: an agent's run appears in the open shell view within a second. */
+async function shellLive(w: World) {
   const page = await consolePage(w);
   await page.goto(shellUrl(w), { waitUntil: "load" });
   await page.waitForFunction('document.getElementById("live")?.textContent === "live"');
@@ -174,10 +274,10 @@ testIf(missing, "the shell view shows an agent's run within a second", async () 
     await page.screenshot({ path: join(SHOT_DIR, "console-shell.png") });
   }
   await page.close();
-});
+}
 
-testIf(missing, "a person takes over a shell from the console", async () => {
-  await using w = await world();
+/** Acceptance 3: typing in the page reaches the shell; agent writes wait or fail; reads say so. */
+async function takeOver(w: World) {
   const page = await consolePage(w);
   await page.goto(shellUrl(w), { waitUntil: "load" });
   await page.waitForFunction('document.getElementById("live")?.textContent === "live"');
@@ -236,7 +336,103 @@ testIf(missing, "a person takes over a shell from the console", async () => {
   assert.match(audit, /"tool":"console_take_over","target":"box\/sh1"/);
   assert.ok(!audit.includes(mark), "typed keys are not in the audit log");
   await page.close();
-});
+}
 
-// keep the imported helper in use until the login link lands
-void rsmCli;
+/** Acceptance 2: a job's output grows on its page while it runs. */
+async function jobLive(w: World) {
+  const first = await w.rsm.callJson("ssh_exec", {
+    session_id: "box",
+    command: "for i in $(seq 16); do echo line-$i; sleep 0.5; done",
+    wait_ms: 500,
+  });
+  assert.equal(first.state, "running");
+  const page = await consolePage(w);
+  // the overview lists it; its link opens the job's page
+  await page.waitForSelector(`#s-jobs a[href*="${first.job_id}"]`, { timeout: 5000 });
+  await Promise.all([page.waitForNavigation(), page.click(`#s-jobs a[href*="${first.job_id}"]`)]);
+  const output = () => page.$eval("#job-output", (e) => e.textContent ?? "");
+  const lengths: number[] = [];
+  await waitFor(
+    "the job's output to grow three times on its page",
+    async () => {
+      const n = (await output()).length;
+      if (n > (lengths.at(-1) ?? 0)) lengths.push(n);
+      return lengths.length >= 3;
+    },
+    15_000,
+    100,
+  );
+  await page.waitForFunction(
+    'document.getElementById("job-state")?.textContent === "exited 0"',
+    { timeout: 20_000 },
+  );
+  const all = Array.from({ length: 16 }, (_, i) => `line-${i + 1}\n`).join("");
+  assert.equal(await output(), all);
+  await page.close();
+}
+
+/** Acceptance 4: an approval a policy asks for is decided from the console. */
+async function approvals(w: World) {
+  const dir = w.rsm.tmp.rsmDir;
+  await Deno.writeTextFile(
+    join(dir, "policy.toml.tmp"),
+    '[[rule]]\ntargets = ["box"]\nconfirm = ["re:^echo approve-me"]\n',
+  );
+  await Deno.rename(join(dir, "policy.toml.tmp"), join(dir, "policy.toml"));
+  const call = { session_id: "box", command: "echo approve-me" };
+  const refused = await waitFor(
+    "the policy to ask for approval",
+    async () => {
+      const r = await w.rsm.callRaw("ssh_exec", call);
+      const text = (r.content as { text: string }[]).map((c) => c.text).join("");
+      return r.isError && /\/web\/login\?code=/.test(text) ? text : null;
+    },
+    10_000,
+    300,
+  );
+  assert.match(refused ?? "", /approv/i);
+  // the person opens the console (not the link from the error) and decides there
+  const page = await consolePage(w);
+  await page.waitForSelector("#s-waiting a.approval", { timeout: 5000 });
+  const waiting = await page.$eval("#s-waiting", (e) => e.textContent ?? "");
+  assert.match(waiting, /echo approve-me/);
+  await Promise.all([page.waitForNavigation(), page.click("#s-waiting a.approval")]);
+  assert.match(await page.$eval("#command", (e) => e.textContent ?? ""), /^echo approve-me$/);
+  await Promise.all([page.waitForNavigation(), page.click("#approve")]);
+  assert.match(await page.$eval("#result", (e) => e.textContent ?? ""), /Approved/);
+  const ran = await w.rsm.callJson("ssh_exec", call);
+  assert.equal(ran.stdout, "approve-me\n");
+  // back on the overview, nothing waits any more
+  await page.goto(`${w.handle.url}/web/console`);
+  assert.match(await page.$eval("#s-waiting", (e) => e.textContent ?? ""), /Nothing waits/);
+  await Deno.remove(join(dir, "policy.toml"));
+  await page.close();
+}
+
+testIf(
+  missing,
+  "the web console: login, live overview, shell view, take-over, jobs and approvals",
+  async (t) => {
+    await using w = await world();
+    const steps: [string, (w: World) => Promise<void>][] = [
+      [
+        "a one-time link logs in; no cookie, foreign Host or Origin, or no CSRF token is refused",
+        loginAndRefusals,
+      ],
+      [
+        "the overview shows the session, forward and shell, and byte counters move live",
+        overviewLive,
+      ],
+      ["an agent's ssh_shell_run appears in the open shell view within a second", shellLive],
+      [
+        "a person takes over: keys reach the shell, agent writes wait or fail, reads say so",
+        takeOver,
+      ],
+      ["a job's output grows on its page while it runs", jobLive],
+      ["an approval the policy asks for is decided from the console", approvals],
+    ];
+    let failed = 0;
+    for (const [name, fn] of steps) if (!(await t.step(name, () => fn(w)))) failed++;
+    assert.equal(failed, 0, `${failed} step(s) failed`);
+  },
+);

@@ -11,6 +11,7 @@ import fitJs from "@xterm/addon-fit/lib/addon-fit.js" with { type: "text" };
 import consoleCss from "./static/console.css" with { type: "text" };
 import overviewJs from "./static/overview.js" with { type: "text" };
 import shellJs from "./static/shell.js" with { type: "text" };
+import jobJs from "./static/job.js" with { type: "text" };
 import { securityHeaders } from "./page.ts";
 
 const JS = "text/javascript; charset=utf-8";
@@ -27,6 +28,7 @@ const ASSETS: Record<string, [string, string]> = {
   "console.css": [CSS, consoleCss],
   "overview.js": [JS, overviewJs],
   "shell.js": [JS, shellJs],
+  "job.js": [JS, jobJs],
 };
 
 /** `GET /web/console/assets/<name>`, or null when there is no such asset. */

@@ -9,6 +9,8 @@ import { VERSION } from "../version.ts";
 import { bytes, esc, layout } from "./page.ts";
 import { shellHref } from "./shell_view.ts";
 import { auditTail } from "./audit_tail.ts";
+import { jobsSection } from "./jobs.ts";
+import { personSection } from "./person.ts";
 
 /** One section of the overview. */
 export interface Section {
@@ -33,8 +35,9 @@ function state(s: string): string {
   return `<span class="state state-${esc(s.replace(/[^a-z-]/g, ""))}">${esc(s)}</span>`;
 }
 
-/** The sections, in page order. Other parts of the daemon add theirs with {@link addSection}. */
+/** The sections, in page order: what waits for the person first. */
 export const SECTIONS: Section[] = [
+  personSection,
   {
     id: "sessions",
     title: "SSH sessions",
@@ -85,6 +88,7 @@ export const SECTIONS: Section[] = [
         "No forwards.",
       ),
   },
+  jobsSection,
   {
     id: "shells",
     title: "Shells",
@@ -129,13 +133,6 @@ export const SECTIONS: Section[] = [
   },
 ];
 
-/** Adds a section before the audit log (jobs, approvals …). A second add of one id replaces it. */
-export function addSection(section: Section): void {
-  const at = SECTIONS.findIndex((s) => s.id === section.id);
-  if (at >= 0) SECTIONS[at] = section;
-  else SECTIONS.splice(SECTIONS.length - 1, 0, section);
-}
-
 function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
 }
@@ -157,7 +154,7 @@ export function summary(app: App): string {
 }
 
 /** The full overview page. */
-export function overviewPage(app: App): string {
+export function overviewPage(app: App, csrf: string): string {
   const body = SECTIONS.map((s) =>
     `<section aria-labelledby="h-${s.id}"><h2 id="h-${s.id}">${esc(s.title)}</h2>` +
     `<div id="s-${s.id}" class="section">${renderSection(s, app)}</div></section>`
@@ -167,7 +164,7 @@ export function overviewPage(app: App): string {
     {
       title: "Overview",
       scripts: ["overview.js"],
-      data: { events: "/web/console/events" },
+      data: { events: "/web/console/events", csrf },
     },
   );
 }

@@ -37,7 +37,7 @@ function target(app: App, url: URL) {
 }
 
 /** `GET /web/console/shell`: the terminal page. */
-export function shellPage(app: App, url: URL): Response {
+export function shellPage(app: App, url: URL, csrf: string): Response {
   const t = target(app, url);
   if (t instanceof Response) return t;
   const q = new URLSearchParams({ kind: t.kind, owner: t.owner, id: t.id }).toString();
@@ -48,7 +48,9 @@ export function shellPage(app: App, url: URL): Response {
     `<span id="size" class="size">${t.shell.rows}×${t.shell.cols}</span></div>` +
     `<p class="hint">Watching live. Click the terminal (or press Tab to it) and type to take ` +
     `over: your keys go to the shell, and the agent's writes wait while you type (and ` +
-    `${PERSON_QUIET_MS / 1000} s after). The agent is told that a person typed.</p>` +
+    `${
+      PERSON_QUIET_MS / 1000
+    } s after). The agent is told that a person typed. Shift+Esc leaves the terminal.</p>` +
     `<div id="term" class="term" role="application" aria-label="terminal of shell ${
       esc(t.id)
     }"></div>` +
@@ -62,6 +64,7 @@ export function shellPage(app: App, url: URL): Response {
       stream: `/web/console/shell/stream?${q}`,
       input: `/web/console/shell/input?${q}`,
       resize: `/web/console/shell/resize?${q}`,
+      csrf,
       rows: String(t.shell.rows),
       cols: String(t.shell.cols),
     },
@@ -107,6 +110,9 @@ export async function shellInput(app: App, url: URL, req: Request): Promise<Resp
   const body = new Uint8Array(await req.arrayBuffer());
   if (body.length > MAX_INPUT) {
     return textError(413, `Cannot type ${body.length} bytes at once: at most ${MAX_INPUT}`);
+  }
+  if (body.length === 0) {
+    return new Response(null, { status: 204, headers: securityHeaders("text/plain") });
   }
   const stream = t.shell.stream;
   if (t.shell.closed || !stream) {

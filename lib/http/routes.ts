@@ -48,10 +48,6 @@ export function createRoutes(options: RoutesOptions): Routes {
     { transport: WebStandardStreamableHTTPServerTransport; server: Server }
   >();
   const legacy = new Map<string, { transport: LegacySseTransport; server: Server }>();
-  // The web console loads on first use (xterm.js is half a megabyte of text).
-  let webConsole: Promise<import("../console/mod.ts").Console> | undefined;
-  const consoleFor = () =>
-    webConsole ??= import("../console/mod.ts").then((m) => m.createConsole(app));
 
   const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
     new Response(JSON.stringify(body), {
@@ -203,9 +199,6 @@ export function createRoutes(options: RoutesOptions): Routes {
       }
       const url = new URL(req.url);
       try {
-        if (url.pathname === "/web/console" || url.pathname.startsWith("/web/console/")) {
-          return await (await consoleFor()).handle(req, url);
-        }
         switch (url.pathname) {
           case "/health":
             return json(200, { ok: true, pid: Deno.pid, version: VERSION });
@@ -215,6 +208,10 @@ export function createRoutes(options: RoutesOptions): Routes {
             if (req.method !== "POST") return json(405, { error: "use POST" });
             queueMicrotask(options.onShutdown);
             return json(200, { ok: true, stopping: Deno.pid });
+          case "/console-link":
+            // `rsm console`: a one-time login link to the web console (10 minutes)
+            if (req.method !== "POST") return json(405, { error: "use POST" });
+            return json(200, { url: app.web.link("/web/console", 10 * 60_000) });
           case "/mcp":
             return await mcp(req);
           case "/sse":
@@ -229,7 +226,6 @@ export function createRoutes(options: RoutesOptions): Routes {
       }
     },
     async close() {
-      if (webConsole) (await webConsole).close();
       for (const { transport, server } of [...streamable.values(), ...legacy.values()]) {
         await transport.close().catch(() => {});
         await server.close().catch(() => {});

@@ -54,6 +54,12 @@ export class SecretAsks {
     return this.#byId.get(id);
   }
 
+  /** Requests still waiting for a person (the console lists them). */
+  pending(): SecretAsk[] {
+    this.#sweep();
+    return [...this.#byId.values()].filter((a) => a.state === "pending");
+  }
+
   /** Stores what the person typed. Throws when the request is unknown or no longer open. */
   submit(id: string, value: string): SecretAsk {
     const a = this.#byId.get(id);

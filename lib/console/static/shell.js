@@ -21,8 +21,16 @@
   term.loadAddon(fit);
   term.open(document.getElementById("term"));
   globalThis.rsmTerm = term; // tests and curious people can read the buffer
+  // The terminal takes every key, Tab included; Shift+Escape gives the keyboard back.
+  term.attachCustomKeyEventHandler((ev) => {
+    if (ev.type === "keydown" && ev.key === "Escape" && ev.shiftKey) {
+      fitBox.focus();
+      return false;
+    }
+    return true;
+  });
 
-  const headers = { "x-rsm-console": "1" };
+  const headers = { "x-rsm-csrf": d.csrf };
   const showError = (text) => {
     live.textContent = text.trim();
     live.className = "live off";

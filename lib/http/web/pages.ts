@@ -29,6 +29,10 @@ export async function handleWeb(app: App, req: Request, url: URL): Promise<Respo
         "Links are printed in the tool's message or opened by your MCP client.</p>",
     );
   }
+  if (path === "/web/console" || path.startsWith("/web/console/")) {
+    const { consoleOf } = await import("../../console/mod.ts"); // xterm.js: loaded on first use
+    return await consoleOf(app).handle(req, url, session);
+  }
   let form: FormData | undefined;
   if (req.method === "POST") {
     const len = Number(req.headers.get("content-length") ?? "0");
