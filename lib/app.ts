@@ -11,6 +11,7 @@ import { ShellManager } from "./term/mod.ts";
 import { DockerManager } from "./docker/mod.ts";
 import { Approvals, PolicyGuard, PolicyStore, SecretAsks } from "./policy/mod.ts";
 import { WebAuth } from "./http/web/auth.ts";
+import { OutputStore } from "./output/mod.ts";
 import { join } from "node:path";
 
 /** Options for {@link App}. */
@@ -52,6 +53,8 @@ export class App {
   readonly secretAsks: SecretAsks;
   /** One-time login links and cookies for the daemon's pages. */
   readonly web: WebAuth = new WebAuth();
+  /** Full texts behind every cut result (README, "Output store"). */
+  readonly outputs: OutputStore;
 
   #closed = false;
 
@@ -62,6 +65,9 @@ export class App {
     this.maxOutput = options.maxOutput;
     this.groups = options.groups;
     this.audit = new AuditLog(options.paths.audit, options.log);
+    this.outputs = new OutputStore(join(options.paths.dir, "outputs"), {
+      onError: (message, error) => options.log.warn(message, { error }),
+    });
     this.store = new StateStore(options.paths.state, {
       log: options.log,
       debounceMs: options.debounceMs,
@@ -91,6 +97,7 @@ export class App {
   async start(): Promise<void> {
     this.policy.watch();
     this.guard.approvals.start();
+    await this.outputs.start();
     await this.store.load();
     this.store.restoreAll().catch((err) => this.log.error("restore failed", { error: err }));
   }
@@ -109,7 +116,7 @@ export class App {
     this.guard.approvals.close();
     this.shutdown.abort(new Error("daemon shutting down"));
     await this.jobs.close();
-    for (const part of [this.shells, this.forwards, this.docker, this.ssh]) {
+    for (const part of [this.shells, this.forwards, this.docker, this.ssh, this.outputs]) {
       try {
         await part.close();
       } catch (err) {

@@ -58,9 +58,10 @@ testIf(
         await rsm.callJson("docker_shell_run", { ...s, command: "clear; echo SCREEN-MARK" });
         const screen = await rsm.callJson("docker_shell_screen", s);
         assert.equal(screen.cols, 60);
+        assert.equal(screen.rows, 20);
         assert.ok(
-          screen.rows.some((r: string) => r.includes("SCREEN-MARK")),
-          JSON.stringify(screen.rows),
+          screen.screen.split("\n").some((r: string) => r.includes("SCREEN-MARK")),
+          screen.screen,
         );
       },
     );

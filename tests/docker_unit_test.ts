@@ -6,7 +6,6 @@ import { parseMemory, parsePort, parseRestart } from "../lib/docker/run.ts";
 import { logTime } from "../lib/docker/logs.ts";
 import { humanSize, registryAuth, registryOf, withTag } from "../lib/docker/images.ts";
 import { formatPorts } from "../lib/docker/containers.ts";
-import { HeadTail } from "../lib/docker/bounded.ts";
 import { persistableSpec } from "../lib/docker/host.ts";
 
 Deno.test("docker host URLs parse into unix, tcp, ssh endpoints and bad ones say what is expected", () => {
@@ -170,18 +169,4 @@ Deno.test("ports render like docker ps and persisted specs hold no secrets", () 
     }),
     { host: "ssh://a@b", auth: { password_env: "PW" } },
   );
-});
-
-Deno.test("HeadTail keeps both ends within its budget and marks what it dropped", () => {
-  const h = new HeadTail(10);
-  h.push(new TextEncoder().encode("0123456789"));
-  assert.equal(h.text(), "0123456789");
-  assert.equal(h.truncated, false);
-  for (let i = 0; i < 100; i++) h.push(new TextEncoder().encode("abcdefghij"));
-  h.push(new TextEncoder().encode("END"));
-  const t = h.text();
-  assert.ok(t.startsWith("0123456789\n[… "), t);
-  assert.ok(t.endsWith("defghijEND"), t);
-  assert.match(t, /\[… 993 bytes omitted …\]/);
-  assert.equal(h.truncated, true);
 });

@@ -180,7 +180,7 @@ testIf(missing, "ssh_exec returns what the command did and stops it for real", a
   await t.step("5 MiB of output comes back bounded with the omitted-bytes marker", async () => {
     const r = await exec({ command: "head -c 5242880 /dev/zero | tr '\\0' x; echo; echo END" });
     assert.equal(r.truncated, true);
-    assert.match(r.stdout, /\[… \d+ bytes omitted …\]/);
+    assert.match(r.stdout, /\[… \d+ bytes omitted; output_read output_id=o-\w+ …\]/);
     assert.match(r.stdout, /END\n$/);
     assert.ok(r.stdout.length < 64 * 1024);
   });

@@ -15,7 +15,6 @@ import {
   patternsMatch,
 } from "../lib/ssh/known_hosts.ts";
 import { lookupHost } from "../lib/ssh/ssh_config.ts";
-import { HeadTail, splitBudget } from "../lib/ssh/output.ts";
 import { shellQuote, wrapCommand } from "../lib/ssh/exec.ts";
 import { run } from "./support/env.ts";
 
@@ -142,32 +141,6 @@ Deno.test("scrubSpec drops inline secrets, keeps references, and leaves the live
   assert.ok(!JSON.stringify(copy).includes("secret"));
   assert.equal(spec.auth.password, "pw-secret");
   assert.equal(spec.jump_hosts[0].auth.password, "jump-secret");
-});
-
-Deno.test("HeadTail keeps head and tail of a long stream without splitting UTF-8", () => {
-  const h = new HeadTail(1024);
-  const enc = new TextEncoder();
-  h.push(enc.encode("START"));
-  for (let i = 0; i < 1000; i++) h.push(enc.encode("é".repeat(100)));
-  h.push(enc.encode("END"));
-  const r = h.render(2000);
-  assert.equal(r.truncated, true);
-  assert.ok(r.text.startsWith("START"));
-  assert.ok(r.text.endsWith("END"));
-  assert.match(r.text, /\[… \d+ bytes omitted …\]/);
-  assert.ok(!r.text.includes("\ufffd"));
-  const omitted = Number(r.text.match(/\[… (\d+) bytes/)![1]);
-  const shown = enc.encode(r.text.replace(/\n\[… \d+ bytes omitted …\]\n/, "")).length;
-  assert.equal(shown + omitted, h.total);
-  const small = new HeadTail(1024);
-  small.push(enc.encode("hello"));
-  assert.deepEqual(small.render(100), { text: "hello", truncated: false });
-});
-
-Deno.test("splitBudget gives stderr at least a quarter when both do not fit", () => {
-  assert.deepEqual(splitBudget(10, 10, 100), [100, 100]);
-  assert.deepEqual(splitBudget(1000, 1000, 100), [75, 25]);
-  assert.deepEqual(splitBudget(1000, 10, 100), [90, 10]);
 });
 
 Deno.test("wrapCommand prints the process group, quotes env and cwd, and keeps $$", async () => {

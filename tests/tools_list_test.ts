@@ -73,10 +73,12 @@ const SPEC_TOOLS = [
   "job_forget",
   "status",
   "snapshot",
+  "output_read",
 ];
 
 interface Listed {
   name: string;
+  title?: string;
   description?: string;
   inputSchema: { additionalProperties?: boolean };
   annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean };
@@ -88,6 +90,7 @@ e2eTest("every SPEC tool is served with a description, strict schema and annotat
   assert.deepEqual(tools.map((t) => t.name).sort(), [...SPEC_TOOLS].sort());
   for (const t of tools) {
     assert.ok((t.description ?? "").split("\n")[0].length > 20, `${t.name} has a description`);
+    assert.match(t.title ?? "", /^[A-Z][\w ]{3,39}$/, `${t.name} has a short title`);
     assert.equal(t.inputSchema.additionalProperties, false, `${t.name} rejects unknown fields`);
     const readOnly =
       /(_list|_info|_read|_stat|_inspect|_logs|^status|_screen|^docker_containers|_list_hosts)$/
@@ -98,6 +101,26 @@ e2eTest("every SPEC tool is served with a description, strict schema and annotat
     }
   }
 });
+
+e2eTest(
+  "every tool has a distinct title and initialize carries instructions of at most 2 KB",
+  async () => {
+    await using rsm = await rsmSession();
+    const { tools } = await rsm.client.listTools() as { tools: Listed[] };
+    const titles = tools.map((t) => t.title);
+    assert.equal(new Set(titles).size, titles.length, "titles are distinct");
+    const instructions = rsm.client.getInstructions() ?? "";
+    assert.ok(new TextEncoder().encode(instructions).length <= 2048, "instructions ≤ 2 KB");
+    for (const word of ["ssh_exec", "shell", "job_id", "output_id", "output_read", "session_id"]) {
+      assert.ok(instructions.includes(word), `instructions mention ${word}`);
+    }
+    // a profile without "meta" still serves output_read: any tool may return an output_id
+    await using ssh = await rsmSession({ extraEnv: { REMOTE_SHELL_MCP_TOOLS: "ssh" } });
+    const listed = await ssh.client.listTools() as { tools: Listed[] };
+    const names = listed.tools.map((t) => t.name);
+    assert.ok(names.includes("output_read") && !names.includes("status"));
+  },
+);
 
 e2eTest("tools/list stays small: full ≤ 48 KB, the ssh profile ≤ 12 KB", async () => {
   {

@@ -34,15 +34,43 @@ const CODES: Record<number, string> = {
   500: "ENGINE_ERROR",
 };
 
+/** What to change for engine messages an agent meets often; the engine's text is kept. */
+const ADVICE: [RegExp, string][] = [
+  [
+    /remov\w* a running container|stop the container before|removed without force/i,
+    "pass force: true to remove it anyway, or stop it first with docker_container_stop",
+  ],
+  [
+    /image is being used by|unable to (delete|remove) .* (must be forced|is being used)|must force/i,
+    "pass force: true, or remove the containers that use the image first",
+  ],
+  [
+    /name .* is already in use/i,
+    "choose another name, or remove the old container with docker_container_remove",
+  ],
+  [
+    /port is already allocated|address already in use/i,
+    "publish on another host port, or on port 0 to let the engine pick a free one",
+  ],
+  [/is not running|is paused/i, "start it first with docker_container_start"],
+  [/no such image/i, "pull it with docker_image_pull, or check the name and tag"],
+];
+
+/** The advice for an engine message, if one is known. */
+export function engineAdvice(message: string): string | undefined {
+  return ADVICE.find(([re]) => re.test(message))?.[1];
+}
+
 /**
- * Wraps an engine answer as an RsmError: `Cannot <action>: <engine message>` plus a hint.
+ * Wraps an engine answer as an RsmError: `Cannot <action>: <engine message>` plus what to
+ * change (known advice first, else the caller's hint).
  * Transport failures are returned unchanged (the host layer turns them into `DOCKER_UNREACHABLE`).
  */
 export function engineError(action: string, err: unknown, hint?: string): unknown {
   if (!isEngineError(err)) return err;
   const msg = engineMessage(err);
   const code = CODES[err.statusCode] ?? `HTTP_${err.statusCode}`;
-  const tail = hint ??
+  const tail = engineAdvice(msg) ?? hint ??
     (err.statusCode === 404 ? "check the name or id (docker_containers / docker_image_list)" : "");
   return new RsmError(code, `Cannot ${action}: ${msg}${tail ? `; ${tail}` : ""}`, { cause: err });
 }

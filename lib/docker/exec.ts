@@ -11,7 +11,7 @@
 import type { Duplex } from "node:stream";
 import type Docker from "dockerode";
 import type { DockerHost } from "./host.ts";
-import { HeadTail } from "./bounded.ts";
+import { Capture, type ExecOutcome } from "../output/mod.ts";
 import { isEngineError } from "./errors.ts";
 import { FrameSplitter } from "./frames.ts";
 
@@ -24,24 +24,17 @@ export interface ExecOptions {
   stdin?: string;
   /** Default 30000. */
   timeoutMs?: number;
-  /** Bytes kept from each end of stdout and stderr. Default 32 KiB. */
-  maxBytes?: number;
+  /** Where stdout goes (e.g. a {@link Capture} that spills to the output store). */
+  stdout?: Capture;
+  /** Where stderr goes. */
+  stderr?: Capture;
   signal?: AbortSignal;
   /** Sees every chunk of output as it arrives (for progress notifications). */
   onOutput?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void;
 }
 
-/** `docker_exec`'s result. */
-export interface ExecResult {
-  exit_code: number | null;
-  stdout: string;
-  stderr: string;
-  timed_out: boolean;
-  truncated: boolean;
-  duration_ms: number;
-  /** Set when a timed-out command could not be stopped. */
-  note?: string;
-}
+/** `docker_exec`'s result: the exec outcome SSH uses too. */
+export type ExecResult = ExecOutcome;
 
 const KILL_SCRIPT = `
 N="$1"; p=""
@@ -82,8 +75,8 @@ async function hasShell(c: Docker.Container): Promise<boolean> {
 /** Demultiplexes Docker's stream framing into two sinks. */
 function demuxInto(
   stream: Duplex,
-  out: HeadTail,
-  err: HeadTail,
+  out: Capture,
+  err: Capture,
   tap?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void,
 ): Promise<void> {
   const frames = new FrameSplitter((which, body) => {
@@ -105,7 +98,6 @@ export function dockerExec(
   options: ExecOptions,
 ): Promise<ExecResult> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const max = options.maxBytes ?? 32 * 1024;
   const started = Date.now();
   return host.use(`exec in container ${container}`, async (d) => {
     const c = d.getContainer(container);
@@ -135,8 +127,8 @@ export function dockerExec(
       hijack: true,
       stdin: options.stdin !== undefined,
     }) as unknown as Duplex;
-    const out = new HeadTail(max);
-    const err = new HeadTail(max);
+    const out = options.stdout ?? new Capture();
+    const err = options.stderr ?? new Capture();
     const done = demuxInto(stream, out, err, options.onOutput);
     if (options.stdin !== undefined) {
       stream.write(options.stdin);
@@ -178,16 +170,15 @@ export function dockerExec(
         await new Promise((r) => setTimeout(r, 40));
       }
     }
-    const result: ExecResult = {
+    await Promise.all([out.end(), err.end()]);
+    return {
       exit_code: exitCode,
-      stdout: out.text(),
-      stderr: err.text(),
+      stdout: out,
+      stderr: err,
       timed_out: timedOut,
-      truncated: out.truncated || err.truncated,
       duration_ms: Date.now() - started,
+      ...(timedOut ? { stop_result: note ?? "stopped" } : {}),
     };
-    if (note) result.note = note;
-    return result;
   });
 }
 
@@ -215,7 +206,7 @@ export async function killTree(c: Docker.Container, pidFile: string): Promise<vo
       AttachStderr: true,
     });
     const s = await ex.start({ hijack: true, stdin: false }) as unknown as Duplex;
-    const sink = new HeadTail(4096);
+    const sink = new Capture({ keep: 4096 });
     await demuxInto(s, sink, sink);
     for (let i = 0; i < 50; i++) {
       const info = await ex.inspect();

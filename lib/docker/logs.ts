@@ -1,12 +1,14 @@
 /**
  * Container logs: stdout and stderr demultiplexed and interleaved in time order (the engine's
- * timestamps are always requested and used for ordering), bounded head + tail in memory.
+ * timestamps are always requested and used for ordering), collected in a {@link Capture}
+ * (head + tail in memory, the whole in the output store when it is large).
  */
 import type { IncomingMessage } from "node:http";
 import { parseDuration } from "../duration.ts";
 import { RsmError } from "../errors.ts";
 import type { DockerHost } from "./host.ts";
 import { concat, FrameSplitter } from "./frames.ts";
+import { Capture } from "../output/mod.ts";
 
 /** Options for {@link containerLogs}. */
 export interface LogsOptions {
@@ -19,17 +21,19 @@ export interface LogsOptions {
   timestamps?: boolean;
   stdout?: boolean;
   stderr?: boolean;
-  /** Keep at most this many bytes from the start and from the end. Default 32 KiB each. */
-  maxBytes?: number;
+  /** Where the text goes (default: a Capture without a store). */
+  sink?: Capture;
   signal?: AbortSignal;
 }
 
-/** The logs text and how much was left out. */
+/** The logs (in time order) and how many lines they hold. */
 export interface LogsResult {
-  text: string;
+  logs: Capture;
   lines: number;
-  omitted_bytes: number;
 }
+
+/** Frames held back to put stdout and stderr lines in time order before they are kept. */
+const REORDER_WINDOW = 1000;
 
 /**
  * Converts `since`/`until` to the engine's form (unix seconds, fractional).
@@ -68,6 +72,10 @@ interface Frame {
   ts: string;
   body: Uint8Array;
   seq: number;
+}
+
+function before(a: Frame, b: Frame): boolean {
+  return a.key < b.key || (a.key === b.key && a.seq < b.seq);
 }
 
 /** Sort key of an RFC3339Nano timestamp (fraction padded to 9 digits). */
@@ -109,7 +117,6 @@ export function containerLogs(
   container: string,
   options: LogsOptions = {},
 ): Promise<LogsResult> {
-  const max = options.maxBytes ?? 32 * 1024;
   const query: Record<string, unknown> = {
     stdout: options.stdout ?? true,
     stderr: options.stderr ?? true,
@@ -131,11 +138,13 @@ export function containerLogs(
         statusCodes: { 200: true, 404: "no such container", 500: "server error" },
       }, (err: unknown, stream: unknown) => err ? reject(err) : resolve(stream as IncomingMessage));
     });
-    const head: Frame[] = [];
-    let headBytes = 0;
-    const tail: Frame[] = [];
-    let tailBytes = 0;
-    let omitted = 0;
+    const sink = options.sink ?? new Capture();
+    const window: Frame[] = [];
+    const enc = new TextEncoder();
+    const emit = (f: Frame) => {
+      if (options.timestamps && f.ts) sink.push(enc.encode(`${f.ts} `));
+      sink.push(f.body);
+    };
     let seq = 0;
     let lines = 0;
     const demux = new Demux(Boolean(info.Config?.Tty), (body) => {
@@ -144,25 +153,15 @@ export function containerLogs(
       let ts = "";
       let i = 0;
       while (i < body.length && i < 40 && body[i] !== 32) i++;
-      if (i < body.length && body[i] === 32 && body[0] >= 48 && body[0] <= 57) {
+      if (i < body.length && body[i] === 32 && body[0]! >= 48 && body[0]! <= 57) {
         ts = new TextDecoder().decode(body.subarray(0, i));
         body = body.subarray(i + 1);
       }
       const f: Frame = { key: tsKey(ts), ts, body: body.slice(), seq: seq++ };
-      const size = f.body.length + (options.timestamps ? ts.length + 1 : 0);
-      if (headBytes + size <= max && tail.length === 0) {
-        head.push(f);
-        headBytes += size;
-        return;
-      }
-      tail.push(f);
-      tailBytes += size;
-      while (tailBytes > max && tail.length > 1) {
-        const gone = tail.shift()!;
-        const s = gone.body.length + (options.timestamps ? gone.ts.length + 1 : 0);
-        tailBytes -= s;
-        omitted += s;
-      }
+      let at = window.length; // insertion keeps the window sorted (frames come nearly sorted)
+      while (at > 0 && before(f, window[at - 1]!)) at--;
+      window.splice(at, 0, f);
+      if (window.length > REORDER_WINDOW) emit(window.shift()!);
     });
     await new Promise<void>((resolve, reject) => {
       res.on("data", (c: Uint8Array) => demux.push(c));
@@ -170,17 +169,8 @@ export function containerLogs(
       res.on("error", reject);
     });
     demux.end();
-    const render = (frames: Frame[]) => {
-      frames.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : a.seq - b.seq);
-      const dec = new TextDecoder();
-      return frames.map((f) => (options.timestamps && f.ts ? `${f.ts} ` : "") + dec.decode(f.body))
-        .join("");
-    };
-    let text = render(head);
-    if (omitted > 0) {
-      text += `${text.endsWith("\n") || !text ? "" : "\n"}[… ${omitted} bytes omitted …]\n`;
-    }
-    text += render(tail);
-    return { text, lines, omitted_bytes: omitted };
+    for (const f of window) emit(f);
+    await sink.end();
+    return { logs: sink, lines };
   });
 }

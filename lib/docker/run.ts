@@ -4,7 +4,8 @@ import type Docker from "dockerode";
 import { RsmError } from "../errors.ts";
 import type { DockerHost } from "./host.ts";
 import { isEngineError } from "./errors.ts";
-import { HeadTail } from "./bounded.ts";
+import { Capture } from "../output/mod.ts";
+import { containerLogs } from "./logs.ts";
 import { pullImage, type PullProgress } from "./images.ts";
 import { FrameSplitter } from "./frames.ts";
 
@@ -38,13 +39,19 @@ export interface RunSpec {
   wait?: boolean;
 }
 
-/** `docker_run`'s result. */
+/** `docker_run`'s result: what a person would check right after `docker run`. */
 export interface RunResult {
   id: string;
   name?: string;
   warnings?: string[];
+  /** `running`, `exited`, `created`, … */
+  state: string;
+  /** Set once the container has exited. */
   exit_code?: number | null;
-  logs?: string;
+  /** Published ports as bound, e.g. `127.0.0.1:49153->80/tcp`. */
+  ports?: string[];
+  /** Its first log lines (all of them with `wait`). */
+  logs?: Capture;
 }
 
 /** One parsed port mapping. */
@@ -175,8 +182,10 @@ export function createOptions(spec: RunSpec): Docker.ContainerCreateOptions {
 /** Options for {@link runContainer}. */
 export interface RunOptions {
   onPullProgress?: PullProgress;
-  /** Bytes kept from each end of the logs with `wait`. */
-  maxBytes?: number;
+  /** Where the logs go (default: a Capture without a store). */
+  logs?: Capture;
+  /** How long to watch a started container before describing it (default 700 ms). */
+  settleMs?: number;
   signal?: AbortSignal;
 }
 
@@ -225,13 +234,12 @@ export async function runContainer(
   }
   const c = made.c!;
   const id = c.id.slice(0, 12);
-  return await host.use(`start container ${spec.name ?? id}`, async (d) => {
+  const out = options.logs ?? new Capture();
+  const result = await host.use(`start container ${spec.name ?? id}`, async (d) => {
     const container = d.getContainer(c.id);
-    let out: HeadTail | undefined;
     let attached: Promise<void> | undefined;
     let waited: Promise<{ StatusCode: number }> | undefined;
     if (spec.wait) {
-      out = new HeadTail(options.maxBytes ?? 32 * 1024);
       const stream = await container.attach({
         stream: true,
         stdout: true,
@@ -249,19 +257,65 @@ export async function runContainer(
       if (!spec.auto_remove) await container.remove({ force: true }).catch(() => {});
       throw err;
     }
-    const result: RunResult = { id };
+    const result: RunResult = { id, state: "running" };
     if (spec.name) result.name = spec.name;
-    if (waited && out && attached) {
+    if (waited && attached) {
       const w = await waited;
-      await Promise.race([attached, new Promise((r) => setTimeout(r, 5000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([attached, new Promise((r) => timer = setTimeout(r, 5000))]);
+      clearTimeout(timer);
+      await out.end();
+      result.state = "exited";
       result.exit_code = w.StatusCode;
-      result.logs = out.text();
+      result.logs = out;
+      return result;
     }
+    // Watch it briefly, the way a person glances at `docker ps` and `docker logs` after a run.
+    const info = await settle(container, options.settleMs ?? 700, options.signal).catch(() => null);
+    if (!info) return result; // removed at once (auto_remove)
+    result.state = info.State?.Status ?? "unknown";
+    if (!info.State?.Running) result.exit_code = info.State?.ExitCode ?? null;
+    result.ports = boundPorts(info.NetworkSettings?.Ports);
     return result;
   }, "check the spec (ports already in use, bad volume paths, command not found in the image)");
+  if (!result.logs) {
+    try {
+      await containerLogs(host, c.id, { tail: "all", sink: out, signal: options.signal });
+      result.logs = out;
+    } catch { /* gone already (auto_remove): state and exit code still say what happened */ }
+  }
+  return result;
 }
 
-function collect(stream: Duplex, sink: HeadTail, tty: boolean): Promise<void> {
+/** Inspects until the container stops running or `ms` have passed. */
+async function settle(
+  container: Docker.Container,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<Docker.ContainerInspectInfo> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const info = await container.inspect();
+    if (!info.State?.Running || Date.now() >= until || signal?.aborted) return info;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `{"80/tcp": [{HostIp, HostPort}]}` → `["0.0.0.0:49153->80/tcp"]`. */
+export function boundPorts(
+  ports: Record<string, { HostIp: string; HostPort: string }[] | null> | undefined,
+): string[] {
+  const out: string[] = [];
+  for (const [inner, binds] of Object.entries(ports ?? {})) {
+    for (const b of binds ?? []) {
+      const ip = b.HostIp.includes(":") ? `[${b.HostIp}]` : b.HostIp;
+      out.push(`${ip}:${b.HostPort}->${inner}`);
+    }
+  }
+  return out;
+}
+
+function collect(stream: Duplex, sink: Capture, tty: boolean): Promise<void> {
   const frames = new FrameSplitter((_which, body) => sink.push(body));
   return new Promise((resolve, reject) => {
     stream.on("data", (chunk: Uint8Array) => (tty ? sink.push(chunk) : frames.push(chunk)));

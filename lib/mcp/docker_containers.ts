@@ -8,9 +8,10 @@ import {
   listContainers,
   runContainer,
 } from "../docker/mod.ts";
-import { boundText } from "./format.ts";
+import { Capture, execView } from "../output/mod.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import {
+  isRunning,
   JOB_TIMEOUT_DEFAULT_MS,
   jobTimeoutField,
   resultOutcome,
@@ -22,9 +23,13 @@ const hostId = () => fields.id("Docker host id (from docker_connect)");
 const container = () => z.string().min(1).max(300).describe("container name or id");
 const argv = (what: string) => z.array(z.string().max(1 << 16)).max(10_000).describe(what);
 
-/** Bytes of output per stream that fit in one result with room for the rest. */
-function budget(ctx: ToolContext): number {
-  return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
+/** A stream collector that keeps what a result leaves out in the output store. */
+function capture(ctx: ToolContext, label: string, maxOutput?: number): Capture {
+  return new Capture({
+    keep: Math.max(64 * 1024, maxOutput ?? 0),
+    store: ctx.app.outputs,
+    label,
+  });
 }
 
 const lifecycle: ToolDef[] = [
@@ -218,20 +223,21 @@ const work: ToolDef[] = [
       timestamps: z.boolean().optional().describe("prefix each line with its RFC3339 timestamp"),
       stdout: z.boolean().optional().describe("include stdout (default true)"),
       stderr: z.boolean().optional().describe("include stderr (default true)"),
+      ...fields.output(),
     },
     annotations: { readOnlyHint: true },
     run: async (a, ctx) => {
       const r = await containerLogs(ctx.app.docker.get(a.host_id), a.container, {
+        sink: capture(ctx, `docker_container_logs ${a.host_id}/${a.container}`, a.max_output),
         tail: a.tail,
         since: a.since,
         until: a.until,
         timestamps: a.timestamps,
         stdout: a.stdout,
         stderr: a.stderr,
-        maxBytes: budget(ctx),
         signal: ctx.signal,
       });
-      return new Text(r.text ? boundText(r.text, ctx.app.maxOutput).text : "[no log lines]");
+      return { lines: r.lines, logs: r.logs };
     },
   }),
   defineTool({
@@ -250,6 +256,7 @@ const work: ToolDef[] = [
       stdin: z.string().max(16 << 20).optional().describe("text written to the command's stdin"),
       wait_ms: waitField(),
       timeout_ms: jobTimeoutField(),
+      ...fields.output(),
     },
     policy: (a) => ({
       kind: "docker",
@@ -258,10 +265,11 @@ const work: ToolDef[] = [
       user: a.user,
       cwd: a.working_dir,
     }),
-    run: (a, ctx) => {
+    run: async (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
       let stopped: AbortSignal | undefined;
-      return runLong(ctx, {
+      const label = `docker_exec ${a.host_id}/${a.container}`;
+      const value = await runLong(ctx, {
         kind: "docker_exec",
         target: `${a.host_id}/${a.container}`,
         summary: a.cmd.join(" ").slice(0, 200),
@@ -277,7 +285,8 @@ const work: ToolDef[] = [
               env: a.env,
               stdin: a.stdin,
               timeoutMs: a.timeout_ms ?? JOB_TIMEOUT_DEFAULT_MS,
-              maxBytes: budget(ctx),
+              stdout: capture(ctx, `${label} stdout`, a.max_output),
+              stderr: capture(ctx, `${label} stderr`, a.max_output),
               signal: job.signal,
               onOutput: (chunk, stream) => job.write(stream, chunk),
             });
@@ -295,15 +304,17 @@ const work: ToolDef[] = [
         // a stop through job_signal kills the process tree: the job ends killed, not timed out
         outcome: (r) => ({ exit_code: r.exit_code, timed_out: r.timed_out && !stopped?.aborted }),
       });
+      return isRunning(value) ? value : execView(value);
     },
   }),
   defineTool({
     name: "docker_run",
     group: "docker",
     description:
-      "Creates and starts a container (pulling the image if missing). With wait: true it " +
-      "waits for the exit and returns exit_code and logs.",
-    input: { host_id: hostId(), spec: runSpec, wait_ms: waitField() },
+      "Creates and starts a container (pulling the image if missing) and returns its state, " +
+      "bound ports and first log lines (exit_code too if it exited at once). With wait: true " +
+      "it waits for the exit and returns exit_code and all logs.",
+    input: { host_id: hostId(), spec: runSpec, wait_ms: waitField(), ...fields.output() },
     policy: (a) => ({
       kind: "docker",
       target: a.host_id,
@@ -321,7 +332,7 @@ const work: ToolDef[] = [
         try {
           const r = await runContainer(host, a.spec, {
             onPullProgress: progress,
-            maxBytes: budget(ctx),
+            logs: capture(ctx, `docker_run ${a.host_id} ${a.spec.image} logs`, a.max_output),
             signal,
           });
           code = r.exit_code;

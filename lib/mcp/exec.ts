@@ -9,10 +9,10 @@ import {
   execCommand,
   type ExecResult,
   followDetached,
-  HeadTail,
-  splitBudget,
   startDetached,
 } from "../ssh/mod.ts";
+import { Capture, execView } from "../output/mod.ts";
+import { boundText } from "./format.ts";
 import {
   isRunning,
   JOB_TIMEOUT_DEFAULT_MS,
@@ -98,8 +98,8 @@ export const execTools: ToolDef[] = [
     name: "ssh_exec",
     group: "ssh",
     description:
-      "Runs one command on an SSH session and returns {exit_code, signal?, stdout, stderr, " +
-      "timed_out, truncated, duration_ms}. A non-zero exit is a result, not an error. Not done " +
+      "Runs one command on an SSH session: exit_code, signal?, timed_out, duration_ms, then " +
+      "stdout and stderr as raw text. A non-zero exit is a result, not an error. Not done " +
       "within wait_ms: returns a job_id and goes on (job_wait). On timeout_ms it and its " +
       "children are killed.",
     input: {
@@ -123,6 +123,7 @@ export const execTools: ToolDef[] = [
       sudo_password_file: z.string().min(1).max(4096).optional().describe(
         "file holding the sudo password",
       ),
+      ...fields.output(),
     },
     annotations: { destructiveHint: true, openWorldHint: true },
     policy: (a) => ({
@@ -176,9 +177,11 @@ export const execTools: ToolDef[] = [
         waitMs: args.wait_ms,
       };
       let result: ExecResult | RunningJob;
+      const keep = Math.max(64 * 1024, args.max_output ?? 0);
+      const label = `ssh_exec ${args.session_id}`;
+      const stdout = new Capture({ keep, store: app.outputs, label: `${label} stdout` });
+      const stderr = new Capture({ keep, store: app.outputs, label: `${label} stderr` });
       if (args.durable) {
-        const stdout = new HeadTail(app.maxOutput);
-        const stderr = new HeadTail(app.maxOutput);
         const started = Date.now();
         // the job id names the directory on the server, so start the job first and launch
         // the command from inside its work
@@ -206,6 +209,7 @@ export const execTools: ToolDef[] = [
                 },
               });
               audit({ exit_code: outcome.exit_code ?? null });
+              await Promise.all([stdout.end(), stderr.end()]);
               return outcome;
             } catch (err) {
               audit({ error: errorMessage(err) });
@@ -239,7 +243,8 @@ export const execTools: ToolDef[] = [
                 sudo: args.sudo,
                 sudoPassword: password ?? typedSudo,
                 signal: job.signal,
-                keepBytes: app.maxOutput,
+                stdout,
+                stderr,
                 onOutput: job.write,
                 onStarted: job.setKiller,
               });
@@ -275,28 +280,16 @@ export const execTools: ToolDef[] = [
           "CONNECTION_LOST",
           `Lost the connection of session ${args.session_id} while the command ran ` +
             `(${session.lastError || "connection closed"}); it may still be running on the ` +
-            `server. Partial stdout: ${result.stdout.render(2000).text}`,
+            `server. Partial stdout: ${boundText(stdout.text(), 2000).text}`,
         );
       }
-      const budget = Math.max(2048, app.maxOutput - 1024);
-      const [outMax, errMax] = splitBudget(result.stdout.total, result.stderr.total, budget);
-      const stdout = result.stdout.render(outMax);
-      const stderr = result.stderr.render(errMax);
       if (result.timed_out && result.stop_result && result.stop_result !== "stopped") {
         app.log.warn("ssh_exec: command not fully stopped", {
           session: args.session_id,
           result: result.stop_result,
         });
       }
-      return {
-        exit_code: result.exit_code,
-        ...(result.signal ? { signal: result.signal } : {}),
-        stdout: stdout.text,
-        stderr: stderr.text,
-        timed_out: result.timed_out,
-        truncated: stdout.truncated || stderr.truncated,
-        duration_ms: result.duration_ms,
-      };
+      return execView(result);
     },
   }),
 ];

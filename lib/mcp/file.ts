@@ -27,7 +27,7 @@ import {
   upload,
   writeData,
 } from "../ssh/mod.ts";
-import { render } from "./format.ts";
+import { renderResult } from "./render.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { resultOutcome, runLong, waitField } from "./job.ts";
 
@@ -158,7 +158,8 @@ function fitRead(
     };
   };
   const fits = (n: number) =>
-    new TextEncoder().encode(render(build(n), app.format)).length <= app.maxOutput;
+    new TextEncoder().encode(renderResult(build(n), { format: app.format, max: Infinity }).text)
+      .length <= app.maxOutput;
   if (fits(bytes.length)) return build(bytes.length);
   let lo = 0;
   let hi = bytes.length;

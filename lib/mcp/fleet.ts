@@ -15,9 +15,9 @@ import {
   type ExecOutcome,
   selectSessions,
   type SessionSpec,
-  splitBudget,
   targetsFromConfig,
 } from "../ssh/mod.ts";
+import { splitBudget } from "../output/mod.ts";
 import { RsmError } from "../errors.ts";
 import type { App } from "../app.ts";
 

@@ -1,4 +1,5 @@
 import { encode } from "@toon-format/toon";
+import { boundPlain } from "../output/mod.ts";
 
 /** Output formats (SPEC §4). */
 export type Format = "toon" | "json";
@@ -8,37 +9,21 @@ export const DEFAULT_MAX_OUTPUT = 32 * 1024;
 
 /**
  * Keeps the head and tail of `text` when it is longer than `max` bytes, with a marker
- * `[… N bytes omitted …]` in between. UTF-8 characters are never split.
+ * `[… N bytes omitted …]` in between (N exact; the marker names the stored copy when
+ * `outputId` gives one). UTF-8 characters are never split.
  *
  * @example
  * ```ts
+ * import { boundText } from "./format.ts";
  * boundText("x".repeat(100_000), 1000).truncated; // true
  * ```
  */
-export function boundText(text: string, max: number): { text: string; truncated: boolean } {
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.length <= max) return { text, truncated: false };
-  const half = Math.max(0, Math.floor((max - 40) / 2));
-  const head = cutUtf8(bytes, half, "start");
-  const tail = cutUtf8(bytes, half, "end");
-  const omitted = bytes.length - head.length - tail.length;
-  const dec = new TextDecoder();
-  return {
-    text: `${dec.decode(head)}\n[… ${omitted} bytes omitted …]\n${dec.decode(tail)}`,
-    truncated: true,
-  };
-}
-
-/** Takes up to `n` bytes from the start or end of `bytes`, moved to a UTF-8 boundary. */
-function cutUtf8(bytes: Uint8Array, n: number, from: "start" | "end"): Uint8Array {
-  if (from === "start") {
-    let end = Math.min(n, bytes.length);
-    while (end > 0 && end < bytes.length && (bytes[end] & 0xc0) === 0x80) end--;
-    return bytes.subarray(0, end);
-  }
-  let start = Math.max(0, bytes.length - n);
-  while (start < bytes.length && (bytes[start] & 0xc0) === 0x80) start++;
-  return bytes.subarray(start);
+export function boundText(
+  text: string,
+  max: number,
+  outputId?: () => string | undefined,
+): { text: string; truncated: boolean; omitted: number } {
+  return boundPlain(text, max, outputId);
 }
 
 /**

@@ -20,6 +20,7 @@ export function statusReport(app: App) {
     // only when audit.log could not be written (see lib/audit.ts)
     ...(app.audit.failures ? { audit_log_errors: app.audit.failures } : {}),
     may_run: mayRun(), // local programs this daemon may start (README "Security model")
+    outputs: app.outputs.stats(),
   };
 }
 

@@ -9,6 +9,7 @@ import { fileTools } from "./file.ts";
 import { dockerTools } from "./docker.ts";
 import { fleetTools } from "./fleet.ts";
 import { jobTools } from "./job.ts";
+import { outputTools } from "./output.ts";
 import { ToolRegistry } from "./registry.ts";
 
 export { ToolRegistry } from "./registry.ts";
@@ -25,10 +26,11 @@ export const ALL_TOOLS: readonly ToolDef[] = [
   ...fileTools,
   ...dockerTools,
   ...jobTools,
+  ...outputTools,
   ...metaTools,
 ];
 
 /** A registry of the tools in `groups`. */
 export function buildRegistry(groups: ReadonlySet<Group>): ToolRegistry {
-  return new ToolRegistry(ALL_TOOLS.filter((t) => groups.has(t.group)));
+  return new ToolRegistry(ALL_TOOLS.filter((t) => groups.has(t.group) || t.always));
 }

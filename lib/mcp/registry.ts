@@ -18,9 +18,10 @@ import { redactDeep, redactShapes } from "../redact.ts";
 import type { AskPerson, Subject } from "../policy/mod.ts";
 import { RsmError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { boundText, renderBounded } from "./format.ts";
-import { GROUPS, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { GROUPS, type ToolContext, type ToolDef } from "./tool.ts";
 import { askForSecret, type PersonChannel, personChannel } from "./person.ts";
+import { renderResult } from "./render.ts";
+import { INSTRUCTIONS, titleOf } from "./titles.ts";
 import { describeIssues, zodConfig } from "./validate.ts";
 import { applyAliases, describeWithAliases } from "./aliases.ts";
 
@@ -62,9 +63,15 @@ export class ToolRegistry {
       >;
       delete inputSchema.$schema;
       slimSchema(inputSchema);
+      // The id fields every tool shares are explained once, in the server's instructions.
+      const props = (inputSchema.properties ?? {}) as Record<string, { description?: string }>;
+      for (const id of SHARED_IDS) delete props[id]?.description;
       return {
         name: def.name,
-        description: describeWithAliases(def.name, def.description),
+        title: titleOf(def),
+        description: def.sameAs && this.#entries.has(def.sameAs.tool)
+          ? `Same as ${def.sameAs.tool}, ${def.sameAs.note}.`
+          : describeWithAliases(def.name, def.description),
         inputSchema: inputSchema as Tool["inputSchema"],
         ...(def.annotations ? { annotations: def.annotations } : {}),
       };
@@ -129,11 +136,25 @@ export class ToolRegistry {
       }
       // credential shapes are found in the value's strings, before JSON/TOON escape them
       const shaped = app.policy.current().redact;
-      const text = value instanceof Text
-        ? boundText(shaped ? redactShapes(value.text) : value.text, app.maxOutput).text
-        : renderBounded(shaped ? redactDeep(value) : value, app.format, app.maxOutput);
+      const data = parsed.data as { max_output?: number; keep?: "head" | "tail" | "both" };
+      const out = renderResult(shaped ? redactDeep(value) : value, {
+        format: app.format,
+        max: data.max_output ?? app.maxOutput,
+        keep: data.keep,
+        store: app.outputs,
+        label: name,
+      });
+      // collected streams are plain text only now: redact the structured strings, and the
+      // JSON text from them (escapes would hide a multi-line shape from a text search)
+      const structured = out.structured && redactStructured(app, out.structured);
+      const text = app.format === "json" && structured
+        ? JSON.stringify(structured, null, 2)
+        : redactFor(app, out.text);
       // known secrets (typed or referenced) are hidden in the final text in any case
-      return { content: [{ type: "text", text: redact(text) }] };
+      return {
+        content: [{ type: "text", text: redact(text) }],
+        ...(structured ? { structuredContent: structured } : {}),
+      };
     } catch (err) {
       if (!(err instanceof RsmError) || !err.code.startsWith("POLICY")) {
         app.log.debug("tool failed", { tool: name, error: errorMessage(err) });
@@ -148,12 +169,7 @@ export class ToolRegistry {
       { name: "remote-shell-mcp", version: VERSION },
       {
         capabilities: { tools: { listChanged: true }, logging: {} },
-        instructions:
-          "Persistent SSH and Docker: connect once with ssh_connect/docker_connect, then exec, " +
-          "shells (ssh_shell_run for exact output and exit codes), forwards, files. Sessions " +
-          "outlive this conversation; see status. Long calls take wait_ms (default 20 s): not " +
-          "done by then, they return {job_id, state: running} and go on; follow with job_wait, " +
-          "job_output.",
+        instructions: INSTRUCTIONS,
       },
     );
     server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.list(app) }));
@@ -211,11 +227,28 @@ function defaultSubject(args: Record<string, unknown>): Subject | undefined {
   return undefined;
 }
 
+/** Redacts every string inside a structured result (the same rule as the text). */
+function redactStructured<T>(app: App, value: T): T {
+  if (typeof value === "string") return redactFor(app, value) as T;
+  if (Array.isArray(value)) return value.map((v) => redactStructured(app, v)) as T;
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, redactStructured(app, v)]),
+    ) as T;
+  }
+  return value;
+}
+
+/** Id fields whose meaning the server's instructions give once for all tools. */
+const SHARED_IDS = ["session_id", "host_id", "shell_id"];
+
 /**
  * Limits dropped from listed schemas: lengths, counts and numeric bounds. They guard the
  * daemon, not the model (descriptions name the ones a model needs, like defaults): validation
- * still enforces them and a violation is an error naming the field and the limit. This keeps
- * `tools/list` — which every MCP client puts in the model's context — about 13% smaller.
+ * still enforces them and a violation is an error naming the field and the limit. Record
+ * keys' schemas and nested objects' `additionalProperties: false` go too (validation keeps
+ * both), and a description repeated within one schema is kept only where it first appears.
+ * This keeps `tools/list` — which every MCP client puts in the model's context — small.
  */
 const SLIMMED = [
   "maxLength",
@@ -225,17 +258,23 @@ const SLIMMED = [
   "minimum",
   "maximum",
   "exclusiveMinimum",
+  "propertyNames",
 ];
 
 /** Drops the {@link SLIMMED} limits from a listed schema, recursively. */
-function slimSchema(node: unknown): void {
+function slimSchema(node: unknown, root = true, seen = new Set<unknown>()): void {
   if (Array.isArray(node)) {
-    for (const item of node) slimSchema(item);
+    for (const item of node) slimSchema(item, false, seen);
   } else if (node && typeof node === "object") {
     const obj = node as Record<string, unknown>;
+    // A description said once is enough (jump_hosts repeat the target's auth fields).
+    if (seen.has(obj.description)) delete obj.description;
+    else if (typeof obj.description === "string") seen.add(obj.description);
     for (const key of SLIMMED) delete obj[key];
     // JSON object keys are strings anyway
     if ((obj.propertyNames as { type?: string })?.type === "string") delete obj.propertyNames;
-    for (const value of Object.values(obj)) slimSchema(value);
+    // Nested objects stay strict in validation; the root says so once for the model.
+    if (!root && obj.additionalProperties === false) delete obj.additionalProperties;
+    for (const value of Object.values(obj)) slimSchema(value, false, seen);
   }
 }

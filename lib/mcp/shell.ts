@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { RsmError } from "../errors.ts";
 import { PERSON_WAIT_MS, type ShellKind, type ShellWatch } from "../term/mod.ts";
-import { boundText } from "./format.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { isRunning, JOB_TIMEOUT_DEFAULT_MS, jobTimeoutField, runLong, waitField } from "./job.ts";
 import { lastLineOf } from "../jobs/mod.ts";
@@ -31,6 +30,24 @@ const size = (what: string) => z.number().int().min(1).max(1000).describe(what);
 /** Budget for the (escaped) text of one read/run result, leaving room for the fields. */
 function budget(ctx: ToolContext): number {
   return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.9) - 256);
+}
+
+/**
+ * A screen as a result: size and cursor in the header, then the lines as plain text (trailing
+ * blanks of each line and blank lines at the bottom left out; `rows` still says the height).
+ */
+export function screenResult(
+  snap: { rows: string[]; cols: number; cursor_row: number; cursor_col: number },
+) {
+  const lines = snap.rows.map((r) => r.replace(/\s+$/, ""));
+  while (lines.length && !lines[lines.length - 1]) lines.pop();
+  return {
+    rows: snap.rows.length,
+    cols: snap.cols,
+    cursor_row: snap.cursor_row,
+    cursor_col: snap.cursor_col,
+    screen: lines.join("\n"),
+  };
 }
 
 function compileUntil(pattern: string | undefined, what = "until"): RegExp | undefined {
@@ -149,6 +166,7 @@ function makeShellTools(f: Flavour): ToolDef[] {
         wait_ms: waitField(),
         timeout_ms: jobTimeoutField(),
         strip_ansi: z.boolean().optional().describe("remove colour/cursor codes from output"),
+        ...fields.output(),
       },
       policy: (a) => ({ kind: f.kind, target: ownerOf(a), command: a.command }),
       run: async (args, ctx) => {
@@ -185,24 +203,19 @@ function makeShellTools(f: Flavour): ToolDef[] {
           outcome: (r) => ({ exit_code: r.exit_code, timed_out: r.timed_out }),
         });
         if (isRunning(result)) return result;
-        // escapes may expand the text up to 6×; keep well inside the registry's bound
-        const out = boundText(result.output, Math.floor(ctx.app.maxOutput * 0.45));
-        return {
-          ...result,
-          output: out.text,
-          ...(out.truncated ? { truncated: true } : {}),
-          ...personTyped(shell),
-        };
+        // the registry bounds `output` and keeps what it cuts in the output store
+        return { ...result, ...personTyped(shell) };
       },
     }),
     defineTool({
       name: name("screen"),
       group: f.group,
       description: `Shows a shell's terminal screen as a person sees it (vim, less, top, ` +
-        `menus); rows are 0-based, with the cursor's row and column.`,
+        `menus) as plain text lines; cursor_row/cursor_col are 0-based.`,
       input: target,
       annotations: { readOnlyHint: true },
-      run: (args, ctx) => ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id).snapshot(),
+      run: async (args, ctx) =>
+        screenResult(await ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id).snapshot()),
     }),
     defineTool({
       name: name("resize"),
@@ -356,7 +369,16 @@ export const dockerShellTools: ToolDef[] = makeShellTools({
   ownerField: "host_id",
   ownerWhat: "Docker host id (from docker_connect)",
   open: dockerOpen,
-});
+}).map((def) =>
+  def.name === "docker_shell_open" ? def : {
+    ...def,
+    // listed as "same as ssh_shell_…" when that one is served too (keeps tools/list small)
+    sameAs: {
+      tool: def.name.replace("docker_", "ssh_"),
+      note: "in a container's shell (host_id instead of session_id)",
+    },
+  }
+);
 
 /**
  * Every shell tool: `ssh_shell_*` (group "shell") and `docker_shell_*` (group "docker").

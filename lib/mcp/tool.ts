@@ -54,6 +54,12 @@ export class Text {
 export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
   name: string;
   group: Group;
+  /** Short human title for clients' UIs (default: from lib/mcp/titles.ts or the name). */
+  title?: string;
+  /** Served in every tool profile, whatever its group (output_read: any tool may cut). */
+  always?: boolean;
+  /** A twin tool: when it is served too, this one is listed as "Same as <tool>, <note>." */
+  sameAs?: { tool: string; note: string };
   /** First line says what the tool is for; written for a model. */
   description: string;
   /** Input fields; the object is strict (unknown fields are rejected). */
@@ -91,6 +97,13 @@ export const fields = {
     z.union([z.string().max(40), z.number().nonnegative()]).describe(
       `${what} ("15s", "1m30s", "500ms" or ms)`,
     ),
+  /** Per-call output control for tools that return program output (README, "Output store"). */
+  output: () => ({
+    max_output: z.number().int().min(1024).max(1 << 20).optional().describe(
+      "bytes shown (default 32768)",
+    ),
+    keep: z.enum(["head", "tail", "both"]).optional().describe("part shown when cut"),
+  }),
   env: () =>
     z.record(z.string().max(1000), z.string().max(1 << 20)).describe(
       "environment variables {NAME: value}",

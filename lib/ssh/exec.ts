@@ -14,7 +14,7 @@
 import type { Client, ClientChannel } from "ssh2";
 import { Buffer } from "node:buffer";
 import { RsmError } from "../errors.ts";
-import { HeadTail } from "./output.ts";
+import { Capture, type ExecOutcome } from "../output/mod.ts";
 import { gateOf, isChannelRefused, sessionChannels } from "./channels.ts";
 
 /** Options for {@link execCommand}. */
@@ -31,8 +31,12 @@ export interface ExecOptions {
   sudoPassword?: string;
   /** Cancels the command (it is stopped like on timeout). */
   signal?: AbortSignal;
-  /** Bytes kept per stream (head and tail each). */
-  keepBytes: number;
+  /** Bytes kept in memory per stream (head and tail each) when no sinks are given. */
+  keepBytes?: number;
+  /** Where stdout goes (e.g. a {@link Capture} that spills to the output store). */
+  stdout?: Capture;
+  /** Where stderr goes. */
+  stderr?: Capture;
   /** Called about once a second while running with the latest output line. */
   onProgress?: (elapsedMs: number, lastLine: string) => void;
   /** Sees every chunk of output as it arrives (a job keeps it all). */
@@ -41,17 +45,9 @@ export interface ExecOptions {
   onStarted?: (signal: (name: string) => Promise<string>) => void;
 }
 
-/** What {@link execCommand} returns. */
-export interface ExecResult {
-  exit_code: number | null;
-  signal?: string;
-  stdout: HeadTail;
-  stderr: HeadTail;
-  timed_out: boolean;
+/** What {@link execCommand} returns: the shared exec outcome, plus whether it was cancelled. */
+export interface ExecResult extends ExecOutcome {
   cancelled: boolean;
-  duration_ms: number;
-  /** How stopping went when it had to (`stopped`, `still running: …`). */
-  stop_result?: string;
 }
 
 /** Quotes `s` for a POSIX shell. */
@@ -281,8 +277,8 @@ export async function execCommand(
         `timeout_ms; wait for them, raise MaxSessions, or open a second connection with ssh_clone`,
     );
   }
-  const stdout = new HeadTail(options.keepBytes);
-  const stderr = new HeadTail(options.keepBytes);
+  const stdout = options.stdout ?? new Capture({ keep: options.keepBytes });
+  const stderr = options.stderr ?? new Capture({ keep: options.keepBytes });
   let pgid: number | undefined;
   let pgidWaiters: (() => void)[] = [];
   let pending: Buffer | undefined = Buffer.alloc(0); // marker stream bytes before the marker
@@ -295,7 +291,7 @@ export async function execCommand(
     if (lines.length) lastLine = lines[lines.length - 1].slice(0, 200);
   };
   const markerSink = options.pty ? stdout : stderr;
-  const feed = (sink: HeadTail, chunk: Buffer) => {
+  const feed = (sink: Capture, chunk: Buffer) => {
     if (sink === markerSink && pending) {
       pending = Buffer.concat([pending, chunk]);
       const idx = pending.indexOf(marker);
@@ -400,6 +396,7 @@ export async function execCommand(
     markerSink.push(pending);
     options.onOutput?.(markerSink === stdout ? "stdout" : "stderr", pending);
   }
+  await Promise.all([stdout.end(), stderr.end()]);
   return {
     exit_code: exitCode,
     signal: exitSignal,

@@ -7,7 +7,6 @@ export type { AuthSpec, HopSpec, HostKeyPolicy, SessionSpec } from "./spec.ts";
 export { parseAddress } from "./spec.ts";
 export { execCommand, killGroup, shellQuote, signalGroup } from "./exec.ts";
 export type { ExecOptions, ExecResult } from "./exec.ts";
-export { HeadTail, splitBudget } from "./output.ts";
 export { ForwardManager } from "./forwards.ts";
 export type { ForwardInfo } from "./forwards.ts";
 export {
