@@ -46,6 +46,7 @@ const SPEC_TOOLS = [
   "ssh_file_mkdir",
   "ssh_file_chmod",
   "ssh_file_rename",
+  "ssh_file_hash",
   "ssh_upload",
   "ssh_download",
   "docker_connect",

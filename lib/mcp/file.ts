@@ -27,6 +27,7 @@ import {
   upload,
   writeData,
 } from "../ssh/mod.ts";
+import { HASH_ALGORITHMS, remoteHash } from "../ssh/mod.ts";
 import { renderResult } from "./render.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { resultOutcome, runLong, waitField } from "./job.ts";
@@ -201,13 +202,35 @@ export const fileTools: ToolDef[] = [
       await statPath(await sftpOf(ctx, a.session_id), a.path, { lstat: a.lstat }),
   }),
   defineTool({
+    name: "ssh_file_hash",
+    group: "file",
+    description: "Hashes a remote file on the server without moving it: {path, algorithm, " +
+      "hash} (sha256sum's hex).",
+    input: {
+      session_id: sessionId(),
+      path: remote("file"),
+      algorithm: z.enum(Object.keys(HASH_ALGORITHMS) as ["sha256"]).optional().describe(
+        "default sha256",
+      ),
+    },
+    annotations: { readOnlyHint: true },
+    run: async (a, ctx) => {
+      const session = ctx.app.ssh.get(a.session_id);
+      const client = await session.ready(
+        AbortSignal.any([ctx.signal, AbortSignal.timeout(15_000)]),
+      );
+      const algorithm = (a.algorithm ?? "sha256") as keyof typeof HASH_ALGORITHMS;
+      const hash = await remoteHash(client, a.path, algorithm, ctx.signal);
+      return { path: a.path, algorithm, hash };
+    },
+  }),
+  defineTool({
     name: "ssh_file_read",
     group: "file",
     description:
-      "Reads a remote text file (UTF-8) and returns {offset, bytes, size, eof, next_offset, " +
-      "data}. One result holds at most the output bound (32 KiB by default): when eof is false, " +
-      "call again with offset = next_offset. Binary files are refused; copy them with " +
-      "ssh_download.\n" +
+      "Reads a remote text file (UTF-8): offset, bytes, size, eof, next_offset, then the text " +
+      "as data. Not eof: call again with offset = next_offset. Binary files are refused " +
+      "(use ssh_download).\n" +
       'Example: {"session_id": "web1", "path": "/etc/nginx/nginx.conf"}',
     input: {
       session_id: sessionId(),

@@ -28,10 +28,9 @@ export const outputTools: ToolDef[] = [
     name: "output_read",
     group: "meta",
     always: true,
-    description: "Reads the full text behind a cut result (its output_id): a page of exact " +
-      "bytes at offset (next_offset continues), or with grep the matching lines with their " +
-      "line numbers (N:line) and context lines (N-line).\n" +
-      'Example: {"output_id": "o-k3x9q2ab", "grep": "ERROR|panic", "context": 2}',
+    description: "Reads the full text behind a cut result's output_id: exact bytes at offset " +
+      "(next_offset continues), or with grep the matching lines as N:line (context as N-line).\n" +
+      'Example: {"output_id": "o-k3x9q2ab", "grep": "ERROR", "context": 2}',
     input: {
       output_id: z.string().min(1).max(100).describe("output_id from a result"),
       offset: z.number().int().nonnegative().optional().describe("byte offset (default 0)"),

@@ -305,6 +305,6 @@ function info(f: Forward): ForwardInfo {
     total_connections: f.traffic.total,
     bytes_in: f.traffic.bytesIn,
     bytes_out: f.traffic.bytesOut,
-    spec: specString(s),
+    spec: specString(f.port ? { ...s, bind_port: f.port } : s), // the port really bound
   };
 }

@@ -34,4 +34,4 @@ export {
   removeDetached,
   startDetached,
 } from "./durable.ts";
-export { compareHashes, localSha256, remoteSha256 } from "./verify.ts";
+export { compareHashes, HASH_ALGORITHMS, localSha256, remoteHash, remoteSha256 } from "./verify.ts";

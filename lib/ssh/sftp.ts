@@ -140,7 +140,9 @@ export async function statPath(
   try {
     const attrs = options.lstat ? await lstat(sftp, p) : await stat(sftp, p);
     const target = fileType(attrs) === "symlink" ? await readlink(sftp, p) : undefined;
-    return entry(path, attrs, target);
+    // `name` is the base name, as in a listing (the path is what the caller gave)
+    const base = p.replace(/\/+$/, "").split("/").pop() || p;
+    return entry(base, attrs, target);
   } catch (err) {
     throw sftpError(options.lstat ? "lstat" : "stat", path, err);
   }

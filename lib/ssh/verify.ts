@@ -68,3 +68,34 @@ export function compareHashes(
   }
   return { sha256: local, verified: true };
 }
+
+/** Digests `ssh_file_hash` can compute on the server, with their hex lengths. */
+export const HASH_ALGORITHMS = { sha256: 64, sha512: 128, sha1: 40, md5: 32 } as const;
+
+/** The hex digest of a remote file computed on the server (`<algorithm>sum`, or shasum/openssl). */
+export async function remoteHash(
+  client: Client,
+  path: string,
+  algorithm: keyof typeof HASH_ALGORITHMS,
+  signal?: AbortSignal,
+): Promise<string> {
+  if (algorithm === "sha256") return await remoteSha256(client, path, signal);
+  const f = remoteArg(path);
+  const n = HASH_ALGORITHMS[algorithm];
+  const alt = algorithm === "md5" ? `md5 -q ${f}` : `shasum -a ${algorithm.slice(3)} ${f}`;
+  const r = await execCommand(
+    client,
+    `{ ${algorithm}sum -- ${f} 2>/dev/null || ${alt} 2>/dev/null || ` +
+      `openssl dgst -${algorithm} -r ${f}; } | cut -c1-${n}`,
+    { timeoutMs: 3600_000, keepBytes: 4096, signal },
+  );
+  const hex = r.stdout.text().trim();
+  if (!new RegExp(`^[0-9a-f]{${n}}$`).test(hex)) {
+    throw new RsmError(
+      "VERIFY_FAILED",
+      `Cannot hash ${path}: the server could not compute ${algorithm} (no ${algorithm}sum, ` +
+        `shasum or openssl, or the file is unreadable): ${r.stderr.text().trim().slice(0, 500)}`,
+    );
+  }
+  return hex;
+}
