@@ -56,7 +56,7 @@ Deno.test("a result shows program output as raw text after a TOON header", () =>
   assert.equal(
     r.text,
     "exit_code: 3\nduration_ms: 11\n" +
-      `--- stdout (${enc.encode(out).length} bytes) ---\n${out}--- stderr (4 bytes) ---\nerr`,
+      `--- stdout (${enc.encode(out).length} bytes) ---\n${out}--- stderr (4 bytes) ---\nerr\n`,
   );
   assert.deepEqual(r.structured, {
     exit_code: 3,

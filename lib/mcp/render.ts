@@ -202,10 +202,10 @@ function assemble(
   for (const s of sections) {
     const c = cuts.get(s.name)!;
     const size = c.omitted ? `${s.prep.total} bytes, ${c.shown} shown` : `${s.prep.total} bytes`;
-    text += `\n--- ${s.name} (${
-      placeholder ? "999999999999 bytes, 999999999999 shown" : size
-    }) ---`;
-    if (c.text) text += `\n${c.text.endsWith("\n") ? c.text.slice(0, -1) : c.text}`;
+    // the section's bytes as they are; a newline is added before the next header only when the
+    // text does not end with one (the byte count in the header tells)
+    const what = placeholder ? "999999999999 bytes, 999999999999 shown" : size;
+    text += `${text.endsWith("\n") ? "" : "\n"}--- ${s.name} (${what}) ---\n${c.text}`;
   }
   return { text, obj: full };
 }
