@@ -184,7 +184,7 @@ testIf(missing, "results read like a terminal, and nothing cut is lost", async (
       const vi: string = (await waitFor("vi to draw", async () => {
         const t = await c.toon.call("ssh_shell_screen", sh);
         return t.includes("row 23") ? t : null;
-      });
+      }))!;
       assert.match(vi, /^rows: 24$/m);
       assert.match(vi, /^cursor_row: 0$/m);
       const lines = section(vi, "screen").body.replace(/\n$/, "").split("\n");
@@ -198,7 +198,7 @@ testIf(missing, "results read like a terminal, and nothing cut is lost", async (
       const top: string = (await waitFor("top to draw", async () => {
         const t = await c.toon.call("ssh_shell_screen", sh);
         return /load average/.test(t) && /PID/.test(t) ? t : null;
-      });
+      }))!;
       const topLines = section(top, "screen").body.split("\n");
       assert.match(topLines[0]!, /^top - .*load average/);
       assert.ok(topLines.some((l) => /^\s*PID\s+USER/.test(l)));
