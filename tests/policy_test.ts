@@ -136,6 +136,15 @@ writable_paths = ["/tmp/rsm-policy-ok", "~/app"]
       data: "echo one\nrm -rf /tmp/rsm-nothing\n",
     });
     assert.match(write, /"prod safety"/);
+    // a command split over two writes is still seen: the first half is typed, Enter is refused
+    await rsm.callJson("ssh_shell_write", { session_id: "prod-1", shell_id: "sh", data: "rm -r" });
+    const split = await rsm.callError("ssh_shell_write", {
+      session_id: "prod-1",
+      shell_id: "sh",
+      data: "f /tmp/rsm-nothing\n",
+    });
+    assert.match(split, /"prod safety"/);
+    await rsm.callJson("ssh_shell_write", { session_id: "prod-1", shell_id: "sh", data: "\u0003" });
     const fine = await rsm.callJson("ssh_shell_write", {
       session_id: "prod-1",
       shell_id: "sh",

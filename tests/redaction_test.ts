@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { need, testIf } from "./support/env.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
 import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
+import { startRsm } from "./support/mcp.ts";
 import { dockerdMissing, startDockerd, TEST_IMAGE } from "./support/dockerd.ts";
 import { LOOKALIKES, SECRETS } from "./support/redaction_corpus.ts";
 
@@ -89,6 +90,16 @@ testIf(missing, "credential shapes are redacted in everything the model sees", a
         tail: "all",
       });
       assertRedacted("docker_container_logs", logs);
+    });
+
+    await t.step("the same in TOON, the default format", async () => {
+      const toon = await startRsm(rsm.tmp.env);
+      try {
+        const text = await toon.call("ssh_exec", { session_id: "box", command: `cat ${file}` });
+        assertRedacted("ssh_exec (TOON)", text, false);
+      } finally {
+        await toon.close();
+      }
     });
 
     await t.step("redact = false in policy.toml turns it off", async () => {

@@ -93,7 +93,12 @@ function makeShellTools(f: Flavour): ToolDef[] {
           "max wait (default 10000); alone: until the prompt is back",
         ),
       },
-      policy: (a) => ({ kind: f.kind, target: ownerOf(a), typed: a.data }),
+      policy: (a) => ({
+        kind: f.kind,
+        target: ownerOf(a),
+        typed: a.data,
+        typedInto: `${f.kind}:${ownerOf(a)}/${a.shell_id}`,
+      }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         const waits = args.wait_until !== undefined || args.wait_idle_ms !== undefined ||

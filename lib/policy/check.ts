@@ -19,6 +19,11 @@ export interface Subject {
   argv?: string[];
   /** Keystrokes typed into a shell (checked line by line). */
   typed?: string;
+  /**
+   * The shell typed into (e.g. `ssh:box/sh1`): the unfinished line of earlier writes is kept
+   * per shell and checked with what follows, so a command split over writes is still seen.
+   */
+  typedInto?: string;
   /** Remote paths the call writes, creates, renames or deletes. */
   writes?: string[];
   /** Address a forward listens on. */
@@ -142,7 +147,9 @@ function commandsOf(subject: Subject): Cmd[] {
   const out: Cmd[] = [];
   if (subject.command !== undefined) out.push(shellCmd(subject.command));
   if (subject.typed !== undefined) {
-    for (const line of subject.typed.split(/[\r\n]/)) {
+    // Enter ends a line; Ctrl-C and Ctrl-U throw it away
+    // deno-lint-ignore no-control-regex
+    for (const line of subject.typed.split(/[\r\n\x03\x15]/)) {
       // control keys (Ctrl-C, Esc …) are not part of what the shell reads as a command
       // deno-lint-ignore no-control-regex
       const clean = line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");

@@ -43,6 +43,8 @@ export class PolicyGuard {
   readonly store: PolicyStore;
   readonly approvals: Approvals;
   #opts: GuardOptions;
+  /** The unfinished line typed into each shell (see {@link Subject.typedInto}). */
+  #pending = new Map<string, string>();
 
   constructor(options: GuardOptions) {
     this.#opts = options;
@@ -60,6 +62,23 @@ export class PolicyGuard {
    * `APPROVAL_NEEDED`) whose message names the rule and the policy file.
    */
   async authorize(call: GuardCall, ask: AskPerson): Promise<void> {
+    const into = call.subject?.typedInto;
+    if (into && call.subject?.typed !== undefined) {
+      // check the shell's unfinished line together with what is typed now
+      const full = (this.#pending.get(into) ?? "") + call.subject.typed;
+      await this.#authorize({ ...call, subject: { ...call.subject, typed: full } }, ask);
+      // what stays unfinished after this write (Ctrl-C / Ctrl-U start the line anew)
+      // deno-lint-ignore no-control-regex
+      const tail = full.split(/[\r\n\x03\x15]/).pop() ?? "";
+      if (tail) this.#pending.set(into, tail.slice(-4096));
+      else this.#pending.delete(into);
+      if (this.#pending.size > 1000) this.#pending.delete(this.#pending.keys().next().value!);
+      return;
+    }
+    return await this.#authorize(call, ask);
+  }
+
+  async #authorize(call: GuardCall, ask: AskPerson): Promise<void> {
     const policy = this.store.current();
     const facts = call.subject
       ? this.#opts.facts(call.subject.kind, call.subject.target)
