@@ -8,7 +8,18 @@ e2eTest("rsm --help and every command's --help describe their usage", async () =
   await using tmp = await tempEnv();
   const main = await rsmCli(tmp.env, ["--help"]);
   assert.equal(main.code, 0);
-  for (const cmd of ["stdio", "daemon", "status", "stop", "tools", "call", "setup", "version"]) {
+  const cmds = [
+    "stdio",
+    "daemon",
+    "status",
+    "stop",
+    "tools",
+    "call",
+    "setup",
+    "console",
+    "version",
+  ];
+  for (const cmd of cmds) {
     assert.match(main.stdout, new RegExp(`^  ${cmd}\\s`, "m"), `main help lists ${cmd}`);
     const help = await rsmCli(tmp.env, [cmd, "--help"]);
     assert.equal(help.code, 0, `${cmd} --help exits 0`);

@@ -139,6 +139,11 @@ const shellUrl = (w: World) => `${w.handle.url}/web/console/shell?kind=ssh&owner
 
 /** Acceptance 1: the link, the overview, and everything that must be refused. */
 async function loginAndRefusals(w: World) {
+  // without --print and without a browser rsm may start: the link and what to do with it
+  const plain = await rsmCli({ ...w.rsm.env, DISPLAY: "", WAYLAND_DISPLAY: "" }, ["console"]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /^http:\/\/127\.0\.0\.1:\d+\/web\/login\?code=[0-9a-f]{48}\n$/);
+  assert.match(plain.stderr, /Open this link in a browser on this machine; it works once/);
   const link = await consoleLink(w);
   const port = Number(new URL(w.handle.url).port);
   const ctx = await w.browser.createBrowserContext();
@@ -371,7 +376,7 @@ async function jobLive(w: World) {
   await page.close();
 }
 
-/** Acceptance 4: an approval a policy asks for is decided from the console. */
+/** Acceptance 4: an approval and a password a person must give, from the console. */
 async function approvals(w: World) {
   const dir = w.rsm.tmp.rsmDir;
   await Deno.writeTextFile(
@@ -406,6 +411,25 @@ async function approvals(w: World) {
   await page.goto(`${w.handle.url}/web/console`);
   assert.match(await page.$eval("#s-waiting", (e) => e.textContent ?? ""), /Nothing waits/);
   await Deno.remove(join(dir, "policy.toml"));
+
+  // a password only a person knows: the request is listed on the console; typed there
+  const spec = { user: w.user.name, addresses: [w.sshd.address], auth: { use_agent: false } };
+  const asked = await w.rsm.callRaw("ssh_connect", { id: "pw", spec });
+  assert.equal(asked.isError, true);
+  await page.goto(`${w.handle.url}/web/console`);
+  await page.waitForSelector("#s-waiting a.secret", { timeout: 5000 });
+  assert.match(
+    await page.$eval("#s-waiting", (e) => e.textContent ?? ""),
+    new RegExp(`The password of ${w.user.name}@`),
+  );
+  await Promise.all([page.waitForNavigation(), page.click("#s-waiting a.secret")]);
+  await page.focus("#secret");
+  await page.keyboard.type(w.user.password);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
+  assert.match(await page.$eval("#result", (e) => e.textContent ?? ""), /rsm has it/);
+  const info = await w.rsm.callJson("ssh_connect", { id: "pw", spec });
+  assert.equal(info.state, "connected");
+  await w.rsm.call("ssh_disconnect", { id: "pw" });
   await page.close();
 }
 
@@ -429,7 +453,10 @@ testIf(
         takeOver,
       ],
       ["a job's output grows on its page while it runs", jobLive],
-      ["an approval the policy asks for is decided from the console", approvals],
+      [
+        "an approval the policy asks for is decided, and a password typed, from the console",
+        approvals,
+      ],
     ];
     let failed = 0;
     for (const [name, fn] of steps) if (!(await t.step(name, () => fn(w)))) failed++;
