@@ -169,7 +169,7 @@ export function cipherRowId(cipher: string): string {
  */
 export async function forwardCipherRows(c: Ctx): Promise<Row[]> {
   const { w } = c;
-  const size = (w.quick ? 16 : 256) * MiB;
+  const size = 256 * MiB;
   const { tools } = await c.main();
   const offered = await rsmCiphers();
   const rows: Row[] = [];
