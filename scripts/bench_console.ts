@@ -6,7 +6,21 @@ import { readHandle } from "../tests/support/mcp.ts";
 import { consoleSession } from "../tests/support/console.ts";
 import { fmtLatency, fmtMs, latencyStats, percentile, type Row } from "./bench_report.ts";
 import { type Ctx, timeEach } from "./bench_rows.ts";
-import { newRsm, rsmSpec } from "./bench_world.ts";
+import { daemonPid, newRsm, rsmSpec } from "./bench_world.ts";
+
+/** CPU time (user + system, ms) the process `pid` has used so far. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
+}
+
+/** CPU ms per second the daemon spends over `ms` of idleness. */
+async function idleCpu(pid: number, ms: number): Promise<number> {
+  const a = await cpuMs(pid);
+  await new Promise((r) => setTimeout(r, ms));
+  return ((await cpuMs(pid)) - a) / (ms / 1000);
+}
 
 /** Overview page render time (Server-Timing) with N sessions, N shells, N/2 forwards. */
 export async function consoleOverviewRow(c: Ctx): Promise<Row> {
@@ -111,6 +125,12 @@ export async function consoleIdleRow(c: Ctx): Promise<Row> {
     }
     const none = latencyStats(noneMs);
     const open = latencyStats(openMs);
+    // the daemon's own CPU while idle: a figure the machine's load does not blur
+    const pid = await daemonPid(rsm);
+    const cpuNone = await idleCpu(pid, 10_000);
+    await openConsole();
+    const cpuOpen = await idleCpu(pid, 10_000);
+    closeConsole();
     const ratio = open.p50 / none.p50;
     return {
       id: "console_idle",
@@ -123,8 +143,16 @@ export async function consoleIdleRow(c: Ctx): Promise<Row> {
       met: ratio <= 1.1,
       better: "lower",
       ratioTarget: 1.1,
-      values: { open_p50_ms: open.p50, none_p50_ms: none.p50, open_p95_ms: open.p95 },
-      note: "baseline column: the same calls with no console open, in alternating blocks",
+      values: {
+        open_p50_ms: open.p50,
+        none_p50_ms: none.p50,
+        open_p95_ms: open.p95,
+        idle_cpu_ms_per_s_open: cpuOpen,
+        idle_cpu_ms_per_s_none: cpuNone,
+      },
+      note: "baseline column: the same calls with no console open, in alternating blocks; " +
+        `daemon CPU while idle: ${cpuOpen.toFixed(1)} ms/s with the console open, ` +
+        `${cpuNone.toFixed(1)} ms/s without`,
     };
   } finally {
     closeConsole();
