@@ -24,6 +24,11 @@ export interface TmuxStream extends PtyStream {
   detach(): void;
   /** True when the stream ended because the connection went away (not the session). */
   readonly connectionLost: boolean;
+  /**
+   * Settles once the pane's current screen has been delivered as the first output, so keys
+   * typed after it (shell integration) are never painted over by an older copy of the pane.
+   */
+  readonly seeded: Promise<void>;
 }
 
 /** The tmux session name for a shell: `rsm-<session>-<shell>`, safe for tmux targets. */
@@ -87,7 +92,11 @@ export async function openTmux(client: Client, options: TmuxOptions): Promise<Tm
       (err, ch) => err ? reject(err) : resolve(ch),
     );
   });
-  return controlStream(channel, options);
+  const stream = controlStream(channel, options);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([stream.seeded, new Promise((r) => timer = setTimeout(r, 5000))]);
+  clearTimeout(timer);
+  return stream;
 }
 
 function controlStream(channel: ClientChannel, options: TmuxOptions): TmuxStream {
@@ -148,14 +157,18 @@ function controlStream(channel: ClientChannel, options: TmuxOptions): TmuxStream
   channel.on("close", () => {
     ended = true;
     for (const r of replies.splice(0)) r(false, []);
+    seeded?.();
     ev.exit(null);
   });
 
   // size, then the current screen so `screen` and the first read show where the shell is
+  let seeded!: () => void;
+  const seed = new Promise<void>((resolve) => seeded = resolve);
   send(`refresh-client -C ${options.cols}x${options.rows}`);
   send(`capture-pane -p -e -t ${paneTarget}`, (ok, lines) => {
-    if (!ok) return;
+    if (!ok) return seeded();
     send(`display-message -p -t ${paneTarget} '#{cursor_x} #{cursor_y}'`, (ok2, pos) => {
+      seeded();
       while (lines.length && lines[lines.length - 1] === "") lines.pop();
       const [x, y] = ok2 ? (pos[0] ?? "0 0").split(" ").map(Number) : [0, lines.length];
       const seed = `\x1b[H\x1b[2J${lines.join("\r\n")}\x1b[${y + 1};${x + 1}H`;
@@ -164,6 +177,7 @@ function controlStream(channel: ClientChannel, options: TmuxOptions): TmuxStream
   });
 
   return {
+    seeded: seed,
     get connectionLost() {
       return ended && !sawExit;
     },
