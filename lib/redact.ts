@@ -34,10 +34,6 @@ const SHAPES: Shape[] = [
     re:
       /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----[\s\S]*?(?:-----END \1PRIVATE KEY\2-----|(?=\n\[… )|$)/g,
   },
-  {
-    kind: "private_key",
-    re: /(?:^|(?<=\n))(?:[A-Za-z0-9+/=]{16,}\r?\n)+-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----/g,
-  },
   { kind: "private_key", re: /PuTTY-User-Key-File-\d:[\s\S]*?Private-MAC: [0-9a-f]+/g },
   // JWTs (header.payload.signature, base64url JSON)
   {
@@ -128,7 +124,8 @@ export function redactShapes(text: string, options: { keepLines?: boolean } = {}
       return options.keepLines ? r + "\n".repeat(Math.max(0, lines(m) - lines(r))) : r;
     });
   }
-  return out;
+  // after the whole blocks: what remains is the end of a block whose start was cut off
+  return keyTails(out, options.keepLines);
 }
 
 /**
@@ -153,4 +150,35 @@ export function redactDeep<T>(value: T): T {
     return out as T;
   }
   return value;
+}
+
+const KEY_END = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----/g;
+const BASE64_LINE = /^[A-Za-z0-9+/=]{16,}\r?$/;
+
+/**
+ * The end of a private key block whose start was cut off (an output bound, a page of
+ * output_read): the base64 lines right before `-----END … PRIVATE KEY-----`. Scanned
+ * backwards from each END line, so the cost stays linear in the text.
+ */
+function keyTails(text: string, keepLines = false): string {
+  if (!text.includes("PRIVATE KEY-----")) return text;
+  let out = "";
+  let last = 0;
+  for (const m of text.matchAll(KEY_END)) {
+    let start = m.index;
+    // walk back over whole base64 lines
+    while (start > last) {
+      const prevEnd = start - 1; // the "\n" before the current line
+      if (text[prevEnd] !== "\n") break;
+      const lineStart = text.lastIndexOf("\n", prevEnd - 1) + 1;
+      if (lineStart < last || !BASE64_LINE.test(text.slice(lineStart, prevEnd))) break;
+      start = lineStart;
+    }
+    if (start === m.index) continue; // a lone END line: nothing secret before it
+    const cut = text.slice(start, m.index + m[0].length);
+    out += text.slice(last, start) + mark("private_key") +
+      (keepLines ? "\n".repeat(cut.split("\n").length - 1) : "");
+    last = m.index + m[0].length;
+  }
+  return out + text.slice(last);
 }
