@@ -449,6 +449,40 @@ export async function containerSuite(
     assert.match(ports, /port mapping "eighty"/);
   });
 
+  await t.step(
+    "docker_run returns state, bound ports and first log lines; a running container needs force",
+    async () => {
+      const r = await rsm.callJson("docker_run", {
+        ...h,
+        spec: {
+          image: TEST_IMAGE,
+          name: "greeter",
+          cmd: ["sh", "-c", "echo hello from greeter; echo warming up >&2; sleep 300"],
+          ports: ["127.0.0.1:0:80"],
+        },
+      });
+      assert.equal(r.state, "running");
+      assert.equal(r.exit_code, undefined);
+      assert.equal(r.ports.length, 1);
+      assert.match(r.ports[0], /^127\.0\.0\.1:\d+->80\/tcp$/);
+      assert.notEqual(r.ports[0], "127.0.0.1:0->80/tcp", "the port as bound, not as asked");
+      assert.match(r.logs, /hello from greeter/);
+      assert.match(r.logs, /warming up/);
+      const quick = await rsm.callJson("docker_run", {
+        ...h,
+        spec: { image: TEST_IMAGE, name: "quick", cmd: ["sh", "-c", "echo bye; exit 4"] },
+      });
+      assert.equal(quick.state, "exited");
+      assert.equal(quick.exit_code, 4);
+      assert.equal(quick.logs, "bye\n");
+      const err = await rsm.callError("docker_container_remove", { ...h, container: "greeter" });
+      assert.match(err, /running/i, "the engine's own words are kept");
+      assert.match(err, /pass force: true/);
+      await rsm.call("docker_container_remove", { ...h, container: "greeter", force: true });
+      await rsm.call("docker_container_remove", { ...h, container: "quick" });
+    },
+  );
+
   await t.step("docker_exec and docker_run are written to the audit log", async () => {
     const audit = await Deno.readTextFile(`${rsm.tmp.rsmDir}/audit.log`);
     assert.match(audit, /"tool":"docker_exec"/);
