@@ -194,11 +194,16 @@ testIf(missing, "results read like a terminal, and nothing cut is lost", async (
       for (const l of lines) assert.ok(!/\s$/.test(l), `no trailing blanks: ${JSON.stringify(l)}`);
       assert.ok(!vi.includes('"row'), "no quoting");
       await c.toon.call("ssh_shell_write", { ...sh, data: "\x1b:q!\r" });
+      await waitFor("vi to leave", async () => {
+        const t = await c.toon.call("ssh_shell_screen", sh);
+        return !t.includes("row 23");
+      });
+      await c.toon.call("ssh_shell_read", { ...sh, idle_ms: 300 });
       await c.toon.call("ssh_shell_write", { ...sh, data: "top -d 1\n" });
       const top: string = (await waitFor("top to draw", async () => {
         const t = await c.toon.call("ssh_shell_screen", sh);
         return /load average/.test(t) && /PID/.test(t) ? t : null;
-      }))!;
+      }, 30_000))!;
       const topLines = section(top, "screen").body.split("\n");
       assert.match(topLines[0]!, /^top - .*load average/);
       assert.ok(topLines.some((l) => /^\s*PID\s+USER/.test(l)));
