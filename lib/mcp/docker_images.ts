@@ -1,13 +1,57 @@
 /** Image and copy tools: list, pull, remove, upload, download (SPEC §4.7). */
 import { resolve } from "node:path";
 import { z } from "zod";
-import { download, listImages, pullImage, removeImage, upload } from "../docker/mod.ts";
+import {
+  dockerExec,
+  type DockerHost,
+  download,
+  listImages,
+  pullImage,
+  removeImage,
+  upload,
+} from "../docker/mod.ts";
+import { compareHashes, localSha256 } from "../ssh/mod.ts";
+import { RsmError } from "../errors.ts";
 import { defineTool, fields, Text, type ToolDef } from "./tool.ts";
 import { resultOutcome, runLong, waitField } from "./job.ts";
 
 const hostId = () => fields.id("Docker host id (from docker_connect)");
 const container = () => z.string().min(1).max(300).describe("container name or id");
 const image = () => z.string().min(1).max(500).describe("image reference or id");
+
+const verifyField = () =>
+  z.boolean().optional().describe("compare SHA-256 end to end (single files)");
+
+/** The SHA-256 of a local file and of its copy in the container (`sha256sum` there), compared. */
+async function verifiedCopy(
+  host: DockerHost,
+  container: string,
+  local: string,
+  inside: string,
+  signal: AbortSignal,
+) {
+  if ((await Deno.stat(local)).isDirectory) {
+    throw new RsmError(
+      "BAD_REQUEST",
+      `Cannot verify ${local}: verify: true compares single files and this is a directory; ` +
+        `drop verify, or copy and verify its files one by one`,
+    );
+  }
+  const [here, r] = await Promise.all([
+    localSha256(local, signal),
+    dockerExec(host, container, { cmd: ["sha256sum", "--", inside], timeoutMs: 3600_000, signal }),
+  ]);
+  const there = r.stdout.text().slice(0, 64);
+  if (r.exit_code !== 0 || !/^[0-9a-f]{64}$/.test(there)) {
+    throw new RsmError(
+      "VERIFY_FAILED",
+      `Cannot verify ${inside}: sha256sum in the container failed (exit ${r.exit_code}: ` +
+        `${r.stderr.text().trim().slice(0, 300)}); the image needs sha256sum (coreutils or ` +
+        `busybox), or drop verify`,
+    );
+  }
+  return compareHashes(here, there, inside);
+}
 
 function throttled(report: (done: number, total: number | undefined, message: string) => void) {
   let last = 0;
@@ -92,6 +136,7 @@ export const imageTools: ToolDef[] = [
       local_path: z.string().min(1).max(4096),
       remote_path: z.string().min(1).max(4096).describe("absolute path in the container"),
       wait_ms: waitField(),
+      verify: verifyField(),
     },
     policy: (a) => ({ kind: "docker", target: a.host_id, writes: [a.remote_path] }),
     run: (a, ctx) => {
@@ -104,12 +149,20 @@ export const imageTools: ToolDef[] = [
         work: async (job) => {
           let ok = false;
           try {
-            const r = await upload(host, a.container, resolve(a.local_path), a.remote_path, {
+            const from = resolve(a.local_path);
+            if (a.verify && (await Deno.stat(from)).isDirectory) {
+              await verifiedCopy(host, a.container, from, a.remote_path, job.signal); // explains
+            }
+            const r = await upload(host, a.container, from, a.remote_path, {
               onProgress: throttled(job.progress),
               signal: job.signal,
             });
             ok = true;
-            return r;
+            if (!a.verify) return r;
+            return {
+              ...r,
+              ...await verifiedCopy(host, a.container, from, a.remote_path, job.signal),
+            };
           } finally {
             ctx.app.audit.record({
               tool: "docker_upload",
@@ -136,6 +189,7 @@ export const imageTools: ToolDef[] = [
       remote_path: z.string().min(1).max(4096).describe("path in the container"),
       local_path: z.string().min(1).max(4096),
       wait_ms: waitField(),
+      verify: verifyField(),
     },
     run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
@@ -147,12 +201,17 @@ export const imageTools: ToolDef[] = [
         work: async (job) => {
           let ok = false;
           try {
-            const r = await download(host, a.container, a.remote_path, resolve(a.local_path), {
+            const to = resolve(a.local_path);
+            const r = await download(host, a.container, a.remote_path, to, {
               onProgress: throttled(job.progress),
               signal: job.signal,
             });
             ok = true;
-            return r;
+            if (!a.verify) return r;
+            return {
+              ...r,
+              ...await verifiedCopy(host, a.container, to, a.remote_path, job.signal),
+            };
           } finally {
             ctx.app.audit.record({
               tool: "docker_download",
