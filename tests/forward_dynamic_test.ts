@@ -58,7 +58,7 @@ testIf(
     });
     assert.equal(f.kind, "dynamic");
     assert.ok(f.bind_port > 0);
-    assert.equal(f.spec, "-D 127.0.0.1:0");
+    assert.equal(f.spec, `-D 127.0.0.1:${f.bind_port}`, "the port really bound");
     const curl = (url: string) =>
       run("curl", [
         "-sS",

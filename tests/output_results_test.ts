@@ -63,6 +63,30 @@ function section(text: string, name: string): { header: string; body: string } {
   return { header, body };
 }
 
+/** Checks a shown `seq` output against the full one: exact omitted counts and flags. */
+function checkSeq(where: string, full: string, shown: string, o: Record<string, unknown>) {
+  const m = /\[… (\d+) bytes omitted; output_read output_id=(o-\w+) …\]/.exec(shown);
+  const parts = shown.split(/\[… \d+ bytes omitted[^\]]*\]\n/);
+  let kept = 0;
+  if (parts.length === 2) {
+    assert.ok(full.startsWith(parts[0]!), `${where}: head`);
+    assert.ok(full.endsWith(parts[1]!), `${where}: tail`);
+    kept = enc.encode(parts[0]!).length + enc.encode(parts[1]!).length;
+  } else {
+    assert.equal(shown, full, where);
+    kept = full.length;
+  }
+  const omitted = full.length - kept;
+  assert.equal(o.truncated === true, omitted > 0, where);
+  if (omitted > 0) {
+    assert.ok(m, `${where}: marker`);
+    assert.equal(Number(m![1]), omitted, `${where}: marker count`);
+    assert.equal(o.omitted_bytes, omitted, `${where}: omitted_bytes`);
+    assert.equal(o.total_bytes, full.length, `${where}: total_bytes`);
+    assert.equal(o.output_id, m![2]);
+  }
+}
+
 testIf(missing, "results read like a terminal, and nothing cut is lost", async (t) => {
   await using user = await createUser();
   await using sshd = await startSshd();
@@ -109,27 +133,31 @@ testIf(missing, "results read like a terminal, and nothing cut is lost", async (
         const shown = format === "json"
           ? String(JSON.parse(text).stdout)
           : section(text, "stdout").body;
-        const m = /\[… (\d+) bytes omitted; output_read output_id=(o-\w+) …\]/.exec(shown);
-        const parts = shown.split(/\[… \d+ bytes omitted[^\]]*\]\n/);
-        let kept = 0;
-        if (parts.length === 2) {
-          assert.ok(full.startsWith(parts[0]!), `${where}: head`);
-          assert.ok(full.endsWith(parts[1]!), `${where}: tail`);
-          kept = enc.encode(parts[0]!).length + enc.encode(parts[1]!).length;
-        } else {
-          assert.equal(shown, full, where);
-          kept = full.length;
-        }
-        const omitted = full.length - kept;
-        assert.equal(o.truncated, omitted > 0, where);
-        if (omitted > 0) {
-          assert.ok(m, `${where}: marker`);
-          assert.equal(Number(m![1]), omitted, `${where}: marker count`);
-          assert.equal(o.omitted_bytes, omitted, `${where}: omitted_bytes`);
-          assert.equal(o.total_bytes, full.length, `${where}: total_bytes`);
-          assert.equal(o.output_id, m![2]);
-        }
+        checkSeq(`seq 1 ${n} (${format})`, full, shown, o);
       }
+    }
+  });
+
+  await t.step("ssh_shell_run output is bounded by the same rule, both formats", async () => {
+    for (const [format, rsm] of [["toon", c.toon], ["json", c.json]] as const) {
+      const sh = { session_id: "box", shell_id: `seq-${format}` };
+      await rsm.call("ssh_shell_open", sh);
+      for (const n of [1000, 7000, 100_000]) {
+        const full = Array.from({ length: n }, (_, i) => `${i + 1}\n`).join("");
+        const r = await rsm.client.callTool({
+          name: "ssh_shell_run",
+          arguments: { ...sh, command: `seq 1 ${n}` },
+        }) as CallToolResult;
+        const text = textOf(r);
+        const where = `shell seq 1 ${n} (${format})`;
+        assert.ok(enc.encode(text).length <= 32 * 1024, `${where}: ${text.length} bytes`);
+        const o = r.structuredContent as Record<string, unknown>;
+        const shown = format === "json"
+          ? String(JSON.parse(text).output)
+          : section(text, "output").body;
+        checkSeq(where, full, shown, o);
+      }
+      await rsm.call("ssh_shell_close", sh);
     }
   });
 
