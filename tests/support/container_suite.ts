@@ -226,15 +226,9 @@ export async function containerSuite(
       assert.equal(r.truncated, true);
       assert.equal(r.total_bytes, 10485760 + 1 + 5, "every byte counted, stdout and stderr");
       assert.match(r.logs, new RegExp(`bytes omitted; output_read output_id=${r.output_id}`));
-      // the stored copy ends with the last lines (stderr's "done" is ordered by the engine's
-      // timestamps, so it may come just before stdout's last bytes)
-      const end = await rsm.callJson("output_read", {
-        output_id: r.output_id,
-        offset: r.total_bytes - 4096,
-      });
-      assert.equal(end.bytes, 4096);
-      assert.equal(end.eof, true);
-      assert.match(end.data, /done\n/);
+      // the stored copy holds every line, stderr's "done" too
+      const done = await rsm.callJson("output_read", { output_id: r.output_id, grep: "^done$" });
+      assert.equal(done.matches, 1);
     },
   );
 
@@ -490,7 +484,7 @@ export async function containerSuite(
   await t.step("docker_upload and docker_download with verify: true compare SHA-256", async () => {
     const dir = await Deno.makeTempDir();
     try {
-      const bytes = crypto.getRandomValues(new Uint8Array(300_000));
+      const bytes = new Uint8Array(300_000).map((_, i) => (i * 7919 + (i >> 9)) % 251);
       await Deno.writeFile(`${dir}/blob.bin`, bytes);
       const want = Array.from(
         new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)),
