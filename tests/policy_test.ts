@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { need, testIf, waitFor } from "./support/env.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
 import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
+import { dockerdMissing, startDockerd, TEST_IMAGE } from "./support/dockerd.ts";
 
 const missing = await need(["sshd", "ssh-keygen", "useradd"], true);
 
@@ -253,4 +254,37 @@ writable_paths = ["/tmp/rsm-policy-ok", "~/app"]
     assert.ok(refused.length >= 10, `${refused.length} refusals`);
     assert.ok(refused.some((l) => l.rule?.includes("prod safety") && l.target === "prod-1"));
   });
+});
+
+testIf(dockerdMissing, "deny rules read docker_exec and docker_run argv", async () => {
+  await using docker = await startDockerd();
+  await using rsm = await rsmWithEnv();
+  await writePolicy(rsm.tmp.rsmDir, '[[rule]]\ntargets = ["prod-*"]\ndeny = ["rm -rf"]\n');
+  await rsm.callJson("docker_connect", { id: "prod-d", spec: { host: docker.host } });
+  await rsm.callJson("docker_run", {
+    host_id: "prod-d",
+    spec: { image: TEST_IMAGE, name: "c1", cmd: ["sleep", "60"] },
+  });
+  for (
+    const cmd of [
+      ["rm", "-rf", "/tmp/x"],
+      ["sh", "-c", "echo ok; rm -rf /tmp/x"],
+      ["/bin/sh", "-c", "echo $(rm -rf /tmp/x)"],
+    ]
+  ) {
+    const err = await rsm.callError("docker_exec", { host_id: "prod-d", container: "c1", cmd });
+    assert.match(err, /Refused by policy rule #1/, JSON.stringify(cmd));
+  }
+  const ok = await rsm.callJson("docker_exec", {
+    host_id: "prod-d",
+    container: "c1",
+    cmd: ["echo", "fine"],
+  });
+  assert.equal(ok.stdout, "fine\n");
+  const run = await rsm.callError("docker_run", {
+    host_id: "prod-d",
+    spec: { image: TEST_IMAGE, cmd: ["sh", "-c", "rm -rf /data"] },
+  });
+  assert.match(run, /deny pattern "rm -rf"/);
+  await rsm.call("docker_container_remove", { host_id: "prod-d", container: "c1", force: true });
 });
