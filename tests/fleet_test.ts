@@ -118,6 +118,29 @@ testIf(missing, "ssh_connect_many and ssh_exec_many across 50 netns hosts", asyn
       assert.equal(r.groups[0].exit_code, 3);
     });
 
+    await t.step("a group cut to fit keeps its full output in the output store", async () => {
+      const text = await rsm.call("ssh_exec_many", {
+        session_ids: "h1*",
+        command: "seq 1 30000",
+      });
+      assert.ok(new TextEncoder().encode(text).length <= 32 * 1024, `${text.length} bytes`);
+      const r = JSON.parse(text);
+      assert.equal(r.groups.length, 1);
+      const g = r.groups[0];
+      assert.equal(g.sessions.length, 10);
+      assert.equal(g.truncated, true);
+      assert.match(g.stdout, /^1\n2\n3\n/);
+      assert.match(g.stdout, /29999\n30000\n$/);
+      assert.match(g.stdout, new RegExp(`output_read output_id=${g.output_id}`));
+      const full = await rsm.callJson("output_read", {
+        output_id: g.output_id,
+        grep: "^1500[0-9]$",
+      });
+      assert.match(JSON.stringify(full), /15009/);
+      assert.equal(full.total_bytes, 168_894); // every byte of `seq 1 30000`
+      assert.equal(full.matches, 10);
+    });
+
     await t.step("concurrency 4: the servers never see more than 4 at once", async () => {
       const dir = await Deno.makeTempDir({ prefix: "rsm-fleet-" });
       await Deno.chmod(dir, 0o777);

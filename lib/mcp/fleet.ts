@@ -17,8 +17,10 @@ import {
   type SessionSpec,
   targetsFromConfig,
 } from "../ssh/mod.ts";
-import { splitBudget } from "../output/mod.ts";
+import { Capture, splitBudget } from "../output/mod.ts";
+import { createHash } from "node:crypto";
 import { RsmError } from "../errors.ts";
+import { render } from "./format.ts";
 import type { App } from "../app.ts";
 
 const concurrency = z.number().int().min(1).max(256).optional().describe("default 16");
@@ -32,6 +34,10 @@ export interface ExecGroup {
   stderr: string;
   /** Set when this group's text had to be cut to fit the output bound. */
   truncated?: boolean;
+  /** The full stdout of the group (one host's; the group's are identical), when cut. */
+  output_id?: string;
+  /** The full stderr, when cut. */
+  stderr_output_id?: string;
 }
 
 /** The answer of ssh_exec_many. */
@@ -50,8 +56,19 @@ interface Raw {
   sessions: string[];
   exit_code: number | null;
   signal?: string;
-  out: { total: number; render(max: number): { text: string; truncated: boolean } };
-  err: { total: number; render(max: number): { text: string; truncated: boolean } };
+  out: Capture;
+  err: Capture;
+}
+
+/**
+ * What identifies a stream's content: its size, its first `keep` bytes and its last `keep`
+ * bytes (the tail a Capture holds may be longer, depending on how the bytes were chunked).
+ */
+function fingerprint(c: Capture): string {
+  const tail = c.tail();
+  const h = createHash("sha256").update(c.head()).update("\0")
+    .update(tail.subarray(Math.max(0, tail.length - c.keep)));
+  return `${c.total}:${h.digest("base64")}`;
 }
 
 /**
@@ -59,7 +76,12 @@ interface Raw {
  * group first) and fits the whole answer in `max` bytes: each group's text gets an equal share
  * of what the session lists and failures leave, and groups that do not fit are counted.
  */
-export function groupOutcomes(outcomes: ExecOutcome[], max: number, timeoutMs: number) {
+export function groupOutcomes(
+  outcomes: ExecOutcome[],
+  max: number,
+  timeoutMs: number,
+  measure: (value: ExecManyResult | Record<string, unknown>) => number = size,
+): ExecManyResult {
   const byKey = new Map<string, Raw>();
   const failed: { session_id: string; error: string }[] = [];
   for (const o of outcomes) {
@@ -76,14 +98,12 @@ export function groupOutcomes(outcomes: ExecOutcome[], max: number, timeoutMs: n
       });
       continue;
     }
-    // the full kept text decides identity (up to the per-host keep limit, head and tail)
+    // the kept bytes decide identity (everything up to the per-host keep limit, head and tail)
     const key = JSON.stringify([
       r.exit_code,
       r.signal ?? "",
-      r.stdout.total,
-      r.stderr.total,
-      r.stdout.render(Infinity).text,
-      r.stderr.render(Infinity).text,
+      fingerprint(r.stdout),
+      fingerprint(r.stderr),
     ]);
     const g = byKey.get(key);
     if (g) g.sessions.push(o.session_id);
@@ -98,22 +118,39 @@ export function groupOutcomes(outcomes: ExecOutcome[], max: number, timeoutMs: n
     }
   }
   const raws = [...byKey.values()].sort((a, b) => b.sessions.length - a.sessions.length);
-  const result: ExecManyResult = { hosts: outcomes.length, groups: [], failed };
-  const fixed = size({ ...result, groups: raws.map((r) => r.sessions) }) + 200;
+  const base: ExecManyResult = { hosts: outcomes.length, groups: [], failed };
+  const fixed = measure({ ...base, groups: raws.map((r) => r.sessions) }) + 200;
   let avail = max - fixed;
   if (avail < 0) {
     // even the session lists do not fit: keep failures short
     for (const f of failed) f.error = f.error.slice(0, 80);
-    avail = max - size({ ...result, groups: raws.map((r) => r.sessions) }) - 200;
+    avail = max - measure({ ...base, groups: raws.map((r) => r.sessions) }) - 200;
   }
-  const perGroup = 96; // JSON keys and numbers of one group
+  // Shares are counted in raw bytes; the rendering escapes newlines and quotes, so measure
+  // the real answer and shrink the shares until it fits.
+  let result = layoutGroups(raws, base, avail);
+  for (let i = 0; i < 8; i++) {
+    const shown = measure(result);
+    if (shown <= max) break;
+    avail = Math.floor(avail * Math.min(0.9, (max / shown) * 0.95));
+    result = layoutGroups(raws, base, avail);
+  }
+  return result;
+}
+
+function layoutGroups(raws: Raw[], base: ExecManyResult, avail: number): ExecManyResult {
+  const result: ExecManyResult = { ...base, groups: [], failed: [...base.failed] };
+  const perGroup = 160; // JSON keys, numbers and output ids of one group
   let shown = raws.length;
-  while (shown > 0 && avail / shown < perGroup + 64) shown--;
+  while (shown > 0 && avail / shown < perGroup + 256) shown--;
   for (const r of raws.slice(0, shown)) {
     const share = Math.floor(avail / shown) - perGroup;
-    const [o, e] = splitBudget(r.out.total, r.err.total, Math.max(64, share));
+    const [o, e] = splitBudget(r.out.total, r.err.total, Math.max(256, share));
+    // a cut text's marker names the stored full output (output_read), kept in the store
     const out = r.out.render(o);
     const err = r.err.render(e);
+    const outId = out.truncated ? r.out.storedId() : undefined;
+    const errId = err.truncated ? r.err.storedId() : undefined;
     result.groups.push({
       sessions: r.sessions,
       exit_code: r.exit_code,
@@ -121,6 +158,8 @@ export function groupOutcomes(outcomes: ExecOutcome[], max: number, timeoutMs: n
       stdout: out.text,
       stderr: err.text,
       ...(out.truncated || err.truncated ? { truncated: true } : {}),
+      ...(outId ? { output_id: outId } : {}),
+      ...(errId ? { stderr_output_id: errId } : {}),
     });
   }
   if (shown < raws.length) {
@@ -213,6 +252,7 @@ export const fleetTools: ToolDef[] = [
     run: async (args, { app, signal, authorize, progress }) => {
       const ids = selectSessions(app.ssh, args.session_ids);
       const timeoutMs = args.timeout_ms ?? 30_000;
+      const keep = Math.max(4096, app.maxOutput);
       let sent = 0;
       const outcomes = await execMany(app.ssh, ids, args.command, {
         // the policy per host: a refused host is listed in failed with the rule that refused it
@@ -221,7 +261,11 @@ export const fleetTools: ToolDef[] = [
         timeoutMs,
         env: args.env,
         cwd: args.cwd,
-        keepBytes: app.maxOutput,
+        // every host's streams, kept whole in the output store once they outgrow memory
+        sinks: (id) => ({
+          stdout: new Capture({ keep, store: app.outputs, label: `ssh_exec_many ${id} stdout` }),
+          stderr: new Capture({ keep, store: app.outputs, label: `ssh_exec_many ${id} stderr` }),
+        }),
         signal,
         onDone: (done) => {
           if (done < ids.length && Date.now() - sent < 1000) return;
@@ -230,7 +274,8 @@ export const fleetTools: ToolDef[] = [
         },
       });
       auditHosts(app, args.command, outcomes);
-      return groupOutcomes(outcomes, app.maxOutput - 512, timeoutMs);
+      const shown = (v: unknown) => enc.encode(render(v, app.format)).length;
+      return groupOutcomes(outcomes, app.maxOutput - 256, timeoutMs, shown);
     },
   }),
 ];

@@ -5,6 +5,7 @@
  */
 import { errorMessage, RsmError } from "../errors.ts";
 import { execCommand, type ExecResult } from "./exec.ts";
+import type { Capture } from "../output/mod.ts";
 import type { SshManager } from "./manager.ts";
 import type { SessionSpec } from "./spec.ts";
 import { configHostNames } from "./ssh_config.ts";
@@ -115,8 +116,10 @@ export interface ExecManyOptions {
   timeoutMs: number;
   env?: Record<string, string>;
   cwd?: string;
-  /** Bytes kept per stream per host (head and tail each). */
-  keepBytes: number;
+  /** Bytes kept per stream per host (head and tail each) when no `sinks` are given. */
+  keepBytes?: number;
+  /** Where a host's stdout and stderr go (e.g. Captures that spill to the output store). */
+  sinks?: (sessionId: string) => { stdout: Capture; stderr: Capture };
   signal?: AbortSignal;
   /** Called before running on a host; throwing refuses that host (e.g. a policy). */
   check?: (sessionId: string) => Promise<void> | void;
@@ -166,6 +169,7 @@ export function execMany(
         timeoutMs: options.timeoutMs,
         signal: options.signal,
         keepBytes: options.keepBytes,
+        ...options.sinks?.(id),
       });
       if (result.exit_code === null && !result.signal && !result.timed_out) {
         throw new RsmError(
