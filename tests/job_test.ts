@@ -75,7 +75,7 @@ testIf(
         assert.equal(out.eof, true);
         const grep = await rsm.callJson("job_output", { job_id: first.job_id, grep: "^3[0-9]$" });
         assert.equal(grep.matches, 10);
-        assert.match(grep.lines, /^30: 30\n31: 31/);
+        assert.match(grep.output, /^30: 30\n31: 31/);
 
         const done = (await rsm.callJson("job_list")).find((r: { id: string }) =>
           r.id === first.job_id

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { RsmError } from "../errors.ts";
+import { Capture } from "../output/mod.ts";
 import type { Job, JobControl, JobOutcome, JobStream } from "../jobs/mod.ts";
 import { defineTool, Text, type ToolContext, type ToolDef } from "./tool.ts";
 
@@ -121,9 +122,12 @@ export function isRunning(value: unknown): value is RunningJob {
     typeof (value as RunningJob).job_id === "string";
 }
 
-/** Bytes of output text one job result shows (escaping may double it in TOON/JSON). */
+/**
+ * Bytes of output text one job result shows: the result's bound less room for its other
+ * fields (output is a raw text section; the registry's renderer bounds the whole honestly).
+ */
 function budget(ctx: ToolContext): number {
-  return Math.max(1024, Math.floor(ctx.app.maxOutput * 0.45));
+  return Math.max(1024, ctx.app.maxOutput - 1024);
 }
 
 /** Length of `bytes` without an incomplete UTF-8 character at the end. */
@@ -205,6 +209,7 @@ const jobId = () => z.string().min(1).max(200);
 export const jobTools: ToolDef[] = [
   defineTool({
     name: "job_list",
+    title: "List jobs",
     group: "job",
     description: "Lists jobs: work that outlived its call's wait_ms (finished: kept 24 h).",
     input: {},
@@ -213,6 +218,7 @@ export const jobTools: ToolDef[] = [
   }),
   defineTool({
     name: "job_wait",
+    title: "Wait for a job",
     group: "job",
     description: "Waits up to wait_ms for a job to end or its output to match until; returns " +
       "state, exit_code when done, and the output since the last job_wait/job_output.",
@@ -237,6 +243,7 @@ export const jobTools: ToolDef[] = [
   }),
   defineTool({
     name: "job_output",
+    title: "Read job output",
     group: "job",
     description: "Pages a job's complete output (both streams interleaved, or one), or with " +
       "grep returns the matching lines with line numbers.",
@@ -272,7 +279,7 @@ export const jobTools: ToolDef[] = [
           total_bytes: total,
           matches: found.length >= 1000 ? "1000+" : found.length,
           ...(shown < found.length ? { shown } : {}),
-          lines: lines.join("\n"),
+          output: lines.join("\n") + (lines.length ? "\n" : ""),
         });
       }
       const offset = Math.min(a.offset ?? 0, total);
@@ -298,6 +305,7 @@ export const jobTools: ToolDef[] = [
   }),
   defineTool({
     name: "job_signal",
+    title: "Signal a job",
     group: "job",
     description: "Signals a running job's whole process group (KILL: verified gone); other " +
       "work (transfers, pulls) is stopped.",
@@ -328,6 +336,7 @@ export const jobTools: ToolDef[] = [
   }),
   defineTool({
     name: "job_forget",
+    title: "Forget a job",
     group: "job",
     description: "Forgets a finished job and deletes its output.",
     input: { job_id: jobId() },
@@ -339,7 +348,19 @@ export const jobTools: ToolDef[] = [
   }),
 ];
 
-/** The outcome of work that is not a command: exit code 0 and its value as the result. */
+/**
+ * The outcome of work that is not a command: exit code 0 and its value as the result, with
+ * captured streams (a container's logs) as text (at most 8 KiB each; the marker of a longer
+ * one names its stored copy for output_read).
+ */
 export function resultOutcome(value: object): JobOutcome {
-  return { exit_code: 0, result: value as Record<string, unknown> };
+  const result: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    result[k] = v instanceof Capture
+      ? v.render(8192).text
+      : v instanceof Uint8Array
+      ? new TextDecoder().decode(v)
+      : v;
+  }
+  return { exit_code: 0, result };
 }

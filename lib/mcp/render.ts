@@ -43,6 +43,7 @@ export const SECTION_FIELDS: ReadonlySet<string> = new Set([
   "data",
   "logs",
   "screen",
+  "tail", // the last lines of a call that became a job
 ]);
 
 /** Options for {@link renderResult}. */

@@ -90,8 +90,9 @@ export const INSTRUCTIONS = [
   "Which tool: ssh_exec/docker_exec for one command (exact stdout, stderr, exit code; no state " +
   "kept between calls). *_shell_run when state must persist (cd, exports, virtualenvs); " +
   "*_shell_write + read/screen for interactive programs (REPLs, prompts, vim, top). Work that " +
-  "runs longer than a call's wait becomes a job: the result has job_id; follow it with job_wait " +
-  "and job_output instead of raising timeouts.",
+  "runs longer than a call's wait_ms (default 20 s) becomes a job and goes on: the result has " +
+  "job_id; follow it with job_wait and job_output instead of raising timeouts (timeout_ms is " +
+  "the hard stop).",
   "Results: scalar fields first, then program output as raw text under " +
   "'--- stdout (N bytes) ---' lines. Output is bounded (max_output, default 32 KiB; keep: " +
   "head|tail|both). When bytes are left out, truncated is true, omitted_bytes says how many " +
