@@ -278,6 +278,23 @@ async function shellLive(w: World) {
     await new Promise((r) => setTimeout(r, 300));
     await page.screenshot({ path: join(SHOT_DIR, "console-shell.png") });
   }
+  // the size stays the shell's until the person asks it to follow the window
+  const size = async () =>
+    (await w.rsm.callJson("ssh_shell_run", { ...sh1, command: "stty size" })).output.trim();
+  assert.equal(await size(), "24 100");
+  await page.click("#fit");
+  await page.setViewport({ width: 800, height: 600 });
+  const shown = await waitFor("the page's size in the toolbar", async () => {
+    const t = await page.$eval("#size", (e) => e.textContent ?? "");
+    return t !== "24×100" ? t : null;
+  }, 5000);
+  const [rows, cols] = shown.split("×");
+  await waitFor(
+    "the shell to take the page's size",
+    async () => (await size()) === `${rows} ${cols}`,
+    5000,
+    200,
+  );
   await page.close();
 }
 
@@ -345,13 +362,13 @@ async function takeOver(w: World) {
 
 /** Acceptance 2: a job's output grows on its page while it runs. */
 async function jobLive(w: World) {
+  const page = await consolePage(w); // logged in first: the job must still run when it opens
   const first = await w.rsm.callJson("ssh_exec", {
     session_id: "box",
-    command: "for i in $(seq 16); do echo line-$i; sleep 0.5; done",
+    command: "for i in $(seq 30); do echo line-$i; sleep 0.5; done",
     wait_ms: 500,
   });
   assert.equal(first.state, "running");
-  const page = await consolePage(w);
   // the overview lists it; its link opens the job's page
   await page.waitForSelector(`#s-jobs a[href*="${first.job_id}"]`, { timeout: 5000 });
   await Promise.all([page.waitForNavigation(), page.click(`#s-jobs a[href*="${first.job_id}"]`)]);
@@ -369,9 +386,9 @@ async function jobLive(w: World) {
   );
   await page.waitForFunction(
     'document.getElementById("job-state")?.textContent === "exited 0"',
-    { timeout: 20_000 },
+    { timeout: 40_000 },
   );
-  const all = Array.from({ length: 16 }, (_, i) => `line-${i + 1}\n`).join("");
+  const all = Array.from({ length: 30 }, (_, i) => `line-${i + 1}\n`).join("");
   assert.equal(await output(), all);
   await page.close();
 }
