@@ -180,8 +180,7 @@ export const fileTools: ToolDef[] = [
     group: "file",
     description:
       "Lists a remote directory over SFTP: one row per entry {name, size, mode (ls -l style), " +
-      "perm (octal), mod_time, is_dir, target (symlinks only)}. Symlinks are not followed.\n" +
-      'Example: {"session_id": "web1", "path": "/var/log"}',
+      "perm (octal), mod_time, is_dir, target (symlinks only)}. Symlinks are not followed.",
     input: { session_id: sessionId(), path: remote("directory") },
     annotations: { readOnlyHint: true },
     run: async (a, ctx) => await listDir(await sftpOf(ctx, a.session_id), a.path),
@@ -230,8 +229,7 @@ export const fileTools: ToolDef[] = [
     description:
       "Reads a remote text file (UTF-8): offset, bytes, size, eof, next_offset, then the text " +
       "as data. Not eof: call again with offset = next_offset. Binary files are refused " +
-      "(use ssh_download).\n" +
-      'Example: {"session_id": "web1", "path": "/etc/nginx/nginx.conf"}',
+      "(use ssh_download).",
     input: {
       session_id: sessionId(),
       path: remote("file"),

@@ -29,8 +29,7 @@ export const outputTools: ToolDef[] = [
     group: "meta",
     always: true,
     description: "Reads the full text behind a cut result's output_id: exact bytes at offset " +
-      "(next_offset continues), or with grep the matching lines as N:line (context as N-line).\n" +
-      'Example: {"output_id": "o-k3x9q2ab", "grep": "ERROR", "context": 2}',
+      "(next_offset continues), or with grep the matching lines as N:line (context as N-line).",
     input: {
       output_id: z.string().min(1).max(100).describe("output_id from a result"),
       offset: z.number().int().nonnegative().optional().describe("byte offset (default 0)"),

@@ -73,7 +73,7 @@ export class ToolRegistry {
           ? `Same as ${def.sameAs.tool}, ${def.sameAs.note}.`
           : describeWithAliases(def.name, def.description),
         inputSchema: inputSchema as Tool["inputSchema"],
-        ...(def.annotations ? { annotations: def.annotations } : {}),
+        ...(def.annotations ? { annotations: listedAnnotations(def.annotations) } : {}),
       };
     });
     return this.#listed;
@@ -237,6 +237,13 @@ function redactStructured<T>(app: App, value: T): T {
     ) as T;
   }
   return value;
+}
+
+/** Annotations as listed: `openWorldHint: true` is MCP's default, so it is left out. */
+function listedAnnotations(a: NonNullable<ToolDef["annotations"]>) {
+  if (a.openWorldHint !== true) return a;
+  const { openWorldHint: _, ...rest } = a;
+  return rest;
 }
 
 /** Id fields whose meaning the server's instructions give once for all tools. */
