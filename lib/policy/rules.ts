@@ -205,10 +205,15 @@ function escapeRegExp(s: string): string {
  * ```
  */
 export function globMatch(pattern: string, text: string): boolean {
-  const re = new RegExp(
-    "^" + pattern.split("").map((c) => c === "*" ? ".*" : c === "?" ? "." : escapeRegExp(c))
-      .join("") +
-      "$",
-  );
+  let re = globs.get(pattern);
+  if (!re) {
+    const body = pattern.split("").map((c) => c === "*" ? ".*" : c === "?" ? "." : escapeRegExp(c));
+    re = new RegExp(`^${body.join("")}$`);
+    if (globs.size > 1000) globs.clear();
+    globs.set(pattern, re);
+  }
   return re.test(text);
 }
+
+/** Compiled globs (rules are matched on every call). */
+const globs = new Map<string, RegExp>();
