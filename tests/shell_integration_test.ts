@@ -81,7 +81,7 @@ testIf(
       const read = await rsm.callJson("ssh_shell_read", { ...sh(id), timeout_ms: 300 });
       assert.doesNotMatch(read.data, JUNK, `read after the runs: ${JSON.stringify(read.data)}`);
       const screen = await rsm.callJson("ssh_shell_screen", sh(id));
-      const rows: string[] = screen.rows;
+      const rows: string[] = screen.screen.split("\n");
       assert.doesNotMatch(rows.join("\n"), JUNK, "screen after the runs");
       // every row is a prompt, a prompt with a command the test ran, or what one printed
       const printed = /^(out-\d+|two \d+|lines \d+|err-\d+|)$/;
