@@ -8,6 +8,7 @@ import type { Browser, Page } from "puppeteer-core";
 import { need, ROOT, testIf, waitFor } from "./support/env.ts";
 import { readHandle, rsmCli, rsmSession } from "./support/mcp.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
+import { consoleSession } from "./support/console.ts";
 
 const missing = await need(["sshd", "chromium"], true);
 
@@ -357,7 +358,17 @@ async function takeOver(w: World) {
   const audit = await Deno.readTextFile(join(w.rsm.tmp.rsmDir, "audit.log"));
   assert.match(audit, /"tool":"console_take_over","target":"box\/sh1"/);
   assert.ok(!audit.includes(mark), "typed keys are not in the audit log");
+  // the overview counts the open view, and forgets it once the page is gone
+  const web = await consoleSession(w.handle);
+  const overview = async () => await (await web.fetch("/web/console")).text();
+  assert.match(await overview(), /1 viewer/);
   await page.close();
+  await waitFor(
+    "the closed view to stop watching",
+    async () => !/viewer/.test(await overview()),
+    5000,
+    200,
+  );
 }
 
 /** Acceptance 2: a job's output grows on its page while it runs. */

@@ -25,8 +25,8 @@ export class OverviewHub {
   }
 
   /** `GET /web/console/events`. */
-  stream(signal: AbortSignal): Response {
-    return sseStream(signal, (send) => {
+  stream(): Response {
+    return sseStream((send) => {
       const seen = new Map<string, string>();
       this.#listeners.set(send, seen);
       this.#push(this.#render(), send, seen);

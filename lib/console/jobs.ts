@@ -73,10 +73,10 @@ export function jobPage(app: App, url: URL): Response {
  * `GET /web/console/job/stream?id=…`: `reset` with the end of the output so far, then `out`
  * with each new piece, and `state` (`running`, `exited 0`, `killed`, …).
  */
-export function jobStream(app: App, url: URL, signal: AbortSignal): Response {
+export function jobStream(app: App, url: URL): Response {
   const job = findJob(app, url);
   if (job instanceof Response) return job;
-  return sseStream(signal, (send, close) => {
+  return sseStream((send, close) => {
     const dec = new TextDecoder();
     let offset = Math.max(0, job.output.size("both") - FIRST_BYTES);
     let lastState = "";

@@ -59,15 +59,15 @@ export function createConsole(app: App): Console {
           return res;
         }
         case "GET /web/console/events":
-          return hub.stream(req.signal);
+          return hub.stream();
         case "GET /web/console/shell":
           return shellPage(app, url, session.csrf);
         case "GET /web/console/shell/stream":
-          return shellStream(app, url, req.signal);
+          return shellStream(app, url);
         case "GET /web/console/job":
           return jobPage(app, url);
         case "GET /web/console/job/stream":
-          return jobStream(app, url, req.signal);
+          return jobStream(app, url);
         case "POST /web/console/shell/input":
           return await shellInput(app, url, req);
         case "POST /web/console/shell/resize":

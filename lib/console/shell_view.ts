@@ -75,11 +75,11 @@ export function shellPage(app: App, url: URL, csrf: string): Response {
  * `GET /web/console/shell/stream`: server-sent events. `reset` carries the recent output (base64)
  * to draw the screen, then `out` every new chunk, and `state` when the shell ends or is lost.
  */
-export function shellStream(app: App, url: URL, signal: AbortSignal): Response {
+export function shellStream(app: App, url: URL): Response {
   const t = target(app, url);
   if (t instanceof Response) return t;
   const { shell } = t;
-  return sseStream(signal, (send, close) => {
+  return sseStream((send, close) => {
     send("reset", Buffer.from(shell.watch.recent()).toString("base64"));
     let lastState = "";
     const sendState = () => {

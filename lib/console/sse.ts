@@ -5,21 +5,19 @@ export type Send = (event: string, data: string) => void;
 
 /**
  * A server-sent-events response. `start(send, close)` begins producing and returns its
- * clean-up, which runs once when the client goes away, the request is aborted or `close()` is
- * called. A comment every 15 s keeps proxies and idle detection quiet.
+ * clean-up, which runs once when the client goes away (Deno cancels the body) or `close()` is
+ * called. The request's `signal` is not used: under Deno.serve's legacy behaviour it also
+ * aborts after a response completes, and listening to it prints a deprecation warning. A comment every 15 s keeps proxies and idle detection quiet.
  *
  * @example
  * ```ts
- * const res = sseStream(req.signal, (send) => {
+ * const res = sseStream((send) => {
  *   const t = setInterval(() => send("tick", String(Date.now())), 1000);
  *   return () => clearInterval(t);
  * });
  * ```
  */
-export function sseStream(
-  signal: AbortSignal,
-  start: (send: Send, close: () => void) => () => void,
-): Response {
+export function sseStream(start: (send: Send, close: () => void) => () => void): Response {
   const enc = new TextEncoder();
   let cleanup: (() => void) | undefined;
   let done = false;
@@ -29,7 +27,6 @@ export function sseStream(
     if (done) return;
     done = true;
     clearInterval(keepalive);
-    signal.removeEventListener("abort", finish);
     try {
       cleanup?.();
     } catch { /* best effort */ }
@@ -53,9 +50,8 @@ export function sseStream(
       controller = c;
       push("retry: 2000\n\n");
       keepalive = setInterval(() => push(": keepalive\n\n"), 15_000);
-      signal.addEventListener("abort", finish, { once: true });
       cleanup = start(send, finish);
-      if (done || signal.aborted) {
+      if (done) {
         done = false;
         finish();
       }
