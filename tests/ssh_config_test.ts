@@ -75,6 +75,15 @@ testIf(missing, "ssh_config directives change what rsm does", async (t) => {
       await exec("inc");
     });
 
+    await t.step("ssh_connect_many finds hosts by a Host pattern, through Includes", async () => {
+      const r = await rsm.callJson("ssh_connect_many", { spec: {}, host_pattern: "bo*" });
+      assert.deepEqual(r.connected.map((c: { id: string }) => c.id), ["box"]);
+      assert.deepEqual(r.failed, []);
+      await exec("box");
+      const err = await rsm.callError("ssh_connect_many", { spec: {}, host_pattern: "zz*" });
+      assert.match(err, /no Host alias .* matches it/);
+    });
+
     await t.step("Match host / originalhost set the port and key", async () => {
       await writeFiles(home, {
         ".ssh/config": [
