@@ -131,3 +131,12 @@ Deno.test("only programs named like shells get integration typed into them", () 
   assert.ok(!looksLikeShell("stty -echo; exec cat"));
   assert.ok(!looksLikeShell(["sh", "-c", "sleep 1"]));
 });
+
+Deno.test("an escape at the very end of a chunk is held, then flushed as output", () => {
+  const f = new MarkFilter();
+  const r = f.push(enc("prompt $ \x1b"));
+  assert.equal(new TextDecoder().decode(r.bytes), "prompt $ ");
+  assert.equal(f.holding, true);
+  assert.equal(new TextDecoder().decode(f.flush()), "\x1b");
+  assert.equal(f.holding, false);
+});

@@ -129,6 +129,18 @@ export function stripMarks(text: string): string {
 export class MarkFilter {
   #held = "";
 
+  /** Whether the end of the last chunk is held back (it may be the start of a mark). */
+  get holding(): boolean {
+    return this.#held.length > 0;
+  }
+
+  /** Gives up waiting: returns what was held back, unfiltered. */
+  flush(): Uint8Array {
+    const held = this.#held;
+    this.#held = "";
+    return fromLatin1(held);
+  }
+
   /** Filters one chunk; returns the bytes to keep and the marks found. */
   push(chunk: Uint8Array): { bytes: Uint8Array; marks: Mark[] } {
     if (!this.#held && chunk.indexOf(0x1b) < 0) return { bytes: chunk, marks: [] };

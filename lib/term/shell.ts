@@ -131,6 +131,7 @@ export class Shell {
   #ends = 0;
   #skipExit = false;
   #alternate = false;
+  #flushTimer?: ReturnType<typeof setTimeout>;
   #stream?: PtyStream;
   #gen = 0;
   #lock: Promise<void> = Promise.resolve();
@@ -192,6 +193,7 @@ export class Shell {
         this.#show(chunk);
         this.ring.push(bytes);
       }
+      if (this.#filter.holding) this.#flushSoon();
       this.#notify();
     });
     stream.onExit((code) => {
@@ -324,6 +326,20 @@ export class Shell {
     out.waiting_for_input = !this.closed && this.running !== false &&
       promptLooking(this.screen.cursorPrefix());
     return out;
+  }
+
+  /** A chunk ended in what might start a mark: if nothing follows soon, it was output. */
+  #flushSoon(): void {
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      if (!this.#filter.holding || this.#disposed) return;
+      const held = this.#filter.flush();
+      if (!this.#capture) {
+        this.ring.push(held);
+        this.#notify();
+      }
+    }, 50);
   }
 
   /** What a person sees: to the headless screen and to console viewers. */
@@ -511,6 +527,7 @@ export class Shell {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    clearTimeout(this.#flushTimer);
     this.screen.close();
     this.#notify();
   }
