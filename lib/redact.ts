@@ -78,11 +78,12 @@ const SHAPES: Shape[] = [
     re: /(--(?:password|passwd|pass|token|secret|api-key)[ =])("[^"]*"|'[^']*'|[^\s"']+)/gi,
     replace: (m, pre, v) => placeholder(v) ? m : `${pre}${mark(kindOfKey(pre))}`,
   },
-  // key = value, key: value, "key": "value", KEY=value
+  // key = value, key: value, "key": "value", KEY=value — but not a path or image component
+  // such as `registry/rsm/secret:3` (the name after a `/` is a file or repository, its `:` a tag)
   {
     kind: "password",
     re: new RegExp(
-      `(["']?\\b[A-Za-z0-9_.-]*?${KEY_NAMES}["']?)([ \\t]*[:=][ \\t]*)("[^"\\n]*"|'[^'\\n]*'|[^\\s"',;&<>]+)`,
+      `(?<![/\\w.-])(["']?\\b[A-Za-z0-9_.-]*?${KEY_NAMES}["']?)([ \\t]*[:=][ \\t]*)("[^"\\n]*"|'[^'\\n]*'|[^\\s"',;&<>]+)`,
       "gi",
     ),
     replace: (m, key, sep, v) => {

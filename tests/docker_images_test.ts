@@ -102,6 +102,7 @@ testIf(
           await d.cli(["images", "--format", "{{.Repository}}:{{.Tag}}"]),
           new RegExp(lockedRef),
         );
+        await rsm.call("snapshot", {}); // state.json is written now, so the scan below reads it
         for (const f of ["daemon.log", "audit.log", "state.json"]) {
           const text = await Deno.readTextFile(join(rsm.tmp.rsmDir, f)); // must exist
           assert.ok(!text.includes(password), `${f} holds the registry password`);

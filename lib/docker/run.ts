@@ -273,7 +273,10 @@ export async function runContainer(
     // Watch it briefly, the way a person glances at `docker ps` and `docker logs` after a run.
     const info = await settle(container, options.settleMs ?? 700, options.signal).catch(() => null);
     if (!info) return result; // removed at once (auto_remove)
-    result.state = info.State?.Status ?? "unknown";
+    // Podman's Docker API says "stopped" where Docker says "exited" for a finished container;
+    // one word for one state, whichever engine answers.
+    const status = info.State?.Status ?? "unknown";
+    result.state = status === "stopped" && info.State?.Running === false ? "exited" : status;
     if (!info.State?.Running) result.exit_code = info.State?.ExitCode ?? null;
     result.ports = boundPorts(info.NetworkSettings?.Ports);
     return result;
