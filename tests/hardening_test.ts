@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { need, tempEnv, testIf, waitFor } from "./support/env.ts";
 import { readHandle, startRsm, stopDaemon } from "./support/mcp.ts";
 import { rsmSession } from "./support/mcp.ts";
-import { lineClient } from "./support/secrets_scan.ts";
+import { lineClient, scanForSecrets } from "./support/secrets_scan.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
 import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
 import { z } from "zod";
@@ -345,4 +345,15 @@ Deno.test("old argument forms are rewritten where clear and refused precisely wh
       : { host_id: "h", shell_id: "x", command: "true" };
     assert.equal(ok(tool, { ...base, timeout_ms: 0 }).timeout_ms, 3_600_000, tool);
   }
+});
+
+Deno.test("the secrets scan of a directory that does not exist fails instead of finding nothing", async () => {
+  const missingDir = `/tmp/rsm-no-such-dir-${crypto.randomUUID()}`;
+  await assert.rejects(scanForSecrets(missingDir, ["secret"]), Deno.errors.NotFound);
+  await using tmp = await tempEnv();
+  await Deno.mkdir(join(tmp.root, "d"));
+  await Deno.writeTextFile(join(tmp.root, "d", "f"), "a secret here");
+  assert.deepEqual(await scanForSecrets(join(tmp.root, "d"), ["secret"]), [
+    `${join(tmp.root, "d", "f")}: secret #0`,
+  ]);
 });
