@@ -127,8 +127,18 @@ export function setupCommand(args: string[]): Promise<number> {
   });
 }
 
-/** `rsm setup` against an explicit environment and output; returns the exit code. */
-export async function runSetup(args: string[], io: SetupIO): Promise<number> {
+/** The flags of `rsm setup` once checked. */
+interface SetupFlags {
+  yes: boolean;
+  dryRun: boolean;
+  list: boolean;
+  name: string;
+  /** Clients named with --client, in order, without repeats. */
+  forced: ClientId[];
+}
+
+/** Parses and checks `rsm setup` flags; prints the error or help and gives an exit code instead. */
+function parseSetupFlags(args: string[], io: SetupIO): SetupFlags | number {
   let flags;
   try {
     flags = parseArgs({
@@ -172,23 +182,50 @@ export async function runSetup(args: string[], io: SetupIO): Promise<number> {
     }
     if (!forced.includes(id)) forced.push(id);
   }
+  return {
+    yes: flags.yes === true,
+    dryRun: flags["dry-run"] === true,
+    list: flags.list === true,
+    name,
+    forced,
+  };
+}
+
+/** What one run of `rsm setup` works with: flags, output, the command and path shortening. */
+interface SetupRun {
+  flags: SetupFlags;
+  io: SetupIO;
+  cmd: ServerCommand;
+  /** Shows a path under the home directory as `~/…`. */
+  tilde: (p: string) => string;
+}
+
+/** `rsm setup` against an explicit environment and output; returns the exit code. */
+export async function runSetup(args: string[], io: SetupIO): Promise<number> {
+  const flags = parseSetupFlags(args, io);
+  if (typeof flags === "number") return flags;
   let home: string;
   let all: ClientTarget[];
   try {
     home = homeOf(io.env);
-    all = resolveClients(io.env, name);
+    all = resolveClients(io.env, flags.name);
   } catch (err) {
     io.err(`rsm setup: ${errorMessage(err)}`);
     return 1;
   }
-  const cmd = io.command ?? serverCommand();
-  const tilde = (p: string) => p.startsWith(home + "/") ? "~" + p.slice(home.length) : p;
+  const run: SetupRun = {
+    flags,
+    io,
+    cmd: io.command ?? serverCommand(),
+    tilde: (p) => p.startsWith(home + "/") ? "~" + p.slice(home.length) : p,
+  };
 
   const plans: Plan[] = [];
   for (const target of all) {
     const detected = await anyExists(target.markers);
-    if (!flags.list && !(forced.length ? forced.includes(target.id) : detected)) continue;
-    plans.push(await plan(target, detected, name, cmd));
+    const wanted = flags.forced.length ? flags.forced.includes(target.id) : detected;
+    if (!flags.list && !wanted) continue;
+    plans.push(await plan(target, detected, flags.name, run.cmd));
   }
 
   if (flags.list) {
@@ -196,7 +233,7 @@ export async function runSetup(args: string[], io: SetupIO): Promise<number> {
       const state = p.error ? `error: ${p.error}` : describe(p, true);
       io.out(
         `${p.target.id.padEnd(15)} ${(p.detected ? "found" : "-").padEnd(6)} ` +
-          `${tilde(p.target.file)}  ${state}`,
+          `${run.tilde(p.target.file)}  ${state}`,
       );
     }
     return 0;
@@ -208,23 +245,7 @@ export async function runSetup(args: string[], io: SetupIO): Promise<number> {
     );
     return 0;
   }
-
-  const envText = Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${v} `).join("");
-  io.out(`Registering "${name}": ${envText}${[cmd.command, ...cmd.args].join(" ")}\n`);
-  for (const p of plans) {
-    const state = p.error ? "left untouched (see below)" : describe(p, false);
-    io.out(`  ${p.target.label.padEnd(15)} ${tilde(p.target.file).padEnd(48)} ${state}`);
-  }
-  for (const p of plans) {
-    if (p.error) {
-      io.err(
-        `rsm setup: ${p.target.label}: Cannot update ${tilde(p.target.file)}: ${p.error}; ` +
-          `left it untouched. Fix the file, or add this entry by hand under ` +
-          `${[...p.target.rootKey, name].join(".")}: ` +
-          JSON.stringify({ ...p.target.entry(cmd) }),
-      );
-    }
-  }
+  reportPlans(run, plans);
   const changes = plans.filter((p) => p.result && p.result.status !== "unchanged");
   const failed = () => plans.filter((p) => p.error).length;
   const code = () => (failed() > 0 && failed() === plans.length ? 1 : 0);
@@ -234,7 +255,42 @@ export async function runSetup(args: string[], io: SetupIO): Promise<number> {
     );
     return code();
   }
+  const go = await confirmChanges(run, changes);
+  if (go !== true) return go === "declined" ? 1 : code();
+  await applyChanges(run, changes);
+  const done = changes.filter((p) => !p.error).map((p) => p.target.label);
+  if (done.length) io.out(`\nRestart ${done.join(", ")} to load "${flags.name}".`);
+  return code();
+}
 
+/** Prints what will happen to each client's file, and why a file is left untouched. */
+function reportPlans({ flags, io, cmd, tilde }: SetupRun, plans: Plan[]): void {
+  const envText = Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${v} `).join("");
+  io.out(`Registering "${flags.name}": ${envText}${[cmd.command, ...cmd.args].join(" ")}\n`);
+  for (const p of plans) {
+    const state = p.error ? "left untouched (see below)" : describe(p, false);
+    io.out(`  ${p.target.label.padEnd(15)} ${tilde(p.target.file).padEnd(48)} ${state}`);
+  }
+  for (const p of plans) {
+    if (p.error) {
+      io.err(
+        `rsm setup: ${p.target.label}: Cannot update ${tilde(p.target.file)}: ${p.error}; ` +
+          `left it untouched. Fix the file, or add this entry by hand under ` +
+          `${[...p.target.rootKey, flags.name].join(".")}: ` +
+          JSON.stringify({ ...p.target.entry(cmd) }),
+      );
+    }
+  }
+}
+
+/**
+ * Shows the diffs unless --yes, and asks when stdin is a terminal. True: go ahead; "declined":
+ * the person said no; "stop": a dry run, or no terminal to ask on (nothing is written).
+ */
+async function confirmChanges(
+  { flags, io, tilde }: SetupRun,
+  changes: Plan[],
+): Promise<true | "declined" | "stop"> {
   const showDiffs = () => {
     for (const p of changes) {
       io.out(
@@ -246,29 +302,32 @@ export async function runSetup(args: string[], io: SetupIO): Promise<number> {
       if (p.result!.note) io.out(`note: ${tilde(p.target.file)}: ${p.result!.note}`);
     }
   };
-  if (flags["dry-run"]) {
+  if (flags.dryRun) {
     showDiffs();
     io.out("\nDry run: nothing was written.");
-    return code();
+    return "stop";
   }
-  if (!flags.yes) {
-    showDiffs();
-    if (!io.isTTY) {
-      io.out("\nstdin is not a terminal and --yes was not given: nothing was written.");
-      io.out("Re-run with --yes to apply these changes.");
-      return code();
-    }
-    if (!(await io.confirm(`\nApply these changes to ${changes.length} file(s)?`))) {
-      io.out("Nothing was written.");
-      return 1;
-    }
+  if (flags.yes) return true;
+  showDiffs();
+  if (!io.isTTY) {
+    io.out("\nstdin is not a terminal and --yes was not given: nothing was written.");
+    io.out("Re-run with --yes to apply these changes.");
+    return "stop";
   }
+  if (!(await io.confirm(`\nApply these changes to ${changes.length} file(s)?`))) {
+    io.out("Nothing was written.");
+    return "declined";
+  }
+  return true;
+}
 
+/** Writes each changed file (with a backup); a failure is printed and kept on its plan. */
+async function applyChanges({ flags, io, cmd, tilde }: SetupRun, changes: Plan[]) {
   const now = (io.now ?? (() => new Date()))();
   io.out("");
   for (const p of changes) {
     try {
-      await apply(p, name, cmd, now);
+      await apply(p, flags.name, cmd, now);
       if (p.result!.status === "unchanged") {
         io.out(`  ${p.target.label}: already up to date`);
         continue;
@@ -283,9 +342,6 @@ export async function runSetup(args: string[], io: SetupIO): Promise<number> {
       io.err(`rsm setup: ${p.target.label}: Cannot write ${tilde(p.target.file)}: ${p.error}`);
     }
   }
-  const done = changes.filter((p) => !p.error).map((p) => p.target.label);
-  if (done.length) io.out(`\nRestart ${done.join(", ")} to load "${name}".`);
-  return code();
 }
 
 function describe(p: Plan, list: boolean): string {
