@@ -88,113 +88,73 @@ function isSocket(path: string): boolean {
   }
 }
 
-/** Reads the key material of every configured method (async), then hands out a sync handler. */
-export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan> {
-  const { user, auth, secrets, config } = options;
-  const where = options.where ?? user;
-  const lockedKeys: string[] = [];
-  const methods: Method[] = [];
-  const skipped: string[] = [];
+type Ssh2 = Awaited<ReturnType<typeof loadSsh2>>;
 
-  // 1. agent
-  let agentSocket: string | undefined;
-  if (auth.agent_socket) agentSocket = expandHome(auth.agent_socket);
-  else if (auth.use_agent !== false) {
-    agentSocket = config.identityAgent ?? Deno.env.get("SSH_AUTH_SOCK") ?? undefined;
-  }
-  let agentMethod: Method | undefined;
-  if (agentSocket) {
-    if (isSocket(agentSocket)) {
-      agentMethod = {
-        server: "publickey",
-        label: `agent (${agentSocket})`,
-        auth: { type: "agent", username: user, agent: agentSocket },
-      };
-    } else {
-      if (auth.use_agent || auth.agent_socket) {
-        skipped.push(`agent (${agentSocket}: no such socket)`);
-      }
-      agentSocket = undefined;
-    }
-  } else if (auth.use_agent) {
-    skipped.push("agent (no agent_socket given and SSH_AUTH_SOCK is not set for the daemon)");
-  }
-
-  // 2-4. key files (each after its certificate, when it has one)
-  const ssh2 = await loadSsh2();
-  const loaded: { path: string; key: ParsedKey }[] = [];
+/** The methods gathered so far for one hop, and why others were left out. */
+class Gathered {
+  readonly methods: Method[] = [];
+  readonly skipped: string[] = [];
+  /** Explicit keys that are encrypted and have no passphrase yet (a person may type one). */
+  readonly lockedKeys: string[] = [];
+  /** Private keys read from files. */
+  readonly loaded: { path: string; key: ParsedKey }[] = [];
   /** Plain public blobs of every configured identity (for IdentitiesOnly). */
-  const identities = new Set<string>();
-  const addCert = async (certPath: string, key: ParsedKey | undefined): Promise<boolean> => {
+  readonly identities = new Set<string>();
+  /** Key and certificate paths already considered. */
+  readonly seen = new Set<string>();
+
+  constructor(readonly user: string) {}
+
+  /** Adds the certificate at `certPath` before its key's method; false (with why) if unusable. */
+  async addCert(certPath: string, key: ParsedKey | undefined): Promise<boolean> {
     let cert;
     try {
       const text = (await Deno.readTextFile(certPath)).trim();
       cert = parseCert(Buffer.from(text.split(/\s+/)[1] ?? "", "base64"));
     } catch (err) {
-      skipped.push(
-        `certificate ${certPath} (unreadable: ${err instanceof Error ? err.message : err})`,
-      );
-      return false;
+      return this.#skip(`certificate ${certPath} (unreadable: ${errorText(err)})`);
     }
-    if (!cert) {
-      skipped.push(`certificate ${certPath} (not an OpenSSH certificate)`);
-      return false;
-    }
-    identities.add(cert.keyBlob.toString("base64"));
-    const owner = key ?? loaded.find((l) => l.key.getPublicSSH().equals(cert.keyBlob))?.key;
+    if (!cert) return this.#skip(`certificate ${certPath} (not an OpenSSH certificate)`);
+    this.identities.add(cert.keyBlob.toString("base64"));
+    const owner = key ?? this.loaded.find((l) => l.key.getPublicSSH().equals(cert.keyBlob))?.key;
     if (!owner) {
-      skipped.push(
+      return this.#skip(
         `certificate ${certPath} (its private key is not among key_path and IdentityFile; ` +
           `an agent holding it must hold the certificate too)`,
       );
-      return false;
     }
-    if (!owner.getPublicSSH().equals(cert.keyBlob)) {
-      skipped.push(`certificate ${certPath} (it certifies a different key)`);
-      return false;
-    }
-    if (cert.kind !== "user") {
-      skipped.push(`certificate ${certPath} (a host certificate, not a user certificate)`);
-      return false;
-    }
-    const invalid = validityProblem(cert);
-    if (invalid) {
-      skipped.push(`certificate ${certPath} (${invalid}; get a new one from your CA)`);
-      return false;
-    }
-    if (cert.principals.length && !cert.principals.includes(user)) {
-      skipped.push(
-        `certificate ${certPath} (valid for ${cert.principals.join(", ")}, not ${user})`,
-      );
-      return false;
-    }
-    methods.push({
+    const problem = !owner.getPublicSSH().equals(cert.keyBlob)
+      ? "it certifies a different key"
+      : cert.kind !== "user"
+      ? "a host certificate, not a user certificate"
+      : validityProblem(cert)
+      ? `${validityProblem(cert)}; get a new one from your CA`
+      : cert.principals.length && !cert.principals.includes(this.user)
+      ? `valid for ${cert.principals.join(", ")}, not ${this.user}`
+      : undefined;
+    if (problem) return this.#skip(`certificate ${certPath} (${problem})`);
+    this.methods.push({
       server: "publickey",
       label: `certificate ${certPath}`,
-      auth: { type: "publickey", username: user, key: certificateKey(owner, cert) },
+      auth: { type: "publickey", username: this.user, key: certificateKey(owner, cert) },
     });
     return true;
-  };
-  const seen = new Set<string>();
-  const keyFiles: { path: string; explicit: boolean }[] = [];
-  if (auth.key_path) keyFiles.push({ path: expandHome(auth.key_path), explicit: true });
-  for (const p of config.identityFiles) keyFiles.push({ path: expandHome(p), explicit: true });
-  for (const name of DEFAULT_IDENTITIES) {
-    keyFiles.push({ path: join(homeDir(), ".ssh", name), explicit: false });
   }
-  for (const { path, explicit } of keyFiles) {
-    if (seen.has(path)) continue;
-    seen.add(path);
+
+  /** Reads one key file and adds its method (after its `-cert.pub`, when there is one). */
+  async addKeyFile(ssh2: Ssh2, path: string, explicit: boolean, secrets: ResolvedSecrets) {
+    if (this.seen.has(path)) return;
+    this.seen.add(path);
     if (!isFile(path)) {
-      if (explicit) skipped.push(`publickey ${path} (no such file)`);
-      continue;
+      if (explicit) this.skipped.push(`publickey ${path} (no such file)`);
+      return;
     }
     let data: Uint8Array;
     try {
       data = await Deno.readFile(path);
     } catch (err) {
-      skipped.push(`publickey ${path} (unreadable: ${err instanceof Error ? err.message : err})`);
-      continue;
+      this.skipped.push(`publickey ${path} (unreadable: ${errorText(err)})`);
+      return;
     }
     const buf = Buffer.from(data);
     const typedPass = secrets.passphrase === undefined
@@ -207,61 +167,136 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
       const encrypted = /encrypt|passphrase|bad decrypt/i.test(parsed.message) ||
         /ENCRYPTED|aes\d+-ctr|bcrypt/i.test(buf.toString("latin1", 0, 400)) ||
         buf.toString("latin1").includes("bcrypt");
-      if (encrypted && explicit && secrets.passphrase === undefined) lockedKeys.push(path);
-      skipped.push(
-        `publickey ${path} (` +
-          (encrypted
-            ? secrets.passphrase === undefined
-              ? "encrypted; give key_passphrase or key_passphrase_env"
-              : "encrypted; the passphrase given does not open it"
-            : `cannot parse: ${parsed.message}`) +
-          ")",
-      );
-      continue;
+      if (encrypted && explicit && secrets.passphrase === undefined) this.lockedKeys.push(path);
+      const why = !encrypted
+        ? `cannot parse: ${parsed.message}`
+        : secrets.passphrase === undefined
+        ? "encrypted; give key_passphrase or key_passphrase_env"
+        : "encrypted; the passphrase given does not open it";
+      this.skipped.push(`publickey ${path} (${why})`);
+      return;
     }
     if (!parsed.isPrivateKey()) {
-      skipped.push(`publickey ${path} (not a private key)`);
-      continue;
+      this.skipped.push(`publickey ${path} (not a private key)`);
+      return;
     }
-    identities.add(parsed.getPublicSSH().toString("base64"));
-    loaded.push({ path, key: parsed });
-    if (isFile(`${path}-cert.pub`)) await addCert(`${path}-cert.pub`, parsed);
-    methods.push({
+    this.identities.add(parsed.getPublicSSH().toString("base64"));
+    this.loaded.push({ path, key: parsed });
+    if (isFile(`${path}-cert.pub`)) await this.addCert(`${path}-cert.pub`, parsed);
+    this.methods.push({
       server: "publickey",
       label: `publickey ${path}`,
-      auth: { type: "publickey", username: user, key: parsed },
+      auth: { type: "publickey", username: this.user, key: parsed },
     });
   }
 
-  for (const certPath of config.certificateFiles) {
-    if (seen.has(certPath) || loaded.some((l) => `${l.path}-cert.pub` === certPath)) continue;
-    seen.add(certPath);
-    if (!isFile(certPath)) {
-      skipped.push(`certificate ${certPath} (no such file)`);
-      continue;
-    }
-    // a CertificateFile's key goes before the plain keys, as OpenSSH tries it
-    const before = methods.length;
-    if (await addCert(certPath, undefined)) methods.unshift(...methods.splice(before));
-  }
-  if (agentMethod) {
-    if (config.identitiesOnly) {
-      for (const p of [...config.identityFiles, ...(auth.key_path ? [auth.key_path] : [])]) {
-        try {
-          const pub = ssh2.utils.parseKey(await Deno.readTextFile(`${expandHome(p)}.pub`));
-          if (!(pub instanceof Error) && !Array.isArray(pub)) {
-            identities.add(pub.getPublicSSH().toString("base64"));
-          }
-        } catch { /* no .pub beside it */ }
+  /** Adds ssh_config `CertificateFile`s; their keys go first, as OpenSSH tries them. */
+  async addCertificateFiles(paths: string[]) {
+    for (const certPath of paths) {
+      if (this.seen.has(certPath)) continue;
+      if (this.loaded.some((l) => `${l.path}-cert.pub` === certPath)) continue;
+      this.seen.add(certPath);
+      if (!isFile(certPath)) {
+        this.skipped.push(`certificate ${certPath} (no such file)`);
+        continue;
       }
-      agentMethod.label += " (IdentitiesOnly: configured identities only)";
-      agentMethod.auth = {
-        type: "agent",
-        username: user,
-        agent: identitiesOnlyAgent(ssh2, agentSocket!, identities),
-      };
+      const before = this.methods.length;
+      if (await this.addCert(certPath, undefined)) {
+        this.methods.unshift(...this.methods.splice(before));
+      }
     }
-    methods.unshift(agentMethod);
+  }
+
+  #skip(why: string): false {
+    this.skipped.push(why);
+    return false;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The agent socket to use and its method, or why it is skipped. */
+function agentOf(
+  auth: AuthSpec,
+  config: HostConfig,
+  user: string,
+  skipped: string[],
+): { socket?: string; method?: Method } {
+  let socket: string | undefined;
+  if (auth.agent_socket) socket = expandHome(auth.agent_socket);
+  else if (auth.use_agent !== false) {
+    socket = config.identityAgent ?? Deno.env.get("SSH_AUTH_SOCK") ?? undefined;
+  }
+  if (!socket) {
+    if (auth.use_agent) {
+      skipped.push("agent (no agent_socket given and SSH_AUTH_SOCK is not set for the daemon)");
+    }
+    return {};
+  }
+  if (!isSocket(socket)) {
+    if (auth.use_agent || auth.agent_socket) skipped.push(`agent (${socket}: no such socket)`);
+    return {};
+  }
+  return {
+    socket,
+    method: {
+      server: "publickey",
+      label: `agent (${socket})`,
+      auth: { type: "agent", username: user, agent: socket },
+    },
+  };
+}
+
+/** With `IdentitiesOnly yes`: narrows the agent to the configured identities (and their .pub). */
+async function narrowAgent(
+  ssh2: Ssh2,
+  agent: Method,
+  socket: string,
+  g: Gathered,
+  keyPaths: string[],
+) {
+  for (const p of keyPaths) {
+    try {
+      const pub = ssh2.utils.parseKey(await Deno.readTextFile(`${expandHome(p)}.pub`));
+      if (!(pub instanceof Error) && !Array.isArray(pub)) {
+        g.identities.add(pub.getPublicSSH().toString("base64"));
+      }
+    } catch { /* no .pub beside it */ }
+  }
+  agent.label += " (IdentitiesOnly: configured identities only)";
+  agent.auth = {
+    type: "agent",
+    username: g.user,
+    agent: identitiesOnlyAgent(ssh2, socket, g.identities),
+  };
+}
+
+/** Reads the key material of every configured method (async), then hands out a sync handler. */
+export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan> {
+  const { user, auth, secrets, config } = options;
+  const where = options.where ?? user;
+  const g = new Gathered(user);
+
+  // 1. agent
+  const agent = agentOf(auth, config, user, g.skipped);
+  // 2-4. key files (each after its certificate, when it has one)
+  const ssh2 = await loadSsh2();
+  const keyFiles: { path: string; explicit: boolean }[] = [];
+  if (auth.key_path) keyFiles.push({ path: expandHome(auth.key_path), explicit: true });
+  for (const p of config.identityFiles) keyFiles.push({ path: expandHome(p), explicit: true });
+  for (const name of DEFAULT_IDENTITIES) {
+    keyFiles.push({ path: join(homeDir(), ".ssh", name), explicit: false });
+  }
+  for (const { path, explicit } of keyFiles) await g.addKeyFile(ssh2, path, explicit, secrets);
+  await g.addCertificateFiles(config.certificateFiles);
+  if (agent.method && agent.socket) {
+    if (config.identitiesOnly) {
+      const paths = [...config.identityFiles, ...(auth.key_path ? [auth.key_path] : [])];
+      await narrowAgent(ssh2, agent.method, agent.socket, g, paths);
+    }
+    g.methods.unshift(agent.method);
   }
 
   // 5-6. password, keyboard-interactive. Without a password reference, one a person typed for
@@ -271,94 +306,115 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
   const typedPassword = secrets.password === undefined ? typedSecret(passwordKey) : undefined;
   const password = secrets.password ?? typedPassword;
   if (password !== undefined) {
-    methods.push({
+    g.methods.push({
       server: "password",
       label: "password",
       auth: { type: "password", username: user, password },
     });
   }
-  // with an encrypted key waiting for its passphrase, ask for that before anything else
-  if (password !== undefined || lockedKeys.length === 0) {
-    methods.push({
-      server: "keyboard-interactive",
-      label: "keyboard-interactive",
-      auth: {
-        type: "keyboard-interactive",
-        username: user,
-        prompt: (
-          _name: string,
-          _instructions: string,
-          _lang: string,
-          prompts: unknown[],
-          finish: KeyboardInteractiveCallback,
-        ) => {
-          const answers: string[] = [];
-          for (const p of prompts as { prompt: string }[]) {
-            const q = String(p?.prompt ?? "");
-            if (asksPassword(q) || q.trim() === "") {
-              if (password !== undefined) {
-                answers.push(password);
-                continue;
-              }
-              plan.need = {
-                key: passwordKey,
-                kind: "password",
-                label: `The password of ${where}`,
-                prompt: q,
-              };
-            } else {
-              const key = `answer:${where}:${q.trim()}`;
-              const typed = typedSecret(key, true);
-              if (typed !== undefined) {
-                answers.push(typed);
-                continue;
-              }
-              plan.need = { key, kind: "answer", label: `An answer for ${where}`, prompt: q };
-            }
-            // a question nobody can answer yet: end the connection instead of a wrong answer
-            plan.abort?.();
-            return;
-          }
-          finish(answers);
-        },
-      },
-    });
-  }
-
   const plan: AuthPlan = {
     handler: () => false,
-    agentSocket,
+    agentSocket: agent.socket,
     tried: [],
-    skipped,
-    failure(target) {
+    skipped: g.skipped,
+    failure: (target) => {
       if (typedPassword !== undefined && plan.tried.includes("password") && !plan.need) {
         forgetTypedSecret(passwordKey); // refused: the next attempt asks the person again
       }
-      const tried = plan.tried.length ? plan.tried.join(", ") : "nothing";
-      const parts = [`Cannot authenticate as ${user} to ${target}: every method failed.`];
-      parts.push(`Tried: ${tried}.`);
-      if (plan.skipped.length) parts.push(`Skipped: ${plan.skipped.join("; ")}.`);
-      if (plan.serverAllows) parts.push(`The server accepts: ${plan.serverAllows.join(", ")}.`);
-      if (!plan.tried.length && !plan.skipped.length) {
-        parts.push("Give auth.key_path, auth.password(_env/_file) or auth.use_agent.");
-      } else parts.push("Check the user name and the credentials.");
-      if (plan.need) return new SecretNeededError(plan.need, parts.join(" "));
-      return new RsmError("AUTH_FAILED", parts.join(" "));
+      return failureOf(plan, user, target);
     },
   };
+  // with an encrypted key waiting for its passphrase, ask for that before anything else
+  if (password !== undefined || g.lockedKeys.length === 0) {
+    g.methods.push(keyboardInteractive(plan, user, where, password));
+  }
+  plan.handler = handlerOf(plan, g, { user, where, password });
+  return plan;
+}
+
+/** Keyboard-interactive answered with the password, or with what a person typed for a question. */
+function keyboardInteractive(
+  plan: AuthPlan,
+  user: string,
+  where: string,
+  password: string | undefined,
+): Method {
+  const prompt = (
+    _name: string,
+    _instructions: string,
+    _lang: string,
+    prompts: unknown[],
+    finish: KeyboardInteractiveCallback,
+  ) => {
+    const answers: string[] = [];
+    for (const p of prompts as { prompt: string }[]) {
+      const q = String(p?.prompt ?? "");
+      if (asksPassword(q) || q.trim() === "") {
+        if (password !== undefined) {
+          answers.push(password);
+          continue;
+        }
+        plan.need = {
+          key: `password:${where}`,
+          kind: "password",
+          label: `The password of ${where}`,
+          prompt: q,
+        };
+      } else {
+        const key = `answer:${where}:${q.trim()}`;
+        const typed = typedSecret(key, true);
+        if (typed !== undefined) {
+          answers.push(typed);
+          continue;
+        }
+        plan.need = { key, kind: "answer", label: `An answer for ${where}`, prompt: q };
+      }
+      // a question nobody can answer yet: end the connection instead of a wrong answer
+      plan.abort?.();
+      return;
+    }
+    finish(answers);
+  };
+  return {
+    server: "keyboard-interactive",
+    label: "keyboard-interactive",
+    auth: { type: "keyboard-interactive", username: user, prompt },
+  };
+}
+
+/** The error for a failed authentication: what was tried, skipped, and what the server allows. */
+function failureOf(plan: AuthPlan, user: string, target: string): RsmError {
+  const tried = plan.tried.length ? plan.tried.join(", ") : "nothing";
+  const parts = [`Cannot authenticate as ${user} to ${target}: every method failed.`];
+  parts.push(`Tried: ${tried}.`);
+  if (plan.skipped.length) parts.push(`Skipped: ${plan.skipped.join("; ")}.`);
+  if (plan.serverAllows) parts.push(`The server accepts: ${plan.serverAllows.join(", ")}.`);
+  if (!plan.tried.length && !plan.skipped.length) {
+    parts.push("Give auth.key_path, auth.password(_env/_file) or auth.use_agent.");
+  } else parts.push("Check the user name and the credentials.");
+  if (plan.need) return new SecretNeededError(plan.need, parts.join(" "));
+  return new RsmError("AUTH_FAILED", parts.join(" "));
+}
+
+/** ssh2's auth handler: "none" first, then each gathered method the server accepts, in order. */
+function handlerOf(
+  plan: AuthPlan,
+  g: Gathered,
+  who: { user: string; where: string; password: string | undefined },
+): AuthHandlerMiddleware {
   let next = 0;
   let askedNone = false;
-  plan.handler = (methodsLeft, _partial, callback) => {
+  return (methodsLeft, _partial, callback) => {
     // like OpenSSH, start with "none": the server answers with the methods it accepts
     if (!methodsLeft && !askedNone) {
       askedNone = true;
-      return callback({ type: "none", username: user });
+      return callback({ type: "none", username: who.user });
     }
     if (methodsLeft) plan.serverAllows = [...methodsLeft];
-    while (next < methods.length) {
-      const m = methods[next++];
+    while (next < g.methods.length) {
+      const m = g.methods[next++]!;
       if (methodsLeft && !(methodsLeft as string[]).includes(m.server)) {
-        skipped.push(`${m.label} (server does not accept ${m.server})`);
+        g.skipped.push(`${m.label} (server does not accept ${m.server})`);
         continue;
       }
       plan.tried.push(m.label);
@@ -366,18 +422,22 @@ export async function prepareAuth(options: PrepareAuthOptions): Promise<AuthPlan
     }
     // out of methods: a secret only a person can give may still open the door
     const allows = (methodsLeft ?? []) as string[];
-    if (!plan.need && lockedKeys.length) {
+    const locked = g.lockedKeys[0];
+    if (!plan.need && locked !== undefined) {
       plan.need = {
-        key: `passphrase:${lockedKeys[0]}`,
+        key: `passphrase:${locked}`,
         kind: "passphrase",
-        label: `The passphrase of the key ${lockedKeys[0]}`,
+        label: `The passphrase of the key ${locked}`,
       };
-    } else if (!plan.need && password === undefined && allows.includes("password")) {
-      plan.need = { key: passwordKey, kind: "password", label: `The password of ${where}` };
+    } else if (!plan.need && who.password === undefined && allows.includes("password")) {
+      plan.need = {
+        key: `password:${who.where}`,
+        kind: "password",
+        label: `The password of ${who.where}`,
+      };
     }
     return (callback as unknown as (auth: false) => void)(false);
   };
-  return plan;
 }
 
 /**
