@@ -9,7 +9,7 @@ import type { Client } from "ssh2";
 import { loadSsh2 } from "./ssh2.ts";
 import { cryptoPath } from "./crypto/mod.ts";
 import { RsmError } from "../errors.ts";
-import { prepareAuth } from "./auth.ts";
+import { type AuthPlan, prepareAuth } from "./auth.ts";
 import { SecretNeededError } from "../secrets.ts";
 import { hasCertAuthority, type HostKey, hostKeyFromBlob, verifyHostKey } from "./known_hosts.ts";
 import { adoptHostCertificate, defaultHostKeyAlgorithms } from "./cert/patch.ts";
@@ -102,148 +102,193 @@ function through(via: Client, addr: HopAddress, signal: AbortSignal): Promise<Du
 
 class Fatal extends Error {}
 
+/** One dial attempt: where it goes, its deadline, and how far it got (for error text). */
+interface Attempt {
+  target: HopTarget;
+  addr: HopAddress;
+  via: Client | undefined;
+  options: DialOptions;
+  /** `host:port` as shown in errors. */
+  display: string;
+  deadline: AbortSignal;
+  /** The deadline and the caller's signal. */
+  signal: AbortSignal;
+  /** ProxyCommand rather than TCP (only without a jump host). */
+  proxied: boolean;
+  phase: string;
+  /** The server's host key, once seen. */
+  hostKey?: HostKey;
+  /** Why the host key was refused, once checked. */
+  verifyError?: Error;
+}
+
 function dialAddress(
   target: HopTarget,
   addr: HopAddress,
   via: Client | undefined,
   options: DialOptions,
 ): Promise<Hop> {
-  const display = formatAddress(addr.host, addr.port);
   const deadline = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
-  let phase = "TCP connect";
+  const proxied = !via && target.proxyCommand !== undefined;
+  const a: Attempt = {
+    target,
+    addr,
+    via,
+    options,
+    display: formatAddress(addr.host, addr.port),
+    deadline,
+    signal: options.signal ? AbortSignal.any([deadline, options.signal]) : deadline,
+    proxied,
+    phase: proxied ? "ProxyCommand" : "TCP connect",
+  };
   return (async () => {
-    const secrets = await resolveSecrets(target.auth);
     const plan = await prepareAuth({
       user: target.user,
       auth: target.auth,
-      secrets,
+      secrets: await resolveSecrets(target.auth),
       config: target.config,
-      where: `${target.user}@${formatAddress(addr.host, addr.port)}`,
+      where: `${target.user}@${a.display}`,
     });
-    let sock: Duplex;
-    const proxied = !via && target.proxyCommand !== undefined;
-    if (proxied) phase = "ProxyCommand";
-    try {
-      sock = via
-        ? await through(via, addr, signal)
-        : proxied
-        ? await startProxyCommand(target.proxyCommand!, {
-          host: addr.host,
-          port: addr.port,
-          user: target.user,
-          originalHost: addr.given,
-        }, signal)
-        : await tcp(addr, signal);
-    } catch (err) {
-      if (err instanceof RsmError) throw new Fatal(err.message, { cause: err });
-      if (deadline.aborted) throw new Error(`timed out after ${options.timeoutMs} ms (${phase})`);
-      throw err;
-    }
-    phase = "SSH handshake";
+    const sock = await openTransport(a);
+    a.phase = "SSH handshake";
     const ssh2 = await loadSsh2();
-    const knownHostsFiles = [...target.knownHostsFiles, options.daemonKnownHosts];
-    // like OpenSSH: certificate host keys first when a @cert-authority line covers the host
-    const serverHostKey = target.policy !== "insecure" &&
-        await hasCertAuthority(knownHostsFiles, addr.host, addr.port)
-      ? [...HOST_CERT_ALGORITHMS, ...defaultHostKeyAlgorithms()]
-      : undefined;
-    const client = new ssh2.Client();
-    let hostKey: HostKey | undefined;
-    let verifyError: Error | undefined;
-    return await new Promise<Hop>((resolve, reject) => {
-      let settled = false;
-      const finish = (err?: Error) => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener("abort", onAbort);
-        client.off("ready", onReady);
-        client.off("close", onClose);
-        if (err) {
-          client.off("error", onError);
-          client.on("error", () => {});
-          client.end();
-          sock.destroy();
-          reject(err);
-        } else {
-          client.on("error", () => {}); // the session attaches its own; never an unhandled error
-          client.off("error", onError);
-          resolve({
-            client,
-            address: display,
-            hostKey,
-            socket: via || proxied ? undefined : sock as Socket,
-          });
-          if (proxied) client.once("close", () => sock.destroy());
-        }
-      };
-      plan.abort = () => client.end();
-      const onReady = () => finish();
-      const onError = (err: Error & { level?: string }) => {
-        if (verifyError) return finish(new Fatal(verifyError.message, { cause: verifyError }));
-        if (err.level === "client-authentication" || plan.need) {
-          const f = plan.failure(display);
-          return finish(new Fatal(f.message, { cause: f }));
-        }
-        finish(new Error(`${err.message} (${phase})`));
-      };
-      const onClose = () => {
-        if (verifyError) return finish(new Fatal(verifyError.message, { cause: verifyError }));
-        if (plan.need) {
-          const f = plan.failure(display);
-          return finish(new Fatal(f.message, { cause: f }));
-        }
-        finish(new Error(`connection closed by the server (${phase})`));
-      };
-      const onAbort = () => {
-        if (deadline.aborted) {
-          finish(new Error(`timed out after ${options.timeoutMs} ms (${phase})`));
-        } else finish(new Fatal(String(options.signal?.reason ?? "aborted")));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener("abort", onAbort, { once: true });
-      client.on("ready", onReady);
-      client.on("error", onError);
-      client.on("close", onClose);
-      client.connect(
-        {
-          sock,
-          username: target.user,
-          readyTimeout: 0,
-          algorithms: {
-            cipher: cipherOrder(),
-            ...(serverHostKey ? { serverHostKey } : {}),
-          },
-          keepaliveInterval: options.keepaliveMs,
-          keepaliveCountMax: 2,
-          agent: plan.agentSocket,
-          agentForward: !!(options.forwardAgent && plan.agentSocket),
-          authHandler: plan.handler,
-          hostVerifier: (blob: Uint8Array, verify: (ok: boolean) => void) => {
-            hostKey = hostKeyFromBlob(blob);
-            // now, not after the (async) check: ssh2 may check the key exchange signature as
-            // soon as the server's NEWKEYS arrives; trust is still decided by verify() below
-            adoptHostCertificate(client);
-            if (target.policy === "insecure") {
-              phase = "authentication";
-              return verify(true);
-            }
-            verifyHostKey(addr.host, addr.port, hostKey, {
-              policy: target.policy,
-              files: knownHostsFiles,
-              recordIn: options.daemonKnownHosts,
-            }).then(() => {
-              phase = "authentication";
-              verify(true);
-            }, (err) => {
-              verifyError = err;
-              verify(false);
-            });
-          },
-        } as Parameters<Client["connect"]>[0],
-      );
-    });
+    return await handshake(a, new ssh2.Client(), sock, plan);
   })();
+}
+
+/** The byte stream to the server: through the jump host, a ProxyCommand, or TCP. */
+async function openTransport(a: Attempt): Promise<Duplex> {
+  const { target, addr, signal } = a;
+  try {
+    if (a.via) return await through(a.via, addr, signal);
+    if (a.proxied) {
+      return await startProxyCommand(target.proxyCommand!, {
+        host: addr.host,
+        port: addr.port,
+        user: target.user,
+        originalHost: addr.given,
+      }, signal);
+    }
+    return await tcp(addr, signal);
+  } catch (err) {
+    if (err instanceof RsmError) throw new Fatal(err.message, { cause: err });
+    if (a.deadline.aborted) {
+      throw new Error(`timed out after ${a.options.timeoutMs} ms (${a.phase})`);
+    }
+    throw err;
+  }
+}
+
+/** Runs the SSH handshake and authentication on `sock`; settles once, cleaning up on failure. */
+async function handshake(a: Attempt, client: Client, sock: Duplex, plan: AuthPlan): Promise<Hop> {
+  const { options, signal } = a;
+  const config = await connectConfig(a, client, sock, plan);
+  return await new Promise<Hop>((resolve, reject) => {
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      client.off("ready", onReady);
+      client.off("close", onClose);
+      client.off("error", onError);
+      client.on("error", () => {}); // the session attaches its own; never an unhandled error
+      if (err) {
+        client.end();
+        sock.destroy();
+        return reject(err);
+      }
+      const direct = !a.via && !a.proxied;
+      resolve({
+        client,
+        address: a.display,
+        hostKey: a.hostKey,
+        socket: direct ? sock as Socket : undefined,
+      });
+      if (a.proxied) client.once("close", () => sock.destroy());
+    };
+    /** A refused host key or a failed authentication: final, no other address is tried. */
+    const refused = (): Error | undefined => {
+      if (a.verifyError) return new Fatal(a.verifyError.message, { cause: a.verifyError });
+      if (!plan.need) return undefined;
+      const f = plan.failure(a.display);
+      return new Fatal(f.message, { cause: f });
+    };
+    plan.abort = () => client.end();
+    const onReady = () => finish();
+    const onError = (err: Error & { level?: string }) => {
+      if (err.level === "client-authentication" && !a.verifyError && !plan.need) {
+        const f = plan.failure(a.display);
+        return finish(new Fatal(f.message, { cause: f }));
+      }
+      finish(refused() ?? new Error(`${err.message} (${a.phase})`));
+    };
+    const onClose = () => {
+      finish(refused() ?? new Error(`connection closed by the server (${a.phase})`));
+    };
+    const onAbort = () => {
+      if (a.deadline.aborted) {
+        finish(new Error(`timed out after ${options.timeoutMs} ms (${a.phase})`));
+      } else finish(new Fatal(String(options.signal?.reason ?? "aborted")));
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    client.on("ready", onReady);
+    client.on("error", onError);
+    client.on("close", onClose);
+    client.connect(config);
+  });
+}
+
+/** ssh2's connect options for this attempt, with the host key check of the target's policy. */
+async function connectConfig(
+  a: Attempt,
+  client: Client,
+  sock: Duplex,
+  plan: AuthPlan,
+): Promise<Parameters<Client["connect"]>[0]> {
+  const { target, addr, options } = a;
+  const knownHostsFiles = [...target.knownHostsFiles, options.daemonKnownHosts];
+  // like OpenSSH: certificate host keys first when a @cert-authority line covers the host
+  const serverHostKey = target.policy !== "insecure" &&
+      await hasCertAuthority(knownHostsFiles, addr.host, addr.port)
+    ? [...HOST_CERT_ALGORITHMS, ...defaultHostKeyAlgorithms()]
+    : undefined;
+  return {
+    sock,
+    username: target.user,
+    readyTimeout: 0,
+    algorithms: {
+      cipher: cipherOrder(),
+      ...(serverHostKey ? { serverHostKey } : {}),
+    },
+    keepaliveInterval: options.keepaliveMs,
+    keepaliveCountMax: 2,
+    agent: plan.agentSocket,
+    agentForward: !!(options.forwardAgent && plan.agentSocket),
+    authHandler: plan.handler,
+    hostVerifier: (blob: Uint8Array, verify: (ok: boolean) => void) => {
+      const hostKey = a.hostKey = hostKeyFromBlob(blob);
+      // now, not after the (async) check: ssh2 may check the key exchange signature as
+      // soon as the server's NEWKEYS arrives; trust is still decided by verify() below
+      adoptHostCertificate(client);
+      if (target.policy === "insecure") {
+        a.phase = "authentication";
+        return verify(true);
+      }
+      verifyHostKey(addr.host, addr.port, hostKey, {
+        policy: target.policy,
+        files: knownHostsFiles,
+        recordIn: options.daemonKnownHosts,
+      }).then(() => {
+        a.phase = "authentication";
+        verify(true);
+      }, (err) => {
+        a.verifyError = err;
+        verify(false);
+      });
+    },
+  } as Parameters<Client["connect"]>[0];
 }
 
 /** Dials one hop, trying its addresses in order; auth and host key failures are final. */
