@@ -38,6 +38,10 @@ export function zodConfig(): void {
         if (issue.input === undefined) return `required ${issue.expected} is missing`;
         return `expected ${issue.expected}, received ${got}`;
       }
+      // a missing field with several accepted forms: say it is missing, not "Invalid input"
+      if (issue.code === "invalid_union" && issue.input === undefined) {
+        return "required value is missing";
+      }
       return undefined;
     },
   });
