@@ -113,7 +113,7 @@ export async function upload(
         `directory; delete it first or choose another remote_path`,
     );
   }
-  let items = await planLocal(localPath, tally, signal);
+  const items = await planLocal(localPath, tally, signal);
   const dirModes: [string, number][] = [];
   if (!existing) {
     await ensureParent();
@@ -122,66 +122,136 @@ export async function upload(
     });
     dirModes.push([dest, (top.mode ?? 0o755) & 0o7777]); // existing directories keep theirs
   }
-  tally.dirs++;
-  // directories first, in tree order; a clash blocks its subtree
-  const blocked = new Set<string>();
-  for (const it of items.filter((i) => i.kind === "dir")) {
-    if ([...blocked].some((b) => it.rel.join("/").startsWith(b + "/"))) continue;
-    signal?.throwIfAborted();
-    const p = rjoin(dest, ...it.rel);
-    try {
-      await ops.mkdir(sftp, p, { mode: 0o700 });
-      dirModes.push([p, it.mode]);
-    } catch (err) {
-      const st = await lstatOrNull(sftp, p).catch(() => null);
-      if (!st) throw sftpError("create directory", p, err);
-      if (fileType(st) !== "dir") {
-        blocked.add(it.rel.join("/"));
-        tally.skip(
-          `${shown(it.rel)}/ (a ${fileType(st)} exists there on the remote side; not followed)`,
-        );
-        continue;
+  await writeTree(remoteSide(sftp), dest, items, dirModes, tally, options, (it) =>
+    putOne(
+      sftp,
+      join(localPath, ...it.rel),
+      rjoin(dest, ...it.rel),
+      it,
+      tally,
+      options,
+      progress,
+    ));
+  progress("done");
+  return tally.result();
+}
+
+/**
+ * The side a transfer writes to: the SFTP server (upload) or this machine (download). The tree
+ * is written the same way on both; only these steps and the wording differ.
+ */
+interface WriteSide {
+  join(dir: string, rel: string[]): string;
+  /**
+   * Makes the directory `p` (mode 0700; its real mode goes on last). "made", or the kind of
+   * what is already there ("dir" is an existing directory, kept as it is).
+   */
+  makeDir(p: string): Promise<"made" | "dir" | "file" | "symlink" | string>;
+  /** The kind of what is at `p`, without following a symlink, or null. */
+  kindAt(p: string): Promise<string | null>;
+  remove(p: string): Promise<void>;
+  symlink(target: string, p: string): Promise<void>;
+  setMode(p: string, mode: number): Promise<void>;
+  /** "a file exists there on the remote side" / "a local file exists there". */
+  there(kind: string): string;
+}
+
+function remoteSide(sftp: SFTPWrapper): WriteSide {
+  return {
+    join: (dir, rel) => rjoin(dir, ...rel),
+    makeDir: async (p) => {
+      try {
+        await ops.mkdir(sftp, p, { mode: 0o700 });
+        return "made";
+      } catch (err) {
+        const st = await lstatOrNull(sftp, p).catch(() => null);
+        if (!st) throw sftpError("create directory", p, err);
+        return fileType(st);
       }
+    },
+    kindAt: async (p) => {
+      const st = await lstatOrNull(sftp, p).catch(() => null);
+      return st && fileType(st);
+    },
+    remove: (p) => ops.unlink(sftp, p).catch(() => {}),
+    symlink: (target, p) =>
+      ops.symlink(sftp, target, p).catch((err) => {
+        throw sftpError("create symlink", p, err);
+      }),
+    setMode: (p, mode) => ops.setstat(sftp, p, { mode }),
+    there: (kind) => `a ${kind} exists there on the remote side`,
+  };
+}
+
+const localSide: WriteSide = {
+  join: (dir, rel) => join(dir, ...rel),
+  makeDir: async (p) => {
+    const st = await localLstat(p);
+    if (!st) {
+      await Deno.mkdir(p, { mode: 0o700 });
+      return "made";
+    }
+    return st.isSymlink ? "symlink" : st.isDirectory ? "dir" : "file";
+  },
+  kindAt: async (p) => {
+    const st = await localLstat(p);
+    return st && (st.isSymlink ? "symlink" : st.isDirectory ? "dir" : "file");
+  },
+  remove: (p) => Deno.remove(p),
+  symlink: (target, p) => Deno.symlink(target, p),
+  setMode: (p, mode) => Deno.chmod(p, mode),
+  there: (kind) => `a local ${kind} exists there`,
+};
+
+/**
+ * Writes a planned tree under `dest` (which exists): directories first in tree order (a clash
+ * blocks its subtree), then files through `putFile` (a few at a time), then symlinks, then the
+ * directories' real modes, deepest first. A mode that cannot be set is reported in the result.
+ */
+async function writeTree(
+  side: WriteSide,
+  dest: string,
+  planned: Item[],
+  dirModes: [string, number][],
+  tally: Tally,
+  options: TransferOptions,
+  putFile: (it: Item) => Promise<void>,
+): Promise<void> {
+  tally.dirs++;
+  const blocked = new Set<string>();
+  for (const it of planned.filter((i) => i.kind === "dir")) {
+    if ([...blocked].some((b) => it.rel.join("/").startsWith(b + "/"))) continue;
+    options.signal?.throwIfAborted();
+    const p = side.join(dest, it.rel);
+    const made = await side.makeDir(p);
+    if (made === "made") dirModes.push([p, it.mode]);
+    else if (made !== "dir") {
+      blocked.add(it.rel.join("/"));
+      tally.skip(`${shown(it.rel)}/ (${side.there(made)}; not followed)`);
+      continue;
     }
     tally.dirs++;
   }
-  items = under(items, blocked);
-  await pool(
-    items.filter((i) => i.kind === "file"),
-    options.parallelFiles ?? 8,
-    (it) =>
-      putOne(
-        sftp,
-        join(localPath, ...it.rel),
-        rjoin(dest, ...it.rel),
-        it,
-        tally,
-        options,
-        progress,
-      ),
-  );
+  const items = under(planned, blocked);
+  await pool(items.filter((i) => i.kind === "file"), options.parallelFiles ?? 8, putFile);
   for (const it of items.filter((i) => i.kind === "symlink")) {
-    const p = rjoin(dest, ...it.rel);
-    const st = await lstatOrNull(sftp, p).catch(() => null);
-    if (st && fileType(st) === "dir") {
-      tally.skip(`${shown(it.rel)} (a directory exists there on the remote side)`);
+    const p = side.join(dest, it.rel);
+    const kind = await side.kindAt(p);
+    if (kind === "dir") {
+      tally.skip(`${shown(it.rel)} (${side.there("directory")})`);
       continue;
     }
-    if (st) await ops.unlink(sftp, p).catch(() => {});
-    await ops.symlink(sftp, it.target!, p).catch((err) => {
-      throw sftpError("create symlink", p, err);
-    });
+    if (kind) await side.remove(p);
+    await side.symlink(it.target!, p);
     tally.files++;
   }
   // Directories were made 0700 so nothing lands in a world-readable one early; their real
   // modes go on last. A failure (a server that refuses setstat) is reported in the result.
   for (const [p, mode] of dirModes.reverse()) {
-    await ops.setstat(sftp, p, { mode }).catch((err) => {
+    await side.setMode(p, mode).catch((err) => {
       tally.modeErrors.push(`${p}: mode ${octal(mode)} not set (${errorMessage(err)})`);
     });
   }
-  progress("done");
-  return tally.result();
 }
 
 async function mkdirs(sftp: SFTPWrapper, path: string, shownPath: string): Promise<void> {
@@ -354,57 +424,23 @@ export async function download(
         `directory; delete it first or choose another local_path`,
     );
   }
-  let items = await planRemote(sftp, src, tally, signal);
+  const items = await planRemote(sftp, src, tally, signal);
   const dirModes: [string, number][] = [];
   if (!existing) {
     await mkParent();
     await Deno.mkdir(dest, { mode: 0o700 });
     dirModes.push([dest, top.mode & 0o7777]); // existing directories keep theirs
   }
-  tally.dirs++;
-  const blocked = new Set<string>();
-  for (const it of items.filter((i) => i.kind === "dir")) {
-    if ([...blocked].some((b) => it.rel.join("/").startsWith(b + "/"))) continue;
-    signal?.throwIfAborted();
-    const p = join(dest, ...it.rel);
-    const st = await localLstat(p);
-    if (st && !(st.isDirectory && !st.isSymlink)) {
-      blocked.add(it.rel.join("/"));
-      tally.skip(
-        `${shown(it.rel)}/ (a local ${st.isSymlink ? "symlink" : "file"} exists there; ` +
-          `not followed)`,
-      );
-      continue;
-    }
-    if (!st) {
-      await Deno.mkdir(p, { mode: 0o700 });
-      dirModes.push([p, it.mode]);
-    }
-    tally.dirs++;
-  }
-  items = under(items, blocked);
-  await pool(
-    items.filter((i) => i.kind === "file"),
-    options.parallelFiles ?? 8,
+  await writeTree(
+    localSide,
+    dest,
+    items,
+    dirModes,
+    tally,
+    options,
     (it) =>
       getOne(sftp, rjoin(src, ...it.rel), join(dest, ...it.rel), it, tally, options, progress),
   );
-  for (const it of items.filter((i) => i.kind === "symlink")) {
-    const p = join(dest, ...it.rel);
-    const st = await localLstat(p);
-    if (st?.isDirectory) {
-      tally.skip(`${shown(it.rel)} (a local directory exists there)`);
-      continue;
-    }
-    if (st) await Deno.remove(p);
-    await Deno.symlink(it.target!, p);
-    tally.files++;
-  }
-  for (const [p, mode] of dirModes.reverse()) {
-    await Deno.chmod(p, mode).catch((err) => {
-      tally.modeErrors.push(`${p}: mode ${octal(mode)} not set (${errorMessage(err)})`);
-    });
-  }
   progress("done");
   return tally.result();
 }
