@@ -32,113 +32,110 @@ export interface Split {
  */
 export function splitCommand(command: string): Split {
   const out: Part[] = [];
-  const uncertain = splitInto(command, out, 0);
+  const uncertain = new Splitter(command, out, 0).run();
   return uncertain ? { parts: out, uncertain } : { parts: out };
 }
 
-function splitInto(src: string, out: Part[], depth: number): string | undefined {
-  if (depth > 16) return "command substitutions nested more than 16 deep";
-  let problem: string | undefined;
-  let start = 0;
-  let quoted: [number, number][] = [];
-  const flush = (end: number) => {
-    const raw = src.slice(start, end);
+/** One pass over a command line (or a substitution's body), pushing its parts to `out`. */
+class Splitter {
+  #problem: string | undefined;
+  /** Where the current part starts. */
+  #start = 0;
+  /** Quoted ranges of the current part (indices into `src`). */
+  #quoted: [number, number][] = [];
+  #i = 0;
+
+  constructor(readonly src: string, readonly out: Part[], readonly depth: number) {}
+
+  /** Splits the whole text; returns why it is uncertain, if it is. */
+  run(): string | undefined {
+    if (this.depth > 16) return "command substitutions nested more than 16 deep";
+    const src = this.src;
+    while (this.#i < src.length) {
+      const i = this.#i;
+      const c = src[i];
+      const next = src[i + 1];
+      if (c === "\\") this.#i += 2;
+      else if (c === "'") this.#singleQuote();
+      else if (c === '"') this.#doubleQuote();
+      else if (c === "`" || (c === "$" && next === "(")) this.#substitution(i, false);
+      else if ((c === "<" || c === ">") && next === "(") this.#substitution(i + 1, true);
+      else if (c === "#" && (i === this.#start || /\s/.test(src[i - 1] ?? ""))) {
+        // a comment runs to the end of the line; it is still matched (fail closed) as its own part
+        const nl = src.indexOf("\n", i);
+        this.#flush(i);
+        this.#start = i;
+        this.#i = nl < 0 ? src.length : nl;
+      } else if (
+        c === ";" || c === "\n" || c === "\r" || c === "|" || c === "&" || c === "(" || c === ")"
+      ) {
+        this.#flush(i);
+        this.#i += (c === "|" || c === "&") && next === c ? 2 : 1;
+        this.#start = this.#i;
+      } else this.#i++;
+    }
+    this.#flush(src.length);
+    return this.#problem;
+  }
+
+  /** Ends the current part at `end` (its text trimmed, its quoted ranges made relative). */
+  #flush(end: number) {
+    const start = this.#start;
+    const raw = this.src.slice(start, end);
     const lead = raw.length - raw.trimStart().length;
     const text = raw.trim();
     if (text) {
-      out.push({
+      this.out.push({
         text,
-        quoted: quoted
+        quoted: this.#quoted
           .map(([a, b]) => [a - start - lead, b - start - lead] as [number, number])
           .filter(([a, b]) => b > 0 && a < text.length),
       });
     }
-    quoted = [];
-  };
-  const inner = (text: string) => {
-    const p = splitInto(text, out, depth + 1);
-    if (p) problem ??= p;
-  };
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i];
-    if (c === "\\") {
-      i += 2;
-      continue;
-    }
-    if (c === "'") {
-      const end = src.indexOf("'", i + 1);
-      if (end < 0) {
-        problem ??= "a single quote is not closed";
-        quoted.push([i, src.length]);
-        i = src.length;
-        break;
-      }
-      quoted.push([i, end + 1]);
-      i = end + 1;
-      continue;
-    }
-    if (c === '"') {
-      const begin = i;
-      i++;
-      let closed = false;
-      while (i < src.length) {
-        const d = src[i];
-        if (d === "\\") {
-          i += 2;
-          continue;
-        }
-        if (d === '"') {
-          closed = true;
-          i++;
-          break;
-        }
-        if (d === "`" || (d === "$" && src[i + 1] === "(")) {
-          const sub = readSubstitution(src, i);
-          if (sub.problem) problem ??= sub.problem;
-          inner(sub.body);
-          i = sub.end;
-          continue;
-        }
-        i++;
-      }
-      if (!closed) problem ??= "a double quote is not closed";
-      quoted.push([begin, i]);
-      continue;
-    }
-    if (c === "`" || (c === "$" && src[i + 1] === "(")) {
-      const sub = readSubstitution(src, i);
-      if (sub.problem) problem ??= sub.problem;
-      inner(sub.body);
-      i = sub.end;
-      continue;
-    }
-    if (c === "<" && src[i + 1] === "(" || c === ">" && src[i + 1] === "(") {
-      const sub = readSubstitution(src, i + 1, true);
-      if (sub.problem) problem ??= sub.problem;
-      inner(sub.body);
-      i = sub.end;
-      continue;
-    }
-    if (c === "#" && (i === start || /\s/.test(src[i - 1]))) {
-      // a comment runs to the end of the line; it is still matched (fail closed) as its own part
-      const nl = src.indexOf("\n", i);
-      const end = nl < 0 ? src.length : nl;
-      flush(i);
-      start = i;
-      i = end;
-      continue;
-    }
-    if (c === ";" || c === "\n" || c === "\r" || c === "|" || c === "&" || c === "(" || c === ")") {
-      flush(i);
-      i += (c === "|" || c === "&") && src[i + 1] === c ? 2 : 1;
-      start = i;
-      continue;
-    }
-    i++;
+    this.#quoted = [];
   }
-  flush(src.length);
-  return problem;
+
+  #singleQuote() {
+    const i = this.#i;
+    const end = this.src.indexOf("'", i + 1);
+    if (end < 0) {
+      this.#problem ??= "a single quote is not closed";
+      this.#quoted.push([i, this.src.length]);
+      this.#i = this.src.length;
+      return;
+    }
+    this.#quoted.push([i, end + 1]);
+    this.#i = end + 1;
+  }
+
+  /** A double-quoted string; substitutions inside it are still commands. */
+  #doubleQuote() {
+    const src = this.src;
+    const begin = this.#i++;
+    let closed = false;
+    while (this.#i < src.length) {
+      const d = src[this.#i];
+      if (d === "\\") this.#i += 2;
+      else if (d === '"') {
+        closed = true;
+        this.#i++;
+        break;
+      } else if (d === "`" || (d === "$" && src[this.#i + 1] === "(")) {
+        this.#substitution(this.#i, false);
+      } else this.#i++;
+    }
+    if (!closed) this.#problem ??= "a double quote is not closed";
+    this.#quoted.push([begin, this.#i]);
+  }
+
+  /** A substitution at `at`: its body is split as commands of its own. */
+  #substitution(at: number, paren: boolean) {
+    const sub = readSubstitution(this.src, at, paren);
+    if (sub.problem) this.#problem ??= sub.problem;
+    const p = new Splitter(sub.body, this.out, this.depth + 1).run();
+    if (p) this.#problem ??= p;
+    this.#i = sub.end;
+  }
 }
 
 /**
