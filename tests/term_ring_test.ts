@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ByteRing, utf8CompleteLength } from "../lib/term/ring.ts";
+import { ByteRing } from "../lib/term/ring.ts";
+import { completeLength } from "../lib/output/mod.ts";
 import { stripAnsi } from "../lib/term/ansi.ts";
 import { escapeForPrintfB } from "../lib/term/run.ts";
 import { unescapeOutput } from "../lib/term/tmux.ts";
@@ -58,11 +59,11 @@ Deno.test("the read budget counts escape codes at their JSON-escaped size", () =
   assert.equal(ring.take(false, 1000).text, "\x1b".repeat(90) + "tail");
 });
 
-Deno.test("utf8CompleteLength holds back an incomplete trailing sequence", () => {
-  assert.equal(utf8CompleteLength(enc("abc")), 3);
-  assert.equal(utf8CompleteLength(enc("a€").subarray(0, 3)), 1);
-  assert.equal(utf8CompleteLength(enc("😀").subarray(0, 3)), 0);
-  assert.equal(utf8CompleteLength(enc("😀")), 4);
+Deno.test("completeLength holds back an incomplete trailing sequence", () => {
+  assert.equal(completeLength(enc("abc")), 3);
+  assert.equal(completeLength(enc("a€").subarray(0, 3)), 1);
+  assert.equal(completeLength(enc("😀").subarray(0, 3)), 0);
+  assert.equal(completeLength(enc("😀")), 4);
 });
 
 Deno.test("strip_ansi removes colours, cursor moves, titles and bracketed paste", () => {

@@ -1,3 +1,5 @@
+import { concatBytes } from "../output/mod.ts";
+
 /**
  * Docker's stream framing for non-TTY attach/exec/logs streams: each frame is an 8-byte header
  * (byte 0: 1 = stdout, 2 = stderr; bytes 4–7: big-endian length) followed by that many bytes.
@@ -19,7 +21,7 @@ export class FrameSplitter {
 
   /** Feeds bytes; every complete frame is handed on. */
   push(chunk: Uint8Array): void {
-    const b = this.#buf.length ? concat(this.#buf, chunk) : chunk;
+    const b = this.#buf.length ? concatBytes([this.#buf, chunk]) : chunk;
     let off = 0;
     while (b.length - off >= 8) {
       const size = new DataView(b.buffer, b.byteOffset + off + 4, 4).getUint32(0);
@@ -34,12 +36,4 @@ export class FrameSplitter {
   get pending(): Uint8Array {
     return this.#buf;
   }
-}
-
-/** `a` followed by `b` in a new array. */
-export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

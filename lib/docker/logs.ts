@@ -7,8 +7,8 @@ import type { IncomingMessage } from "node:http";
 import { parseDuration } from "../duration.ts";
 import { RsmError } from "../errors.ts";
 import type { DockerHost } from "./host.ts";
-import { concat, FrameSplitter } from "./frames.ts";
-import { Capture } from "../output/mod.ts";
+import { FrameSplitter } from "./frames.ts";
+import { Capture, concatBytes } from "../output/mod.ts";
 
 /** Options for {@link containerLogs}. */
 export interface LogsOptions {
@@ -94,7 +94,7 @@ class Demux {
   }
   push(chunk: Uint8Array): void {
     if (!this.tty) return this.#frames.push(chunk);
-    const b = this.#lineBuf.length ? concat(this.#lineBuf, chunk) : chunk;
+    const b = this.#lineBuf.length ? concatBytes([this.#lineBuf, chunk]) : chunk;
     let start = 0;
     for (let i = 0; i < b.length; i++) {
       if (b[i] === 10) {

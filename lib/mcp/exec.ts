@@ -226,7 +226,6 @@ export const execTools: ToolDef[] = [
           stdout,
           stderr,
           timed_out: !!value.timed_out,
-          cancelled: false,
           duration_ms: Date.now() - started,
         };
       } else {

@@ -28,6 +28,7 @@ import {
   writeData,
 } from "../ssh/mod.ts";
 import { HASH_ALGORITHMS, remoteHash } from "../ssh/mod.ts";
+import { prevBoundary } from "../output/mod.ts";
 import { renderResult } from "./render.ts";
 import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { resultOutcome, runLong, waitField } from "./job.ts";
@@ -169,8 +170,7 @@ function fitRead(
     if (fits(mid)) lo = mid;
     else hi = mid - 1;
   }
-  while (lo > 0 && (bytes[lo] & 0xc0) === 0x80) lo--; // whole characters only
-  return build(lo);
+  return build(prevBoundary(bytes, lo)); // whole characters only
 }
 
 /** The file tools. */

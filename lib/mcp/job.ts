@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { RsmError } from "../errors.ts";
-import { Capture } from "../output/mod.ts";
+import { Capture, completeLength, nextBoundary } from "../output/mod.ts";
 import type { Job, JobControl, JobOutcome, JobStream } from "../jobs/mod.ts";
 import { defineTool, Text, type ToolContext, type ToolDef } from "./tool.ts";
 
@@ -130,20 +130,6 @@ function budget(ctx: ToolContext): number {
   return Math.max(1024, ctx.app.maxOutput - 1024);
 }
 
-/** Length of `bytes` without an incomplete UTF-8 character at the end. */
-function wholeChars(bytes: Uint8Array): number {
-  let i = bytes.length;
-  let back = 0;
-  while (i > 0 && back < 4 && (bytes[i - 1] & 0xc0) === 0x80) {
-    i--;
-    back++;
-  }
-  if (i === 0) return bytes.length;
-  const lead = bytes[i - 1];
-  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return need === back + 1 || need === 1 ? bytes.length : i - 1;
-}
-
 /** The output after the job's cursor (bounded head + tail), moving the cursor to its end. */
 function unread(ctx: ToolContext, job: Job): { output: string; omitted?: string } {
   const size = job.output.size("both");
@@ -152,20 +138,19 @@ function unread(ctx: ToolContext, job: Job): { output: string; omitted?: string 
   const max = budget(ctx);
   if (size - from <= max) {
     const bytes = job.output.read("both", from, size - from);
-    const n = job.state === "running" ? wholeChars(bytes) : bytes.length;
+    const n = job.state === "running" ? completeLength(bytes) : bytes.length;
     job.cursor = from + n;
     return { output: dec.decode(bytes.subarray(0, n)) };
   }
   const half = Math.floor(max / 2);
   const head = job.output.read("both", from, half);
-  const headLen = wholeChars(head);
+  const headLen = completeLength(head);
   let tailStart = size - half;
   const tail = job.output.read("both", tailStart, half);
-  let skip = 0;
-  while (skip < tail.length && (tail[skip] & 0xc0) === 0x80) skip++;
+  const skip = nextBoundary(tail, 0);
   tailStart += skip;
   const tailBytes = tail.subarray(skip);
-  const n = job.state === "running" ? wholeChars(tailBytes) : tailBytes.length;
+  const n = job.state === "running" ? completeLength(tailBytes) : tailBytes.length;
   job.cursor = tailStart + n;
   const gapFrom = from + headLen;
   const omitted = `${tailStart - gapFrom} bytes at offsets ${gapFrom}-${tailStart}`;
@@ -286,7 +271,7 @@ export const jobTools: ToolDef[] = [
       const want = Math.min(a.length ?? budget(ctx), budget(ctx));
       const bytes = job.output.read(stream, offset, want);
       const end = offset + bytes.length;
-      const n = end < total ? wholeChars(bytes) : bytes.length;
+      const n = end < total ? completeLength(bytes) : bytes.length;
       if (stream === "both") job.cursor = Math.max(job.cursor, offset + n);
       const eof = offset + n >= total && job.state !== "running";
       return Promise.resolve({

@@ -42,9 +42,69 @@ export function concatBytes(parts: readonly Uint8Array[], length?: number): Uint
   return out;
 }
 
+/** Whether `b` is a UTF-8 continuation byte (10xxxxxx). */
+function continuation(b: number | undefined): boolean {
+  return b !== undefined && (b & 0xc0) === 0x80;
+}
+
+/**
+ * The first character boundary at or after `i`: skips the continuation bytes of a character
+ * cut in front (at most 3, the most a valid character has; invalid bytes are left to the
+ * decoder).
+ *
+ * @example
+ * ```ts
+ * import { nextBoundary } from "./bytes.ts";
+ * nextBoundary(new TextEncoder().encode("é!"), 1); // 2
+ * ```
+ */
+export function nextBoundary(bytes: Uint8Array, i: number): number {
+  const stop = Math.min(bytes.length, i + 3);
+  while (i < stop && continuation(bytes[i])) i++;
+  return i;
+}
+
+/**
+ * The last character boundary at or before `i` (at most 3 bytes back), so that
+ * `bytes.subarray(0, n)` ends on a whole character.
+ *
+ * @example
+ * ```ts
+ * import { prevBoundary } from "./bytes.ts";
+ * prevBoundary(new TextEncoder().encode("é!"), 1); // 0
+ * ```
+ */
+export function prevBoundary(bytes: Uint8Array, i: number): number {
+  const stop = Math.max(0, i - 3);
+  while (i > stop && i < bytes.length && continuation(bytes[i])) i--;
+  return i;
+}
+
+/**
+ * Length of the prefix of `bytes` that ends on a UTF-8 character boundary: a character whose
+ * last bytes have not arrived yet is left for the next read.
+ *
+ * @example
+ * ```ts
+ * import { completeLength } from "./bytes.ts";
+ * completeLength(new TextEncoder().encode("aé").subarray(0, 2)); // 1
+ * ```
+ */
+export function completeLength(bytes: Uint8Array): number {
+  const n = bytes.length;
+  // look back at most 3 bytes for the start of the last character
+  for (let back = 1; back <= Math.min(4, n); back++) {
+    const b = bytes[n - back]!;
+    if (continuation(b)) continue;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return back < need ? n - back : n;
+  }
+  return n;
+}
+
 /** Whether `bytes[i]` is a UTF-8 continuation byte (so a cut at `i` would split a character). */
 function inside(bytes: Uint8Array, i: number): boolean {
-  return i > 0 && i < bytes.length && ((bytes[i] ?? 0) & 0xc0) === 0x80;
+  return i > 0 && i < bytes.length && continuation(bytes[i]);
 }
 
 /**

@@ -19,7 +19,16 @@ export {
   type TextSource,
   wholeCost,
 } from "./cut.ts";
-export { type ByteCost, concatBytes, JSON_COST, RAW_COST } from "./bytes.ts";
+export {
+  type ByteCost,
+  completeLength,
+  concatBytes,
+  fitHead,
+  JSON_COST,
+  nextBoundary,
+  prevBoundary,
+  RAW_COST,
+} from "./bytes.ts";
 export {
   type GrepLine,
   type OutputInfo,

@@ -37,18 +37,14 @@ export interface ExecOptions {
   stdout?: Capture;
   /** Where stderr goes. */
   stderr?: Capture;
-  /** Called about once a second while running with the latest output line. */
-  onProgress?: (elapsedMs: number, lastLine: string) => void;
   /** Sees every chunk of output as it arrives (a job keeps it all). */
   onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
   /** Called once the command's process group is known, with a way to signal it. */
   onStarted?: (signal: (name: string) => Promise<string>) => void;
 }
 
-/** What {@link execCommand} returns: the shared exec outcome, plus whether it was cancelled. */
-export interface ExecResult extends ExecOutcome {
-  cancelled: boolean;
-}
+/** What {@link execCommand} returns: the exec outcome Docker's exec returns too. */
+export type ExecResult = ExecOutcome;
 
 /** Quotes `s` for a POSIX shell. */
 export function shellQuote(s: string): string {
@@ -282,14 +278,6 @@ export async function execCommand(
   let pgid: number | undefined;
   let pgidWaiters: (() => void)[] = [];
   let pending: Buffer | undefined = Buffer.alloc(0); // marker stream bytes before the marker
-  let lastLine = "";
-  const noteLine = (b: Uint8Array) => {
-    const lines = new TextDecoder().decode(b).split(/\r?\n|\r/).map((l) =>
-      // deno-lint-ignore no-control-regex
-      l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x1f\x7f]/g, "").trim()
-    ).filter(Boolean);
-    if (lines.length) lastLine = lines[lines.length - 1].slice(0, 200);
-  };
   const markerSink = options.pty ? stdout : stderr;
   const feed = (sink: Capture, chunk: Buffer) => {
     if (sink === markerSink && pending) {
@@ -315,7 +303,6 @@ export async function execCommand(
     if (!chunk.length) return;
     sink.push(chunk);
     options.onOutput?.(sink === stdout ? "stdout" : "stderr", chunk);
-    noteLine(chunk);
   };
   ch.on("data", (d: Buffer) => feed(stdout, d));
   ch.stderr.on("data", (d: Buffer) => feed(stderr, d));
@@ -338,7 +325,6 @@ export async function execCommand(
   if (!options.pty || options.stdin !== undefined) ch.end();
 
   let timedOut = false;
-  let cancelled = false;
   let stopResult: string | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -370,14 +356,12 @@ export async function execCommand(
     timedOut = true;
     stop();
   }, options.timeoutMs);
+  let cancelled = false;
   const onAbort = () => {
     cancelled = true;
     stop();
   };
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const progress = options.onProgress
-    ? setInterval(() => options.onProgress!(Date.now() - started, lastLine), 1000)
-    : undefined;
   const onClientClose = () => ch.close();
   client.once("close", onClientClose);
   try {
@@ -388,7 +372,6 @@ export async function execCommand(
     }
   } finally {
     clearTimeout(timer);
-    if (progress !== undefined) clearInterval(progress);
     options.signal?.removeEventListener("abort", onAbort);
     client.off("close", onClientClose);
   }
@@ -403,7 +386,6 @@ export async function execCommand(
     stdout,
     stderr,
     timed_out: timedOut || cancelled,
-    cancelled,
     duration_ms: Date.now() - started,
     stop_result: stopResult,
   };

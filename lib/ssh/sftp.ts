@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import { posix } from "node:path";
 import type { Attributes, SFTPWrapper } from "ssh2";
 import { RsmError } from "../errors.ts";
+import { nextBoundary, prevBoundary } from "../output/mod.ts";
 import {
   close,
   fileType,
@@ -189,16 +190,10 @@ export async function readRange(
     }
     const atEof = got < want;
     let data = buf.subarray(0, got);
-    let start = 0;
-    if (offset > 0) {
-      while (start < 3 && start < data.length && (data[start] & 0xc0) === 0x80) start++;
-    }
+    const start = offset > 0 ? nextBoundary(data, 0) : 0;
     data = data.subarray(start);
-    let end = Math.min(data.length, length);
-    if (!(atEof && end === data.length)) {
-      while (end > 0 && end < data.length && (data[end] & 0xc0) === 0x80) end--;
-    }
-    data = data.subarray(0, end);
+    const end = Math.min(data.length, length);
+    data = data.subarray(0, atEof && end === data.length ? end : prevBoundary(data, end));
     if (data.includes(0) || !validUtf8(data)) {
       throw new RsmError(
         "BINARY_FILE",

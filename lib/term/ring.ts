@@ -1,3 +1,5 @@
+import { completeLength, fitHead, JSON_COST } from "../output/mod.ts";
+
 /** Default capacity of a shell's output ring: 1 MiB (SPEC §4.3). */
 export const RING_CAPACITY = 1 << 20;
 
@@ -82,13 +84,13 @@ export class ByteRing {
   /** Length of the unread bytes that form whole UTF-8 characters (all of them if `final`). */
   completeLength(final = false): number {
     const all = this.peekBytes();
-    return final ? all.length : utf8CompleteLength(all);
+    return final ? all.length : completeLength(all);
   }
 
   /** The readable text now (whole characters only), without consuming it. */
   peekText(final = false): string {
     const all = this.peekBytes();
-    return new TextDecoder().decode(all.subarray(0, final ? all.length : utf8CompleteLength(all)));
+    return new TextDecoder().decode(all.subarray(0, final ? all.length : completeLength(all)));
   }
 
   /**
@@ -98,25 +100,9 @@ export class ByteRing {
    */
   take(final = false, maxBytes = Infinity): { text: string; bytes: number; dropped: number } {
     const all = this.peekBytes();
-    let n = final ? all.length : utf8CompleteLength(all);
-    if (maxBytes < Infinity) {
-      // the budget is for the text as it will be sent: JSON escapes cost more than one byte
-      let cost = 0;
-      let i = 0;
-      for (; i < n; i++) {
-        const b = all[i];
-        cost += b < 0x20
-          ? (b === 10 || b === 13 || b === 9 ? 2 : 6)
-          : b === 0x22 || b === 0x5c
-          ? 2
-          : 1;
-        if (cost > maxBytes) break;
-      }
-      if (i < n) {
-        n = i;
-        while (n > 0 && (all[n] & 0xc0) === 0x80) n--;
-      }
-    }
+    let n = final ? all.length : completeLength(all);
+    // the budget is for the text as it will be sent: JSON escapes cost more than one byte
+    if (maxBytes < Infinity) n = fitHead(all.subarray(0, n), maxBytes, JSON_COST);
     const text = new TextDecoder().decode(all.subarray(0, n));
     const rest = all.subarray(n);
     this.#chunks = rest.length ? [rest.slice()] : [];
@@ -159,20 +145,4 @@ export class ByteRing {
       }
     }
   }
-}
-
-/** Length of the prefix of `bytes` that ends on a UTF-8 character boundary. */
-export function utf8CompleteLength(bytes: Uint8Array): number {
-  const n = bytes.length;
-  // look back at most 3 bytes for the start of the last character
-  for (let back = 1; back <= Math.min(4, n); back++) {
-    const b = bytes[n - back];
-    if ((b & 0xc0) === 0x80) continue; // continuation byte
-    let need = 1;
-    if (b >= 0xf0) need = 4;
-    else if (b >= 0xe0) need = 3;
-    else if (b >= 0xc0) need = 2;
-    return back < need ? n - back : n;
-  }
-  return n;
 }

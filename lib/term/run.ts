@@ -1,5 +1,6 @@
 import { stripAnsi } from "./ansi.ts";
 import { latin1, randomHex, stripMarks } from "./integration.ts";
+import { concatBytes } from "../output/mod.ts";
 
 /** Default `run` timeout (see the README's "Shells" section). */
 export const DEFAULT_RUN_TIMEOUT_MS = 30_000;
@@ -91,7 +92,7 @@ export async function runMarked(
   let joinedParts = 0;
   const bytes = () => {
     if (!joined || joinedParts !== parts.length) {
-      joined = concat(parts);
+      joined = concatBytes(parts);
       joinedParts = parts.length;
     }
     return joined;
@@ -296,16 +297,4 @@ function waitMatch(
     signal?.addEventListener("abort", onAbort, { once: true });
     check();
   });
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

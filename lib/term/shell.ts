@@ -1,7 +1,8 @@
 import { RsmError } from "../errors.ts";
 import { stripAnsi } from "./ansi.ts";
 import type { PtyStream } from "./pty.ts";
-import { ByteRing, utf8CompleteLength } from "./ring.ts";
+import { ByteRing } from "./ring.ts";
+import { completeLength, nextBoundary } from "../output/mod.ts";
 import {
   fromLatin1,
   hookable,
@@ -436,9 +437,8 @@ export class Shell {
     const fresh = () => since === undefined ? this.ring.size : this.ring.pushedTotal - since;
     const text = () => {
       const all = this.ring.peekBytes();
-      let from = Math.max(0, all.length - fresh());
-      while (from < all.length && (all[from] & 0xc0) === 0x80) from++;
-      const end = this.closed ? all.length : utf8CompleteLength(all);
+      const from = nextBoundary(all, Math.max(0, all.length - fresh()));
+      const end = this.closed ? all.length : completeLength(all);
       return stripAnsi(new TextDecoder().decode(all.subarray(from, Math.max(from, end))));
     };
     let matched: boolean | undefined;
