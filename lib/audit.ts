@@ -5,20 +5,20 @@ import { errorMessage } from "./errors.ts";
 /** One audited action: a command run, a file changed, or a person's decision (`event`). */
 export interface AuditEntry {
   /** What happened when it is not a plain call: approval_approved, policy_refused, secret_entered… */
-  event?: string;
-  tool?: string;
+  event?: string | undefined;
+  tool?: string | undefined;
   /** Session id or Docker host id the action ran on. */
-  target?: string;
-  command?: string;
-  path?: string;
-  exit_code?: number | null;
-  error?: string;
+  target?: string | undefined;
+  command?: string | undefined;
+  path?: string | undefined;
+  exit_code?: number | null | undefined;
+  error?: string | undefined;
   /** The policy rule (and pattern) involved. */
-  rule?: string;
+  rule?: string | undefined;
   /** Where a person answered: "page", "elicitation", "timeout". */
-  via?: string;
+  via?: string | undefined;
   /** What kind of secret was entered (never the secret). */
-  kind?: string;
+  kind?: string | undefined;
 }
 
 /** Failed audit writes since the daemon started, as `status` shows them. */
@@ -38,9 +38,9 @@ const LOG_EVERY_MS = 60_000;
  * first one at once, then at most once a minute with the count) and counted in `status`.
  */
 export class AuditLog {
-  #file?: string;
-  #log?: Logger;
-  #failures?: AuditFailures;
+  #file: string | undefined;
+  #log: Logger | undefined;
+  #failures: AuditFailures | undefined;
   #lastLogged = 0;
   #unlogged = 0;
 

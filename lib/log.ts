@@ -21,7 +21,7 @@ export interface LoggerOptions {
  * synchronously so a crash loses nothing. Never writes to stdout.
  */
 export class Logger {
-  #file?: string;
+  #file: string | undefined;
   #stderr: boolean;
   #level: number;
   #maxBytes: number;

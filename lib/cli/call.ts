@@ -23,7 +23,7 @@ export async function parseCallArgs(pairs: string[]): Promise<Record<string, unk
         `cannot read argument "${pair}": use key=value, key:=json or key@=file`,
       );
     }
-    const [, key, op, value] = m;
+    const [key, op, value] = [m[1]!, m[2]!, m[3]!]; // all three groups always match
     if (op === "=") args[key] = value;
     else if (op === ":=") {
       try {

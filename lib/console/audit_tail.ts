@@ -40,9 +40,10 @@ export function auditTail(file: string, n: number): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   const lines = text.split("\n");
   for (let i = lines.length - 1; i >= 0 && rows.length < 50; i--) {
-    if (!lines[i].trim()) continue;
+    const line = lines[i]!;
+    if (!line.trim()) continue;
     try {
-      const v = JSON.parse(lines[i]);
+      const v = JSON.parse(line);
       if (v && typeof v === "object") rows.push(v);
     } catch { /* torn line */ }
   }

@@ -13,7 +13,7 @@ export const TICK_MS = 1000;
 export class OverviewHub {
   readonly app: App;
   #listeners = new Map<Send, Map<string, string>>();
-  #timer?: ReturnType<typeof setInterval>;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(app: App) {
     this.app = app;

@@ -106,7 +106,7 @@ export const SECTIONS: Section[] = [
           return [
             esc(s.id),
             esc(kind === "ssh" ? `session ${owner}` : `${owner}/${s.container ?? ""}`),
-            state(st.split(" ")[0]) + (st.includes(" ") ? ` ${esc(st.split(" ")[1])}` : "") +
+            state(st.split(" ")[0]!) + (st.includes(" ") ? ` ${esc(st.split(" ")[1])}` : "") +
             (s.durable ? ` <span class="tag">durable</span>` : ""),
             viewers ? `${viewers} viewer${viewers > 1 ? "s" : ""}` : "",
             `<a href="${esc(shellHref(kind, owner, s.id))}">watch / take over</a>`,

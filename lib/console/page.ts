@@ -52,7 +52,7 @@ const ESCAPES: Record<string, string> = {
  * ```
  */
 export function esc(value: unknown): string {
-  return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
 /** An HTML response with the console's headers. */

@@ -60,8 +60,8 @@ export function serveFront(options: FrontOptions): Front {
   let dropped = 0;
 
   class Relay {
-    #timer?: ReturnType<typeof setTimeout>;
-    #upstream?: Deno.UnixConn;
+    #timer: ReturnType<typeof setTimeout> | undefined;
+    #upstream: Deno.UnixConn | undefined;
     #closed = false;
     #framer = new RequestFramer();
     #passed = false;
@@ -249,7 +249,7 @@ export class RequestFramer {
     let headEnded = false;
     let i = 0;
     while (i < bytes.length && this.state !== "opaque") {
-      const b = bytes[i];
+      const b = bytes[i]!;
       switch (this.state) {
         case "idle":
           if (b === 13 || b === 10) {
@@ -303,7 +303,7 @@ export class RequestFramer {
               if (line === "") this.state = "idle";
               break;
             }
-            const size = parseInt(line.split(";")[0].trim(), 16);
+            const size = parseInt(line.split(";")[0]!.trim(), 16);
             if (!Number.isFinite(size) || size < 0) {
               return { state: this.state, headStarted, headEnded, error: "bad chunk size" };
             }
@@ -334,7 +334,7 @@ export class RequestFramer {
       else if (name === "transfer-encoding") chunked = value.split(",").pop()!.trim() === "chunked";
       else if (name === "upgrade") upgrade = true;
     }
-    if (upgrade || /^CONNECT /i.test(lines[0])) this.state = "opaque";
+    if (upgrade || /^CONNECT /i.test(lines[0]!)) this.state = "opaque";
     else if (chunked) this.state = "chunk-size";
     else if (length > 0) {
       this.#remaining = length;

@@ -17,7 +17,7 @@ export function tokenMatches(given: string, expected: string): boolean {
 export function checkBearer(req: Request, token: string): Response | null {
   const header = req.headers.get("authorization") ?? "";
   const match = /^(\S+)\s+(\S+)\s*$/.exec(header);
-  if (match && match[1].toLowerCase() === "bearer" && tokenMatches(match[2], token)) return null;
+  if (match && match[1]!.toLowerCase() === "bearer" && tokenMatches(match[2]!, token)) return null;
   return new Response(JSON.stringify({ error: "unauthorized: a valid bearer token is required" }), {
     status: 401,
     headers: {
@@ -31,7 +31,7 @@ const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
 
 function hostPart(hostHeader: string): string {
   if (hostHeader.startsWith("[")) return hostHeader.slice(0, hostHeader.indexOf("]") + 1);
-  return hostHeader.split(":")[0];
+  return hostHeader.split(":")[0]!;
 }
 
 /**

@@ -11,10 +11,10 @@ export class LegacySseTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
-  #controller?: ReadableStreamDefaultController<Uint8Array>;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #closed = false;
   #encoder = new TextEncoder();
-  #keepalive?: ReturnType<typeof setInterval>;
+  #keepalive: ReturnType<typeof setInterval> | undefined;
 
   /** The response for `GET /sse`; `messagePath` is announced as the endpoint. */
   response(messagePath: string): Response {

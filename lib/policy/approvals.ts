@@ -11,8 +11,8 @@ import type { AuditLog } from "../audit.ts";
 export interface ApprovalDetails {
   tool: string;
   target: string;
-  user?: string;
-  cwd?: string;
+  user?: string | undefined;
+  cwd?: string | undefined;
   /** The exact command (or what the call does). */
   command: string;
   /** The rule and pattern that asked for approval, e.g. `rule #1: re:^sudo\b`. */
@@ -57,8 +57,8 @@ function canonical(v: unknown): string {
 /** The daemon's approval requests (memory only). */
 export class Approvals {
   #byId = new Map<string, Approval>();
-  #audit?: AuditLog;
-  #timer?: ReturnType<typeof setInterval>;
+  #audit: AuditLog | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(audit?: AuditLog) {
     this.#audit = audit;

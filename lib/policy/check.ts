@@ -132,7 +132,7 @@ interface Cmd {
   text: string;
   /** Split into parts; `uncertain` says why the split may be wrong. */
   parts: Part[];
-  uncertain?: string;
+  uncertain?: string | undefined;
 }
 
 function shellCmd(text: string): Cmd {
@@ -156,13 +156,13 @@ function commandsOf(subject: Subject): Cmd[] {
       if (clean.trim()) out.push(shellCmd(clean));
     }
   }
-  if (subject.argv?.length) {
-    const text = subject.argv.join(" ");
+  const argv = subject.argv;
+  if (argv?.length) {
+    const text = argv.join(" ");
     out.push({ text, parts: [{ text, quoted: [] }] });
-    subject.argv.forEach((arg, i) => {
-      if (arg === "-c" && i > 0 && SHELLS.test(subject.argv![0]) && subject.argv![i + 1]) {
-        out.push(shellCmd(subject.argv![i + 1]));
-      }
+    argv.forEach((arg, i) => {
+      const script = argv[i + 1];
+      if (arg === "-c" && i > 0 && SHELLS.test(argv[0]!) && script) out.push(shellCmd(script));
     });
   }
   return out;

@@ -21,13 +21,13 @@ export interface Rule {
   index: number;
   /** `name = "…"` or `rule #N`. */
   label: string;
-  targets?: string[];
-  hosts?: string[];
+  targets?: string[] | undefined;
+  hosts?: string[] | undefined;
   deny: Pattern[];
   confirm: Pattern[];
   allow: Pattern[];
   readOnly: boolean;
-  writablePaths?: string[];
+  writablePaths?: string[] | undefined;
   /** Forwards may listen on non-loopback addresses (default false: refused). */
   publicForwards: boolean;
 }

@@ -19,7 +19,7 @@ export interface SecretAsk {
 /** The daemon's open secret requests (memory only). */
 export class SecretAsks {
   #byId = new Map<string, SecretAsk & { resolve(): void }>();
-  #audit?: AuditLog;
+  #audit: AuditLog | undefined;
 
   constructor(audit?: AuditLog) {
     this.#audit = audit;

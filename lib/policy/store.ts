@@ -20,13 +20,13 @@ export interface PolicyStatus {
 /** The daemon's policy, re-read from its file when it changes. */
 export class PolicyStore {
   readonly file: string;
-  #log?: Logger;
+  #log: Logger | undefined;
   #policy: Policy;
   #stamp = "";
   #loaded = false;
-  #error?: string;
+  #error: string | undefined;
   #listeners = new Set<(now: Policy, before: Policy) => void>();
-  #timer?: ReturnType<typeof setInterval>;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(file: string, log?: Logger) {
     this.file = file;

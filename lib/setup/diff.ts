@@ -38,15 +38,15 @@ export function unifiedDiff(before: string, after: string, options: DiffOptions 
     a[a.length - 1 - tail] === b[b.length - 1 - tail]
   ) tail++;
   const ops: Op[] = [];
-  for (let i = 0; i < head; i++) ops.push({ kind: " ", line: a[i], a: i, b: i });
+  for (let i = 0; i < head; i++) ops.push({ kind: " ", line: a[i]!, a: i, b: i });
   ops.push(...middle(a.slice(head, a.length - tail), b.slice(head, b.length - tail), head));
   for (let i = tail; i > 0; i--) {
-    ops.push({ kind: " ", line: a[a.length - i], a: a.length - i, b: b.length - i });
+    ops.push({ kind: " ", line: a[a.length - i]!, a: a.length - i, b: b.length - i });
   }
   const out = [`--- ${options.from ?? "before"}`, `+++ ${options.to ?? "after"}`];
   let i = 0;
   while (i < ops.length) {
-    if (ops[i].kind === " ") {
+    if (ops[i]!.kind === " ") {
       i++;
       continue;
     }
@@ -56,7 +56,7 @@ export function unifiedDiff(before: string, after: string, options: DiffOptions 
     let end = i;
     let j = i;
     while (j < ops.length) {
-      if (ops[j].kind !== " ") {
+      if (ops[j]!.kind !== " ") {
         end = j;
         j++;
         continue;
@@ -94,7 +94,10 @@ function firstIndex(hunk: Op[], side: "a" | "b", ops: Op[], start: number): numb
   const op = hunk.find((o) => o.kind !== skip);
   if (op) return op[side];
   // the hunk has no line on this side: position after the previous line of that side
-  for (let k = start - 1; k >= 0; k--) if (ops[k].kind !== skip) return ops[k][side] + 1;
+  for (let k = start - 1; k >= 0; k--) {
+    const prev = ops[k]!;
+    if (prev.kind !== skip) return prev[side] + 1;
+  }
   return 0;
 }
 
@@ -111,8 +114,10 @@ function middle(a: string[], b: string[], offset: number): Op[] {
   const lcs: Uint32Array[] = [];
   for (let i = 0; i <= n; i++) lcs.push(new Uint32Array(m + 1));
   for (let i = n - 1; i >= 0; i--) {
+    const row = lcs[i]!;
+    const next = lcs[i + 1]!;
     for (let j = m - 1; j >= 0; j--) {
-      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+      row[j] = a[i] === b[j] ? next[j + 1]! + 1 : Math.max(next[j]!, row[j + 1]!);
     }
   }
   const ops: Op[] = [];
@@ -120,14 +125,14 @@ function middle(a: string[], b: string[], offset: number): Op[] {
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) {
-      ops.push({ kind: " ", line: a[i], a: offset + i, b: offset + j });
+      ops.push({ kind: " ", line: a[i]!, a: offset + i, b: offset + j });
       i++;
       j++;
-    } else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) {
-      ops.push({ kind: "-", line: a[i], a: offset + i, b: offset + j });
+    } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
+      ops.push({ kind: "-", line: a[i]!, a: offset + i, b: offset + j });
       i++;
     } else {
-      ops.push({ kind: "+", line: b[j], a: offset + i, b: offset + j });
+      ops.push({ kind: "+", line: b[j]!, a: offset + i, b: offset + j });
       j++;
     }
   }

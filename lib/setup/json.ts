@@ -33,7 +33,7 @@ export interface JsonEditOptions {
   /** Fields rsm owns; each is compared and set on its own, other fields of the entry stay. */
   fields: Record<string, unknown>;
   /** Fields added only when the entry is created. */
-  extraOnCreate?: Record<string, unknown>;
+  extraOnCreate?: Record<string, unknown> | undefined;
 }
 
 /**
@@ -66,12 +66,12 @@ export function editJson(text: string, options: JsonEditOptions): EditResult {
   if (tree.type !== "object") throw shape("the top level is not an object");
   // walk down rootKey; create what is missing in one insertion
   let obj = tree;
-  for (let i = 0; i < rootKey.length; i++) {
-    const node = findNodeAtLocation(obj, [rootKey[i]]);
+  for (const [i, key] of rootKey.entries()) {
+    const node = findNodeAtLocation(obj, [key]);
     if (!node) {
       let value: unknown = { [name]: full };
-      for (const key of rootKey.slice(i + 1).reverse()) value = { [key]: value };
-      return { status: "added", text: insertProperty(text, obj, rootKey[i], value, style) };
+      for (const inner of rootKey.slice(i + 1).reverse()) value = { [inner]: value };
+      return { status: "added", text: insertProperty(text, obj, key, value, style) };
     }
     if (node.type !== "object") {
       throw shape(`"${rootKey.slice(0, i + 1).join(".")}" is not an object`);
@@ -167,8 +167,8 @@ function flat(value: unknown): string {
 function insertProperty(text: string, obj: Node, key: string, value: unknown, style: Style) {
   const props = obj.children ?? [];
   const k = JSON.stringify(key);
-  if (props.length > 0) {
-    const last = props[props.length - 1];
+  const last = props.at(-1);
+  if (last) {
     const end = last.offset + last.length;
     if (sameLine(text, obj.offset, last.offset)) {
       // a one-line object stays one line
@@ -242,5 +242,5 @@ export function shape(what: string): RsmError {
 
 function lineCol(text: string, offset: number): string {
   const before = text.slice(0, offset).split("\n");
-  return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
+  return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
 }

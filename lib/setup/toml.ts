@@ -140,7 +140,7 @@ function replaceKeys(
   const start = lines.findIndex((l) => header.test(l));
   if (start < 0) return undefined;
   let end = start + 1;
-  while (end < lines.length && !/^\s*\[/.test(lines[end])) end++;
+  while (end < lines.length && !/^\s*\[/.test(lines[end]!)) end++;
   for (const [key, value] of Object.entries(fields)) {
     if (holds(entry, { [key]: value })) continue; // already right: its bytes stay
     if (!Array.isArray(value) && typeof value === "object" && entry[key] !== undefined) {
@@ -152,7 +152,7 @@ function replaceKeys(
     if (at < 0) {
       // a new key goes after the table's last non-blank line
       let k = end;
-      while (k > start + 1 && lines[k - 1].trim() === "") k--;
+      while (k > start + 1 && lines[k - 1]!.trim() === "") k--;
       lines.splice(k, 0, rendered);
       end++;
       continue;

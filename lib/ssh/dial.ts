@@ -26,8 +26,8 @@ export interface DialOptions {
   keepaliveMs: number;
   /** The daemon's known_hosts (read for every hop; `accept-new` records there). */
   daemonKnownHosts: string;
-  forwardAgent?: boolean;
-  signal?: AbortSignal;
+  forwardAgent?: boolean | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** One established hop. */
@@ -35,9 +35,9 @@ export interface Hop {
   client: Client;
   /** `host:port` actually connected. */
   address: string;
-  hostKey?: HostKey;
+  hostKey?: HostKey | undefined;
   /** The TCP socket (first hop only). */
-  socket?: Socket;
+  socket?: Socket | undefined;
 }
 
 /** An established chain; `final` is the target. */
@@ -335,12 +335,12 @@ export async function dialChain(chain: HopTarget[], options: DialOptions): Promi
     }
   };
   try {
-    for (let i = 0; i < chain.length; i++) {
+    for (const [i, target] of chain.entries()) {
       const via = hops.at(-1)?.client;
       try {
         const last = i === chain.length - 1;
         hops.push(
-          await dialHop(chain[i], via, { ...options, forwardAgent: last && options.forwardAgent }),
+          await dialHop(target, via, { ...options, forwardAgent: last && options.forwardAgent }),
         );
       } catch (err) {
         if (err instanceof SecretNeededError) throw err; // its label names the hop already
@@ -360,7 +360,9 @@ export async function dialChain(chain: HopTarget[], options: DialOptions): Promi
     end();
     throw err;
   }
-  return { hops, final: hops[hops.length - 1], end };
+  const final = hops.at(-1);
+  if (!final) throw new Error("dialChain needs at least one hop");
+  return { hops, final, end };
 }
 
 /**

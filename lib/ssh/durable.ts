@@ -159,7 +159,7 @@ export async function removeDetached(client: Client, dir: string): Promise<void>
 interface Poll {
   out: Uint8Array;
   err: Uint8Array;
-  status?: number;
+  status?: number | undefined;
   alive: boolean;
   /** More output is waiting than one poll carries. */
   more: boolean;

@@ -28,7 +28,7 @@ export async function pool<T, R>(
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      out[i] = await work(items[i], i);
+      out[i] = await work(items[i]!, i);
     }
   };
   const n = Math.max(1, Math.min(concurrency, items.length));

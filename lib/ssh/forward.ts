@@ -72,9 +72,9 @@ export class Forward {
   readonly traffic: Traffic = new Traffic();
   /** The port really listened on (local side for -L/-D, server side for -R). */
   port: number;
-  #server?: net.Server;
+  #server: net.Server | undefined;
   /** The client the -R forward is registered on. */
-  #remoteClient?: Client;
+  #remoteClient: Client | undefined;
   #retry?: ReturnType<typeof setTimeout>;
   #closed = false;
   #opts: ForwardOptions;

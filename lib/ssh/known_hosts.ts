@@ -76,7 +76,7 @@ export function patternsMatch(patterns: string, name: string): boolean {
 interface Entry {
   file: string;
   line: number;
-  marker?: string;
+  marker?: string | undefined;
   patterns: string;
   type: string;
   base64: string;
@@ -94,10 +94,10 @@ async function readEntries(file: string): Promise<Entry[]> {
     const line = raw.trim();
     if (!line || line.startsWith("#")) return;
     const parts = line.split(/\s+/);
-    let marker: string | undefined;
-    if (parts[0].startsWith("@")) marker = parts.shift();
-    if (parts.length < 3) return;
-    out.push({ file, line: i + 1, marker, patterns: parts[0], type: parts[1], base64: parts[2] });
+    const marker = parts[0]!.startsWith("@") ? parts.shift() : undefined; // a non-blank line
+    const [patterns, type, base64] = parts;
+    if (patterns === undefined || type === undefined || base64 === undefined) return;
+    out.push({ file, line: i + 1, marker, patterns, type, base64 });
   });
   return out;
 }

@@ -52,15 +52,18 @@ interface Ctx {
   useConfig: boolean;
 }
 
-function resolveHop(hop: HopSpec, ctx: Ctx): { target: HopTarget; proxyJump?: string } {
-  const given = addressList(hop);
-  const parsed = given.map(parseAddress);
-  const givenUser = hop.user ?? parsed[0].user;
+function resolveHop(
+  hop: HopSpec,
+  ctx: Ctx,
+): { target: HopTarget; proxyJump?: string | undefined } {
+  const parsed = addressList(hop).map((given) => ({ ...parseAddress(given), given }));
+  const first = parsed[0]!; // addressList never returns an empty list
+  const givenUser = hop.user ?? first.user;
   const look = (h: string) => (ctx.useConfig ? lookupHost(h, { user: givenUser }) : EMPTY);
-  const firstCfg = look(parsed[0].host);
+  const firstCfg = look(first.host);
   const addresses = parsed.map((a, i) => {
     const c = i === 0 ? firstCfg : look(a.host);
-    return { host: c.hostName ?? a.host, port: a.port ?? c.port ?? 22, given: given[i] };
+    return { host: c.hostName ?? a.host, port: a.port ?? c.port ?? 22, given: a.given };
   });
   const user = givenUser ?? firstCfg.user ?? localUser();
   const knownHostsFiles = hop.known_hosts_path
@@ -83,8 +86,8 @@ function resolveHop(hop: HopSpec, ctx: Ctx): { target: HopTarget; proxyJump?: st
 /** Auth a ProxyJump hop inherits from the target: keys and agent, never the password. */
 function inheritedAuth(auth: AuthSpec | undefined): AuthSpec {
   if (!auth) return {};
-  const { key_path, key_passphrase, key_passphrase_env, use_agent, agent_socket } = auth;
-  return { key_path, key_passphrase, key_passphrase_env, use_agent, agent_socket };
+  const { password: _p, password_env: _e, password_file: _f, ...keysAndAgent } = auth;
+  return keysAndAgent;
 }
 
 function expandProxyJump(
@@ -102,7 +105,7 @@ function expandProxyJump(
     const hop: HopSpec = {
       addresses: [name],
       auth: inheritedAuth(template.auth),
-      known_hosts_path: template.known_hosts_path,
+      ...(template.known_hosts_path ? { known_hosts_path: template.known_hosts_path } : {}),
       host_key_policy: policyOf(template),
     };
     const r = resolveHop(hop, ctx);

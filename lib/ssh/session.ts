@@ -62,12 +62,12 @@ export class SshSession extends EventEmitter {
   user: string;
 
   #opts: SessionOptions;
-  #chain?: Chain;
-  #sftp?: { chain: Chain; promise: Promise<SFTPWrapper> };
+  #chain: Chain | undefined;
+  #sftp: { chain: Chain; promise: Promise<SFTPWrapper> } | undefined;
   #closed = false;
   #abort = new AbortController();
-  #attempt?: Promise<Client>;
-  #retryTimer?: ReturnType<typeof setTimeout>;
+  #attempt: Promise<Client> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #retryIndex = 0;
   #waiters = new Set<Waiter>();
   #everConnected = false;
@@ -81,7 +81,7 @@ export class SshSession extends EventEmitter {
     this.#opts = options;
     // validate early: bad addresses and durations fail before anything is dialed
     const chain = resolveChain(spec);
-    this.user = chain[chain.length - 1].user;
+    this.user = chain.at(-1)!.user; // resolveChain always ends with the target
     duration(spec.timeout, "timeout");
     duration(spec.keepalive, "keepalive");
   }
@@ -228,7 +228,7 @@ export class SshSession extends EventEmitter {
 
   #scheduleRetry(): void {
     if (this.#closed || this.#retryTimer !== undefined) return;
-    const base = BACKOFF_S[Math.min(this.#retryIndex, BACKOFF_S.length - 1)] * 1000;
+    const base = BACKOFF_S[Math.min(this.#retryIndex, BACKOFF_S.length - 1)]! * 1000;
     this.#retryIndex++;
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.#retryTimer = setTimeout(() => {
@@ -272,7 +272,7 @@ export class SshSession extends EventEmitter {
 
   async #dialOnce(signal?: AbortSignal): Promise<Client> {
     const chainSpec = resolveChain(this.spec); // re-read ssh_config every time
-    const target = chainSpec[chainSpec.length - 1];
+    const target = chainSpec.at(-1)!; // resolveChain always ends with the target
     this.user = target.user;
     const timeoutMs = duration(this.spec.timeout, "timeout") ?? target.config.connectTimeoutMs ??
       15_000;

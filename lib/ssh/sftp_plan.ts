@@ -106,7 +106,7 @@ export async function pool<T>(
   const worker = async () => {
     while (!failed && next < items.length) {
       try {
-        await fn(items[next++]);
+        await fn(items[next++]!);
       } catch (err) {
         failed = true;
         throw err;

@@ -14,7 +14,7 @@ export interface PipeOptions {
   chunkSize?: number;
   /** Requests in flight per file. Default 32. */
   concurrency?: number;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called after every chunk that reached its destination. */
   onBytes?: (n: number) => void;
 }

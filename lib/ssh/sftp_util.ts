@@ -247,7 +247,7 @@ export function octal(mode: number): string {
 export function parseMode(text: string): number {
   const s = text.trim();
   const m = /^(?:0o|0O)?([0-7]{1,5})$/.exec(s);
-  const value = m ? parseInt(m[1], 8) : NaN;
+  const value = m ? parseInt(m[1]!, 8) : NaN;
   if (!m || value > 0o7777) {
     throw new RsmError(
       "BAD_MODE",

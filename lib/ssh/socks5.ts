@@ -74,7 +74,7 @@ export function readSocksRequest(
       if (!greeted) {
         if (buf.length < 2) return;
         if (buf[0] !== 0x05) return fail(new SocksError(`not SOCKS5 (version byte ${buf[0]})`));
-        const n = buf[1];
+        const n = buf[1]!; // length checked above
         if (buf.length < 2 + n) return;
         const methods = buf.subarray(2, 2 + n);
         buf = buf.subarray(2 + n);
@@ -112,7 +112,7 @@ function parseRequest(b: Buffer): { request: SocksRequest; used: number } | Sock
     host = `${b[4]}.${b[5]}.${b[6]}.${b[7]}`;
     at = 8;
   } else if (atyp === 0x03) {
-    const len = b[4];
+    const len = b[4]!; // b.length >= 5 checked above
     if (b.length < 5 + len + 2) return undefined;
     host = b.subarray(5, 5 + len).toString("latin1");
     at = 5 + len;

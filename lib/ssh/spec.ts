@@ -50,8 +50,8 @@ export interface SessionSpec extends HopSpec {
 export interface Address {
   host: string;
   /** Undefined when the address did not name one (ssh_config `Port`, then 22). */
-  port?: number;
-  user?: string;
+  port?: number | undefined;
+  user?: string | undefined;
 }
 
 /**
@@ -80,7 +80,7 @@ export function parseAddress(text: string): Address {
   let port: number | undefined;
   const v6 = rest.match(/^\[([^\]]+)\](?::(\d+))?$/);
   if (v6) {
-    host = v6[1];
+    host = v6[1]!; // the group always matches
     if (v6[2]) port = Number(v6[2]);
   } else if ((rest.match(/:/g) ?? []).length === 1) {
     const i = rest.indexOf(":");
@@ -175,8 +175,7 @@ export function registerSpecSecrets(spec: SessionSpec): void {
   }
 }
 
-function scrubAuth(auth: AuthSpec | undefined): AuthSpec | undefined {
-  if (!auth) return undefined;
+function scrubAuth(auth: AuthSpec): AuthSpec {
   const { password: _p, key_passphrase: _k, ...rest } = auth;
   return rest;
 }
@@ -187,9 +186,9 @@ function scrubAuth(auth: AuthSpec | undefined): AuthSpec | undefined {
  */
 export function scrubSpec(spec: SessionSpec): SessionSpec {
   const copy: SessionSpec = structuredClone(spec);
-  copy.auth = scrubAuth(copy.auth);
+  if (copy.auth) copy.auth = scrubAuth(copy.auth);
   if (copy.jump_hosts) {
-    copy.jump_hosts = copy.jump_hosts.map((h) => ({ ...h, auth: scrubAuth(h.auth) }));
+    copy.jump_hosts = copy.jump_hosts.map((h) => h.auth ? { ...h, auth: scrubAuth(h.auth) } : h);
   }
   if (!copy.auth) delete copy.auth;
   return copy;

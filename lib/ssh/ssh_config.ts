@@ -114,7 +114,7 @@ export function patternListMatch(patterns: string[], name: string): boolean {
 /** Expands `~` and OpenSSH tokens in a path-like value. */
 export function expandTokens(
   value: string,
-  t: { host: string; originalHost?: string; user?: string; port?: number },
+  t: { host: string; originalHost?: string; user?: string | undefined; port?: number | undefined },
 ): string {
   const home = homeDir();
   let v = value === "~" ? home : value.startsWith("~/") ? `${home}/${value.slice(2)}` : value;
@@ -175,7 +175,7 @@ function includeFiles(arg: string, baseDir: string): string[] {
 interface EvalState {
   originalHost: string;
   /** The user given on the command line / spec (wins over User). */
-  givenUser?: string;
+  givenUser?: string | undefined;
   out: Record<string, string[]>;
   depth: number;
 }
@@ -205,7 +205,7 @@ function matchLine(line: Line, state: EvalState, file: string): boolean {
   const words = values(line.value);
   let result = true;
   for (let i = 0; i < words.length; i++) {
-    let kw = words[i].toLowerCase();
+    let kw = words[i]!.toLowerCase();
     const negate = kw.startsWith("!");
     if (negate) kw = kw.slice(1);
     if (kw === "all" || kw === "canonical" || kw === "final") continue;
@@ -299,7 +299,7 @@ function evalLines(lines: Line[], state: EvalState, file: string, active: boolea
  */
 export function lookupHost(
   host: string,
-  options: { path?: string; user?: string } = {},
+  options: { path?: string; user?: string | undefined } = {},
 ): HostConfig {
   const out: HostConfig = { identityFiles: [], certificateFiles: [] };
   const file = options.path ?? sshConfigPath();
@@ -334,9 +334,12 @@ export function lookupHost(
   if (only === "yes" || only === "true") out.identitiesOnly = true;
   const agent = one("identityagent");
   if (agent && agent.toLowerCase() !== "none") {
-    if (agent === "SSH_AUTH_SOCK") out.identityAgent = Deno.env.get("SSH_AUTH_SOCK");
-    else if (agent.startsWith("$")) out.identityAgent = Deno.env.get(agent.slice(1));
-    else out.identityAgent = expandTokens(agent, tokens);
+    const socket = agent === "SSH_AUTH_SOCK"
+      ? Deno.env.get("SSH_AUTH_SOCK")
+      : agent.startsWith("$")
+      ? Deno.env.get(agent.slice(1))
+      : expandTokens(agent, tokens);
+    if (socket !== undefined) out.identityAgent = socket; // unset: the agent from the environment
   }
   const jump = one("proxyjump");
   if (jump && jump.toLowerCase() !== "none") out.proxyJump = jump;

@@ -18,7 +18,7 @@ export interface StateProvider {
 export interface StateStoreOptions {
   log: Logger;
   /** Delay between a change and the write that records it. Default 200 ms. */
-  debounceMs?: number;
+  debounceMs?: number | undefined;
 }
 
 /**
@@ -29,13 +29,13 @@ export class StateStore {
   readonly path: string;
   #providers = new Map<string, StateProvider>();
   #loaded: Record<string, unknown> = {};
-  #timer?: ReturnType<typeof setTimeout>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> = Promise.resolve();
   #log: Logger;
   #debounceMs: number;
   #closed = false;
   /** Last write error, if the last write failed (disk full…). */
-  lastError?: string;
+  lastError: string | undefined;
 
   constructor(path: string, options: StateStoreOptions) {
     this.path = path;

@@ -101,7 +101,7 @@ export class WebAuth {
     const m = new RegExp(`(?:^|;\\s*)${COOKIE}=([0-9a-f]{64})`).exec(cookie);
     if (!m) return null;
     for (const s of this.#sessions.values()) {
-      if (tokenMatches(s.id, m[1])) return s.expires > Date.now() ? s : null;
+      if (tokenMatches(s.id, m[1]!)) return s.expires > Date.now() ? s : null;
     }
     return null;
   }

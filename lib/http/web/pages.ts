@@ -53,9 +53,9 @@ export async function handleWeb(app: App, req: Request, url: URL): Promise<Respo
   } else if (req.method !== "GET") return plain(405, "use GET or POST");
 
   let m = /^\/web\/approvals\/([0-9a-f-]{36})$/.exec(path);
-  if (m) return approvalPage(app, m[1], session, form);
+  if (m) return approvalPage(app, m[1]!, session, form);
   m = /^\/web\/secrets\/([0-9a-f-]{36})$/.exec(path);
-  if (m) return secretPage(app, m[1], session, form);
+  if (m) return secretPage(app, m[1]!, session, form);
   if (path === "/web/" || path === "/web") return indexPage(app);
   return html(404, "Not found", `<p>No page ${esc(path)}.</p>`);
 }

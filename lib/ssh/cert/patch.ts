@@ -128,10 +128,12 @@ function der(buf: Buffer, pos: number): [number, number, number] {
   const tag = buf[pos];
   let len = buf[pos + 1];
   let start = pos + 2;
+  if (tag === undefined || len === undefined) throw new Error("truncated DER in the private key");
   if (len & 0x80) {
     const n = len & 0x7f;
+    if (start + n > buf.length) throw new Error("truncated DER in the private key");
     len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[start + i];
+    for (let i = 0; i < n; i++) len = len * 256 + buf[start + i]!;
     start += n;
   }
   return [tag, start, start + len];

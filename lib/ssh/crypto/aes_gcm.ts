@@ -27,7 +27,7 @@ function newContext(
 /** Increments the 64-bit big-endian invocation counter (bytes 4..11) of a GCM nonce. */
 export function ivIncrement(iv: Uint8Array): void {
   for (let i = 11; i >= 4; i--) {
-    iv[i] = (iv[i] + 1) & 0xff;
+    iv[i] = (iv[i]! + 1) & 0xff;
     if (iv[i] !== 0) return;
   }
 }
@@ -82,7 +82,7 @@ export class FfiGcmOpener extends GcmBase implements Opener {
   }
 
   lengthOf(head: Uint8Array): number {
-    const len = ((head[0] << 24) | (head[1] << 16) | (head[2] << 8) | head[3]) >>> 0;
+    const len = ((head[0]! << 24) | (head[1]! << 16) | (head[2]! << 8) | head[3]!) >>> 0;
     if (len + 20 > MAX_PACKET_SIZE || len < 16 || (len & 15) !== 0) {
       throw new Error(`Bad packet length: ${len}`);
     }

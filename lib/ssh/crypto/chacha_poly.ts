@@ -27,7 +27,7 @@ function checkLength(len: number): number {
 /** Constant-time comparison of two 16-byte tags. */
 export function tagsEqual(a: Uint8Array, b: Uint8Array): boolean {
   let diff = 0;
-  for (let i = 0; i < TAG_LEN; i++) diff |= a[i] ^ b[i];
+  for (let i = 0; i < TAG_LEN; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
 }
 
@@ -83,7 +83,7 @@ class ChaChaPolyOpener implements Opener {
   lengthOf(head: Uint8Array, seqno: number): number {
     this.#engine.header(head, this.#len, seqno);
     const l = this.#len;
-    return checkLength(((l[0] << 24) | (l[1] << 16) | (l[2] << 8) | l[3]) >>> 0);
+    return checkLength(((l[0]! << 24) | (l[1]! << 16) | (l[2]! << 8) | l[3]!) >>> 0);
   }
 
   open(head: Uint8Array, body: Uint8Array, len: number, seqno: number): Buffer {

@@ -135,7 +135,7 @@ function selfTest(engines: Engines): string | undefined {
       d.decrypt(packet, 0, packet.length);
       c.free();
       d.free();
-      if (got.length !== 1 || got[0].join() !== "1,2,3") return `${name} round trip`;
+      if (got.length !== 1 || got[0]!.join() !== "1,2,3") return `${name} round trip`;
     } catch (err) {
       return `${name}: ${err instanceof Error ? err.message : err}`;
     }

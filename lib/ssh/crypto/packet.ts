@@ -166,7 +166,7 @@ export class AeadDecipher {
   decrypt(data: Uint8Array, p: number, dataLen: number): number | undefined {
     while (p < dataLen) {
       if (this.#len < 0) {
-        while (this.#headPos < 4 && p < dataLen) this.#head[this.#headPos++] = data[p++];
+        while (this.#headPos < 4 && p < dataLen) this.#head[this.#headPos++] = data[p++]!;
         if (this.#headPos < 4) return;
         this.#len = this.#opener.lengthOf(this.#head, this.inSeqno);
         this.#scratchPos = 0;
@@ -185,7 +185,7 @@ export class AeadDecipher {
         body = this.#scratch.subarray(0, need);
       }
       const plain = this.#opener.open(this.#head, body, this.#len, this.inSeqno);
-      const padLen = plain[0];
+      const padLen = plain[0]!; // the length check guarantees at least one block
       if (padLen + 1 > plain.length) throw new Error("Bad padding length");
       this.inSeqno = (this.inSeqno + 1) >>> 0;
       this.#len = -1;
