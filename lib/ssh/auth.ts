@@ -51,7 +51,7 @@ export interface PrepareAuthOptions {
 export interface AuthPlan {
   handler: AuthHandlerMiddleware;
   /** The agent socket in use (for agent forwarding), if any. */
-  agentSocket?: string;
+  agentSocket?: string | undefined;
   /** Labels of the methods actually tried, in order. */
   tried: string[];
   /** Methods not tried, with why. */
