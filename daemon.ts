@@ -43,53 +43,150 @@ export function parseGroups(value: string | undefined): Set<Group> {
   return out;
 }
 
-/** Runs the daemon until it is stopped; returns the exit code. */
-export async function runDaemon(flags: DaemonFlags): Promise<number> {
+/** The daemon's settings from flags and REMOTE_SHELL_MCP_* variables, once checked. */
+interface DaemonSettings {
+  paths: ReturnType<typeof resolvePaths>;
+  format: Format;
+  level: Level;
+  groups: Set<Group>;
+  maxOutput: number;
+  addr: string;
+  hostname: string;
+  port: number;
+}
+
+/** Reads and checks the settings; prints what is wrong and gives exit code 2 instead. */
+function daemonSettings(flags: DaemonFlags): DaemonSettings | number {
+  const fail = (why: string) => {
+    console.error(`rsm daemon: ${why}`);
+    return 2;
+  };
   const paths = resolvePaths({ state: flags.state, handle: flags.handle });
   const format = setting(flags.format, "FORMAT", "toon") as Format;
   if (format !== "toon" && format !== "json") {
-    console.error(`rsm daemon: --format must be toon or json, not "${format}"`);
-    return 2;
+    return fail(`--format must be toon or json, not "${format}"`);
   }
   const level = setting(flags.logLevel, "LOG_LEVEL", "info") as Level;
   if (!["debug", "info", "warn", "error"].includes(level)) {
-    console.error(`rsm daemon: --log-level must be debug, info, warn or error`);
-    return 2;
+    return fail(`--log-level must be debug, info, warn or error`);
   }
   let groups: Set<Group>;
   try {
     groups = parseGroups(setting(undefined, "TOOLS"));
   } catch (err) {
-    console.error(`rsm daemon: ${errorMessage(err)}`);
-    return 2;
+    return fail(errorMessage(err));
   }
   const maxOutput = Number(setting(undefined, "MAX_OUTPUT", String(DEFAULT_MAX_OUTPUT)));
   if (!Number.isInteger(maxOutput) || maxOutput < 1024) {
-    console.error("rsm daemon: REMOTE_SHELL_MCP_MAX_OUTPUT must be a whole number of bytes ≥ 1024");
-    return 2;
+    return fail("REMOTE_SHELL_MCP_MAX_OUTPUT must be a whole number of bytes ≥ 1024");
   }
   const addr = setting(flags.addr, "ADDR", "127.0.0.1:0");
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
-  if (!m) {
-    console.error(`rsm daemon: --addr must be HOST:PORT (e.g. 127.0.0.1:0), not "${addr}"`);
-    return 2;
-  }
-  const [hostname, port] = [m[1], Number(m[2])];
+  if (!m) return fail(`--addr must be HOST:PORT (e.g. 127.0.0.1:0), not "${addr}"`);
+  return { paths, format, level, groups, maxOutput, addr, hostname: m[1]!, port: Number(m[2]) };
+}
 
-  await ensureDir(paths.dir);
-  await Deno.mkdir(dirname(paths.handle), { recursive: true, mode: 0o700 });
-  const log = new Logger({ file: paths.log, stderr: !flags.detached, level });
-
-  // Single instance: exclusive lock on daemon.lock; the holder's pid is written inside.
-  const lock = await Deno.open(paths.lock, { read: true, write: true, create: true, mode: 0o600 });
+/** Single instance: an exclusive lock on daemon.lock with the holder's pid inside; or exit 1. */
+async function takeLock(lockPath: string): Promise<Deno.FsFile | number> {
+  const lock = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
   if (!(await lock.tryLock(true))) {
-    const pid = (await Deno.readTextFile(paths.lock).catch(() => "")).trim() || "unknown";
+    const pid = (await Deno.readTextFile(lockPath).catch(() => "")).trim() || "unknown";
     console.error(`rsm daemon: daemon already running (pid ${pid})`);
     lock.close();
     return 1;
   }
   await lock.truncate(0);
   await lock.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  return lock;
+}
+
+/**
+ * The HTTP server listens on a Unix socket only this user can reach; the TCP address is
+ * served by the front (lib/http/front.ts), which passes on a connection only once a whole
+ * request head arrived, so slow or stuck clients cannot pile up connections.
+ */
+async function listen(
+  settings: DaemonSettings,
+  log: Logger,
+  handler: (req: Request) => Response | Promise<Response>,
+): Promise<{ front: Front; server: Deno.HttpServer; socketPath: string } | number> {
+  const socketPath = await httpSocketPath(settings.paths.dir);
+  let front: Front;
+  try {
+    front = serveFront({
+      hostname: settings.hostname,
+      port: settings.port,
+      upstream: socketPath,
+      onSlow: (why) => log.debug("closed a slow connection", { why }),
+    });
+  } catch (err) {
+    console.error(`rsm daemon: cannot listen on ${settings.addr}: ${errorMessage(err)}`);
+    return 1;
+  }
+  try {
+    const server = Deno.serve({
+      path: socketPath,
+      onListen: () => {},
+      onError: (err) => {
+        log.error("http error", { error: errorMessage(err) });
+        return new Response("internal error", { status: 500 });
+      },
+    }, handler);
+    return { front, server, socketPath };
+  } catch (err) {
+    front.close();
+    console.error(`rsm daemon: cannot listen on ${socketPath}: ${errorMessage(err)}`);
+    return 1;
+  }
+}
+
+/** The handle is how launchers find us: if it is deleted or overwritten, write it again. */
+function watchHandle(
+  path: string,
+  handle: Handle,
+  log: Logger,
+): ReturnType<typeof setInterval> {
+  return setInterval(async () => {
+    const h = await readHandle(path);
+    if (!h || h.token !== handle.token) {
+      if (h && h.pid !== Deno.pid && h.token !== handle.token) {
+        log.warn("handle names another daemon; restoring ours", { other: h.pid });
+      }
+      await writeHandle(path, handle).catch((err) =>
+        log.error("cannot rewrite handle", { error: errorMessage(err) })
+      );
+    }
+  }, 2000);
+}
+
+/** Stops on SIGTERM/SIGINT; logs stray errors instead of dying of them. */
+function onSignalsAndStrays(stop: () => void, log: Logger) {
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    try {
+      Deno.addSignalListener(sig, stop);
+    } catch { /* signal unsupported on this OS */ }
+  }
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error("unhandled rejection", { error: errorMessage(e.reason) });
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.error("uncaught error", { error: errorMessage(e.error) });
+  });
+}
+
+/** Runs the daemon until it is stopped; returns the exit code. */
+export async function runDaemon(flags: DaemonFlags): Promise<number> {
+  const settings = daemonSettings(flags);
+  if (typeof settings === "number") return settings;
+  const { paths, format, groups, maxOutput } = settings;
+  await ensureDir(paths.dir);
+  await Deno.mkdir(dirname(paths.handle), { recursive: true, mode: 0o700 });
+  const log = new Logger({ file: paths.log, stderr: !flags.detached, level: settings.level });
+  const taken = await takeLock(paths.lock);
+  if (typeof taken === "number") return taken;
+  const lock: Deno.FsFile = taken;
 
   // Only now load the heavy parts (ssh2, dockerode, the SDK): the lock is taken first, so a
   // daemon that lost a start-up race exits at once instead of after loading everything.
@@ -118,42 +215,13 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     app,
     registry,
     token,
-    boundHost: hostname,
+    boundHost: settings.hostname,
     onShutdown: stop,
     registryFor,
   });
-
-  // The HTTP server listens on a Unix socket only this user can reach; the TCP address is
-  // served by the front (lib/http/front.ts), which passes on a connection only once a whole
-  // request head arrived, so slow or stuck clients cannot pile up connections.
-  const socketPath = await httpSocketPath(paths.dir);
-  let server: Deno.HttpServer;
-  let front: Front;
-  try {
-    front = serveFront({
-      hostname,
-      port,
-      upstream: socketPath,
-      onSlow: (why) => log.debug("closed a slow connection", { why }),
-    });
-  } catch (err) {
-    console.error(`rsm daemon: cannot listen on ${addr}: ${errorMessage(err)}`);
-    return 1;
-  }
-  try {
-    server = Deno.serve({
-      path: socketPath,
-      onListen: () => {},
-      onError: (err) => {
-        log.error("http error", { error: errorMessage(err) });
-        return new Response("internal error", { status: 500 });
-      },
-    }, (req) => routes.handle(req));
-  } catch (err) {
-    front.close();
-    console.error(`rsm daemon: cannot listen on ${socketPath}: ${errorMessage(err)}`);
-    return 1;
-  }
+  const listening = await listen(settings, log, (req) => routes.handle(req));
+  if (typeof listening === "number") return listening;
+  const { front, server, socketPath } = listening;
   const bound = front.addr;
   const urlHost = bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname;
   const handle: Handle = {
@@ -171,20 +239,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     version: VERSION,
     tools: registry.names().length,
   });
-
-  // The handle is how launchers find us: if it is deleted or overwritten, write it again.
-  const handleWatch = setInterval(async () => {
-    const h = await readHandle(paths.handle);
-    if (!h || h.token !== token) {
-      if (h && h.pid !== Deno.pid && h.token !== token) {
-        log.warn("handle names another daemon; restoring ours", { other: h.pid });
-      }
-      await writeHandle(paths.handle, handle).catch((err) =>
-        log.error("cannot rewrite handle", { error: errorMessage(err) })
-      );
-    }
-  }, 2000);
-
+  const handleWatch = watchHandle(paths.handle, handle, log);
   await app.start();
 
   async function shutdown(): Promise<void> {
@@ -205,20 +260,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     log.info("daemon stopped", { pid: Deno.pid });
   }
 
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    try {
-      Deno.addSignalListener(sig, () => void stop());
-    } catch { /* signal unsupported on this OS */ }
-  }
-  globalThis.addEventListener("unhandledrejection", (e) => {
-    e.preventDefault();
-    log.error("unhandled rejection", { error: errorMessage(e.reason) });
-  });
-  globalThis.addEventListener("error", (e) => {
-    e.preventDefault();
-    log.error("uncaught error", { error: errorMessage(e.error) });
-  });
-
+  onSignalsAndStrays(() => void stop(), log);
   await server.finished;
   await stopping;
   return 0;

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { VERSION } from "./lib/version.ts";
 import { errorMessage } from "./lib/errors.ts";
 import { resolvePaths } from "./lib/paths.ts";
-import { checkHealth, readHandle } from "./lib/http/handle.ts";
+import { checkHealth, type Handle, readHandle } from "./lib/http/handle.ts";
 import { findOrSpawnDaemon } from "./lib/http/spawn.ts";
 import { UsageError } from "./lib/cli/usage.ts";
 import { narrowRun } from "./lib/perms.ts";
@@ -77,37 +77,24 @@ Opens the link in the desktop's browser when rsm may run xdg-open/open; otherwis
   version: "Usage: rsm version\n\nPrints the version.",
 };
 
+/** The flags any command may take (each command uses its own). */
+interface Flags {
+  handle?: string;
+  "no-spawn"?: boolean;
+  addr?: string;
+  state?: string;
+  format?: string;
+  "log-level"?: string;
+  detached?: boolean;
+  json?: boolean;
+  print?: boolean;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === "help" || command === "--help" || command === "-h") {
-    const topic = command === "help" ? rest[0] : undefined;
-    if (topic === "setup") {
-      console.log((await import("./lib/setup/mod.ts")).SETUP_HELP);
-      return 0;
-    }
-    console.log(topic && HELP[topic] ? HELP[topic] : HELP.main);
-    return 0;
-  }
-  if (command === "version" || command === "--version" || command === "-V") {
-    if (rest.includes("--help") || rest.includes("-h")) {
-      console.log(HELP.version);
-      return 0;
-    }
-    console.log(`rsm ${VERSION}`);
-    return 0;
-  }
-  if (command === "setup") {
-    const { setupCommand } = await import("./lib/setup/mod.ts");
-    return await setupCommand(rest);
-  }
-  if (!HELP[command]) {
-    console.error(`rsm: unknown command "${command}"; see rsm help`);
-    return 2;
-  }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(HELP[command]);
-    return 0;
-  }
+  const early = await helpVersionOrSetup(command, rest);
+  if (early !== undefined) return early;
+  const cmd = command!;
   const options = {
     handle: { type: "string" },
     "no-spawn": { type: "boolean" },
@@ -124,27 +111,55 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       options,
-      allowPositionals: command === "call",
-      strict: command !== "call",
+      allowPositionals: cmd === "call",
+      strict: cmd !== "call",
     });
   } catch (err) {
-    console.error(`rsm ${command}: ${errorMessage(err)}; see rsm ${command} --help`);
+    console.error(`rsm ${cmd}: ${errorMessage(err)}; see rsm ${cmd} --help`);
     return 2;
   }
-  const v = parsed.values as {
-    handle?: string;
-    "no-spawn"?: boolean;
-    addr?: string;
-    state?: string;
-    format?: string;
-    "log-level"?: string;
-    detached?: boolean;
-    json?: boolean;
-    print?: boolean;
-  };
-  const paths = resolvePaths({ handle: v.handle, state: v.state });
-  await narrowRun(command === "daemon" ? "daemon" : "client");
+  const v = parsed.values as Flags;
+  await narrowRun(cmd === "daemon" ? "daemon" : "client");
+  return await runCommand(cmd, v, parsed.positionals);
+}
 
+/** Help, version, `setup` and unknown commands: the answer, or undefined for the rest. */
+async function helpVersionOrSetup(
+  command: string | undefined,
+  rest: string[],
+): Promise<number | undefined> {
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    const topic = command === "help" ? rest[0] : undefined;
+    if (topic === "setup") {
+      console.log((await import("./lib/setup/mod.ts")).SETUP_HELP);
+      return 0;
+    }
+    console.log(topic && HELP[topic] ? HELP[topic] : HELP.main);
+    return 0;
+  }
+  const wantsHelp = rest.includes("--help") || rest.includes("-h");
+  if (command === "version" || command === "--version" || command === "-V") {
+    console.log(wantsHelp ? HELP.version : `rsm ${VERSION}`);
+    return 0;
+  }
+  if (command === "setup") {
+    const { setupCommand } = await import("./lib/setup/mod.ts");
+    return await setupCommand(rest);
+  }
+  if (!HELP[command]) {
+    console.error(`rsm: unknown command "${command}"; see rsm help`);
+    return 2;
+  }
+  if (wantsHelp) {
+    console.log(HELP[command]);
+    return 0;
+  }
+  return undefined;
+}
+
+/** Runs one command with its parsed flags; returns the exit code. */
+async function runCommand(command: string, v: Flags, positionals: string[]): Promise<number> {
+  const paths = resolvePaths({ handle: v.handle, state: v.state });
   switch (command) {
     case "stdio": {
       const { runLauncher } = await import("./launcher.ts");
@@ -161,55 +176,19 @@ async function main(argv: string[]): Promise<number> {
         detached: v.detached,
       });
     }
-    case "status": {
-      const handle = await readHandle(paths.handle);
-      if (!handle || !(await checkHealth(handle))) {
-        console.error(`rsm: no daemon running (handle ${paths.handle})`);
-        return 1;
-      }
-      const { daemonJson } = await import("./lib/cli/connect.ts");
-      const { printStatus } = await import("./lib/cli/status.ts");
-      const report = await daemonJson(handle, "/status");
-      if (v.json) console.log(JSON.stringify({ url: handle.url, ...report }, null, 2));
-      else printStatus(handle, report);
-      return 0;
-    }
-    case "stop": {
-      const handle = await readHandle(paths.handle);
-      if (!handle || !(await checkHealth(handle))) {
-        console.error("rsm: no daemon running");
-        return 1;
-      }
-      const { daemonJson } = await import("./lib/cli/connect.ts");
-      await daemonJson(handle, "/shutdown", "POST");
-      const deadline = Date.now() + 15_000;
-      while (Date.now() < deadline && await checkHealth(handle, 500)) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      console.log(`stopped daemon pid ${handle.pid}`);
-      return 0;
-    }
-    case "tools": {
-      const handle = await findOrSpawnDaemon(paths);
-      const { connectDaemon } = await import("./lib/cli/connect.ts");
-      await using client = await connectDaemon(handle);
-      const { tools } = await client.listTools();
-      if (v.json) console.log(JSON.stringify(tools, null, 2));
-      else {
-        const width = Math.max(...tools.map((t: { name: string }) => t.name.length));
-        for (const t of tools) {
-          console.log(`${t.name.padEnd(width)}  ${(t.description ?? "").split("\n")[0]}`);
-        }
-      }
-      return 0;
-    }
+    case "status":
+      return await statusCommand(paths.handle, v.json === true);
+    case "stop":
+      return await stopCommand(paths.handle);
+    case "tools":
+      return await toolsCommand(await findOrSpawnDaemon(paths), v.json === true);
     case "console": {
       const handle = await findOrSpawnDaemon(paths, { noSpawn: v["no-spawn"] });
       const { consoleCommand } = await import("./lib/cli/console.ts");
       return await consoleCommand(handle, { print: v.print });
     }
     case "call": {
-      const [tool, ...pairs] = parsed.positionals;
+      const [tool, ...pairs] = positionals;
       if (!tool) {
         console.error("rsm call: missing TOOL; see rsm call --help");
         return 2;
@@ -220,6 +199,53 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   return 2;
+}
+
+/** `rsm status [--json]`. */
+async function statusCommand(handlePath: string, json: boolean): Promise<number> {
+  const handle = await readHandle(handlePath);
+  if (!handle || !(await checkHealth(handle))) {
+    console.error(`rsm: no daemon running (handle ${handlePath})`);
+    return 1;
+  }
+  const { daemonJson } = await import("./lib/cli/connect.ts");
+  const { printStatus } = await import("./lib/cli/status.ts");
+  const report = await daemonJson(handle, "/status");
+  if (json) console.log(JSON.stringify({ url: handle.url, ...report }, null, 2));
+  else printStatus(handle, report);
+  return 0;
+}
+
+/** `rsm stop`: asks the daemon to shut down and waits (up to 15 s) until it is gone. */
+async function stopCommand(handlePath: string): Promise<number> {
+  const handle = await readHandle(handlePath);
+  if (!handle || !(await checkHealth(handle))) {
+    console.error("rsm: no daemon running");
+    return 1;
+  }
+  const { daemonJson } = await import("./lib/cli/connect.ts");
+  await daemonJson(handle, "/shutdown", "POST");
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && await checkHealth(handle, 500)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  console.log(`stopped daemon pid ${handle.pid}`);
+  return 0;
+}
+
+/** `rsm tools [--json]`: the tools the daemon serves, a line each (or their full schemas). */
+async function toolsCommand(handle: Handle, json: boolean): Promise<number> {
+  const { connectDaemon } = await import("./lib/cli/connect.ts");
+  await using client = await connectDaemon(handle);
+  const { tools } = await client.listTools();
+  if (json) console.log(JSON.stringify(tools, null, 2));
+  else {
+    const width = Math.max(...tools.map((t: { name: string }) => t.name.length));
+    for (const t of tools) {
+      console.log(`${t.name.padEnd(width)}  ${(t.description ?? "").split("\n")[0]}`);
+    }
+  }
+  return 0;
 }
 
 if (import.meta.main) {
