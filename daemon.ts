@@ -197,7 +197,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   const token = Array.from(crypto.getRandomValues(new Uint8Array(32)))
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   const app = new App({ paths, log, format, maxOutput, groups });
-  const registry = buildRegistry(groups);
+  const registry = buildRegistry(groups, app.shells.backends);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -208,7 +208,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   const registryFor = (g: ReadonlySet<Group>) => {
     const key = [...g].sort().join();
     let r = registries.get(key);
-    if (!r) registries.set(key, r = buildRegistry(g));
+    if (!r) registries.set(key, r = buildRegistry(g, app.shells.backends));
     return r;
   };
   const routes = createRoutes({

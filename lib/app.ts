@@ -4,11 +4,11 @@ import { AuditLog } from "./audit.ts";
 import { StateStore } from "./state/store.ts";
 import type { Format } from "./mcp/format.ts";
 import type { Group } from "./mcp/tool.ts";
-import { durableKind, SshManager } from "./ssh/mod.ts";
+import { durableKind, SshManager, sshShellBackend } from "./ssh/mod.ts";
 import { JobManager, jobsDir } from "./jobs/mod.ts";
 import { ForwardManager } from "./ssh/mod.ts";
-import { ShellManager } from "./term/mod.ts";
-import { DockerManager } from "./docker/mod.ts";
+import { ShellBackends, ShellManager } from "./term/mod.ts";
+import { DockerManager, dockerShellBackend } from "./docker/mod.ts";
 import { Approvals, PolicyGuard, PolicyStore, SecretAsks } from "./policy/mod.ts";
 import { WebAuth } from "./http/web/auth.ts";
 import { OutputStore } from "./output/mod.ts";
@@ -75,7 +75,11 @@ export class App {
     // Order matters: restore runs in registration order (sessions before their forwards/shells).
     this.ssh = new SshManager(this);
     this.forwards = new ForwardManager(this);
-    this.shells = new ShellManager(this);
+    // Shell backends: one registration each (docs/architecture.md, "Shell backends").
+    const backends = new ShellBackends()
+      .register(sshShellBackend({ session: (id) => this.ssh.get(id), log: options.log }))
+      .register(dockerShellBackend({ openShell: (id, o) => this.docker.openShell(id, o) }));
+    this.shells = new ShellManager({ backends, store: this.store, log: options.log });
     this.docker = new DockerManager(this);
     this.jobs = new JobManager({
       dir: jobsDir(options.paths.state),

@@ -4,6 +4,7 @@ import { App } from "../lib/app.ts";
 import { silentLogger } from "../lib/log.ts";
 import { resolvePaths } from "../lib/paths.ts";
 import { buildRegistry, GROUPS } from "../lib/mcp/mod.ts";
+import { ShellBackends } from "../lib/term/mod.ts";
 import { createRoutes } from "../lib/http/routes.ts";
 import { e2eTest, tempEnv, waitFor } from "./support/env.ts";
 import { readHandle, RSM_CMD, rsmCli, rsmSession, stopDaemon } from "./support/mcp.ts";
@@ -23,7 +24,7 @@ async function withRoutes(fn: (handle: (req: Request) => Promise<Response>) => P
   });
   const routes = createRoutes({
     app,
-    registry: buildRegistry(new Set(["meta"])),
+    registry: buildRegistry(new Set(["meta"]), new ShellBackends()),
     token: TOKEN,
     boundHost: "127.0.0.1",
     onShutdown: () => {},

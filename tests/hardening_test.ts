@@ -17,7 +17,8 @@ import { createUser, startSshd } from "./support/sshd.ts";
 import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
 import { z } from "zod";
 import { applyAliases } from "../lib/mcp/aliases.ts";
-import { ALL_TOOLS } from "../lib/mcp/mod.ts";
+import { allTools } from "../lib/mcp/mod.ts";
+import { ShellBackends } from "../lib/term/mod.ts";
 
 /**
  * Disposed last: the SDK's StdioClientTransport.close() leaves a 2 s timer running after the
@@ -246,7 +247,8 @@ testIf(
 );
 
 Deno.test("old argument forms are rewritten where clear and refused precisely where not", () => {
-  const schema = (tool: string) => z.strictObject(ALL_TOOLS.find((t) => t.name === tool)!.input);
+  const schema = (tool: string) =>
+    z.strictObject(allTools(new ShellBackends()).find((t) => t.name === tool)!.input);
   const ok = (tool: string, args: Record<string, unknown>) => {
     const out = applyAliases(tool, args);
     const parsed = schema(tool).safeParse(out);

@@ -3,7 +3,7 @@ import { ByteRing } from "../lib/term/ring.ts";
 import { completeLength } from "../lib/output/mod.ts";
 import { stripAnsi } from "../lib/term/ansi.ts";
 import { escapeForPrintfB } from "../lib/term/run.ts";
-import { unescapeOutput } from "../lib/term/tmux.ts";
+import { unescapeOutput } from "../lib/ssh/shell/tmux.ts";
 import { looksLikeShell, MarkFilter, promptLooking } from "../lib/term/integration.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -95,9 +95,7 @@ export const SECTIONS: Section[] = [
     render: (app) =>
       table(
         ["shell", "on", "state", "watching", ""],
-        app.shells.list().map((s) => {
-          const kind = s.session_id !== undefined ? "ssh" : "docker";
-          const owner = (s.session_id ?? s.host_id)!;
+        app.shells.refs().map(({ kind, owner, info: s }) => {
           const st = s.closed ? s.lost ? "lost" : `exited ${s.exit_code ?? ""}`.trim() : "running";
           let viewers = 0;
           try {
@@ -105,7 +103,11 @@ export const SECTIONS: Section[] = [
           } catch { /* gone meanwhile */ }
           return [
             esc(s.id),
-            esc(kind === "ssh" ? `session ${owner}` : `${owner}/${s.container ?? ""}`),
+            esc(
+              typeof s.container === "string"
+                ? `${owner}/${s.container}`
+                : app.shells.where(kind, owner),
+            ),
             state(st.split(" ")[0]!) + (st.includes(" ") ? ` ${esc(st.split(" ")[1])}` : "") +
             (s.durable ? ` <span class="tag">durable</span>` : ""),
             viewers ? `${viewers} viewer${viewers > 1 ? "s" : ""}` : "",

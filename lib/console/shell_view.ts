@@ -6,7 +6,6 @@
 import { Buffer } from "node:buffer";
 import type { App } from "../app.ts";
 import { RsmError } from "../errors.ts";
-import type { ShellKind } from "../term/mod.ts";
 import { PERSON_QUIET_MS } from "../term/mod.ts";
 import { esc, html, layout, securityHeaders, textError } from "./page.ts";
 import { sseStream } from "./sse.ts";
@@ -15,7 +14,7 @@ import { sseStream } from "./sse.ts";
 const MAX_INPUT = 64 * 1024;
 
 /** The page address of one shell. */
-export function shellHref(kind: ShellKind, owner: string, id: string): string {
+export function shellHref(kind: string, owner: string, id: string): string {
   const q = new URLSearchParams({ kind, owner, id });
   return `/web/console/shell?${q}`;
 }
@@ -25,8 +24,9 @@ function target(app: App, url: URL) {
   const kind = url.searchParams.get("kind");
   const owner = url.searchParams.get("owner") ?? "";
   const id = url.searchParams.get("id") ?? "";
-  if (kind !== "ssh" && kind !== "docker") {
-    return textError(400, "Cannot find the shell: kind must be ssh or docker");
+  if (kind === null || !app.shells.backends.has(kind)) {
+    const kinds = app.shells.backends.kinds().join(" or ");
+    return textError(400, `Cannot find the shell: kind must be ${kinds}`);
   }
   try {
     return { kind, owner, id, shell: app.shells.get(kind, owner, id) } as const;
@@ -41,7 +41,7 @@ export function shellPage(app: App, url: URL, csrf: string): Response {
   const t = target(app, url);
   if (t instanceof Response) return t;
   const q = new URLSearchParams({ kind: t.kind, owner: t.owner, id: t.id }).toString();
-  const where = t.kind === "ssh" ? `session ${t.owner}` : `Docker host ${t.owner}`;
+  const where = app.shells.where(t.kind, t.owner);
   const main = `<div class="shellbar"><h1>Shell ${esc(t.id)} <small>on ${esc(where)}</small></h1>` +
     `<span id="shell-state" class="state">connecting…</span>` +
     `<label><input type="checkbox" id="fit" checked> size follows the window</label>` +

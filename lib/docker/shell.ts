@@ -3,7 +3,8 @@
  * exec resize, ended by killing the exec'd process (which the engine does not do on detach).
  */
 import type { Duplex } from "node:stream";
-import { PtyEvents, type PtyStream } from "../term/pty.ts";
+import { z } from "zod";
+import { looksLikeShell, PtyEvents, type PtyStream, type ShellBackend } from "../term/mod.ts";
 import type { DockerHost } from "./host.ts";
 import { killTree, recordPid } from "./exec.ts";
 
@@ -102,4 +103,65 @@ export function openDockerShell(host: DockerHost, options: DockerShellOptions): 
     };
     return pty;
   });
+}
+
+/** The options of `docker_shell_open` (besides host, id and size). */
+export type DockerShellOpenOptions = Omit<DockerShellOptions, "rows" | "cols" | "signal">;
+
+/** What the Docker backend needs: a terminal in a container of a host (DockerManager). */
+export interface DockerShellBackendOptions {
+  openShell(hostId: string, options: DockerShellOptions): Promise<PtyStream>;
+}
+
+/**
+ * The backend of kind "docker": `docker_shell_*` tools in running containers. Registered at
+ * composition (lib/app.ts); see docs/architecture.md, "Shell backends".
+ */
+export function dockerShellBackend(
+  deps: DockerShellBackendOptions,
+): ShellBackend<DockerShellOpenOptions> {
+  const argv = (o: DockerShellOpenOptions) => o.cmd?.length ? o.cmd : ["/bin/sh"];
+  return {
+    kind: "docker",
+    owner: {
+      field: "host_id",
+      noun: "Docker host",
+      describe: "Docker host id (from docker_connect)",
+    },
+    tool: {
+      group: "docker",
+      where: "in a container's shell",
+      openDescription: "Opens a PTY shell in a running container (docker exec with a TTY); " +
+        "its state persists. Then: docker_shell_run for exact output and exit code; " +
+        "docker_shell_write (with wait_until) for interactive programs; docker_shell_screen " +
+        "for full-screen ones.",
+      openInput: (f) => ({
+        container: z.string().min(1).max(300).describe("container name or id"),
+        cmd: z.array(z.string().max(100_000)).min(1).max(1000).optional().describe(
+          'argv to run (default ["/bin/sh"])',
+        ),
+        env: f.env().optional(),
+        user: z.string().min(1).max(300).optional().describe("user[:group] inside the container"),
+        working_dir: z.string().min(1).max(4096).optional().describe("working directory"),
+      }),
+      policy: {
+        kind: "docker",
+        open: (o) => ({
+          argv: argv(o as DockerShellOpenOptions),
+          user: o.user as string | undefined,
+          cwd: o.working_dir as string | undefined,
+        }),
+      },
+    },
+    integrates: (o) => looksLikeShell(argv(o)),
+    async open({ owner, rows, cols, options, signal }) {
+      const cmd = argv(options);
+      const stream = await deps.openShell(owner, { ...options, cmd, rows, cols, signal });
+      return {
+        stream,
+        info: { container: options.container },
+        command: cmd.join(" "),
+      };
+    },
+  };
 }

@@ -11,26 +11,29 @@ import { fleetTools } from "./fleet.ts";
 import { jobTools } from "./job.ts";
 import { outputTools } from "./output.ts";
 import { ToolRegistry } from "./registry.ts";
+import type { ShellBackends } from "../term/mod.ts";
 
 export { ToolRegistry } from "./registry.ts";
 export { type Format } from "./format.ts";
 export { type Group, GROUPS } from "./tool.ts";
 
-/** Every tool rsm has, in listing order. */
-export const ALL_TOOLS: readonly ToolDef[] = [
-  ...sshTools,
-  ...execTools,
-  ...fleetTools,
-  ...shellTools,
-  ...forwardTools,
-  ...fileTools,
-  ...dockerTools,
-  ...jobTools,
-  ...outputTools,
-  ...metaTools,
-];
+/** Every tool rsm has with these shell backends (lib/app.ts registers them), in listing order. */
+export function allTools(shells: ShellBackends): ToolDef[] {
+  return [
+    ...sshTools,
+    ...execTools,
+    ...fleetTools,
+    ...shellTools(shells),
+    ...forwardTools,
+    ...fileTools,
+    ...dockerTools,
+    ...jobTools,
+    ...outputTools,
+    ...metaTools,
+  ];
+}
 
-/** A registry of the tools in `groups`. */
-export function buildRegistry(groups: ReadonlySet<Group>): ToolRegistry {
-  return new ToolRegistry(ALL_TOOLS.filter((t) => groups.has(t.group) || t.always));
+/** A registry of the tools in `groups`, with the shell tools of the registered backends. */
+export function buildRegistry(groups: ReadonlySet<Group>, shells: ShellBackends): ToolRegistry {
+  return new ToolRegistry(allTools(shells).filter((t) => groups.has(t.group) || t.always));
 }

@@ -1,19 +1,23 @@
 import { z } from "zod";
 import { RsmError } from "../errors.ts";
-import { PERSON_WAIT_MS, type ShellKind, type ShellWatch } from "../term/mod.ts";
-import { defineTool, fields, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import {
+  PERSON_WAIT_MS,
+  type ShellBackend,
+  type ShellBackends,
+  type ShellWatch,
+} from "../term/mod.ts";
+import type { Subject } from "../policy/mod.ts";
+import {
+  defineTool,
+  fields,
+  type Group,
+  GROUPS,
+  Text,
+  type ToolContext,
+  type ToolDef,
+} from "./tool.ts";
 import { isRunning, JOB_TIMEOUT_DEFAULT_MS, jobTimeoutField, runLong, waitField } from "./job.ts";
 import { lastLineOf } from "../jobs/mod.ts";
-
-/** How one backend's shell tools differ: name prefix, owner field, group, open tool. */
-interface Flavour {
-  kind: ShellKind;
-  prefix: "ssh_shell" | "docker_shell";
-  group: "shell" | "docker";
-  ownerField: "session_id" | "host_id";
-  ownerWhat: string;
-  open: ToolDef;
-}
 
 /**
  * `{person_typed}` once after a person typed into the shell from the console, so the model
@@ -63,17 +67,46 @@ function compileUntil(pattern: string | undefined, what = "until"): RegExp | und
   }
 }
 
+/** How one backend's shell tools differ: kind (the name prefix), owner field, group, policy. */
+interface Flavour {
+  kind: string;
+  group: Group;
+  ownerField: string;
+  ownerWhat: string;
+  /** Policy subject of a call on `owner` (undefined: the policy does not check it). */
+  subject(owner: string, more: Omit<Subject, "kind" | "target">): Subject | undefined;
+}
+
+/** Checks a backend's tool flavour against the tool layer (its group must be a profile group). */
+function flavourOf(b: ShellBackend): Flavour {
+  const group = GROUPS.find((g) => g === b.tool.group);
+  if (!group) {
+    throw new Error(`Cannot serve shell kind ${b.kind}: group "${b.tool.group}" is no tool group`);
+  }
+  const policy = b.tool.policy;
+  return {
+    kind: b.kind,
+    group,
+    ownerField: b.owner.field,
+    ownerWhat: b.owner.describe,
+    subject: (target, more) => policy ? { kind: policy.kind, target, ...more } : undefined,
+  };
+}
+
 /**
- * The eight tools of one shell backend, built by one factory so SSH and Docker shells share
- * names, parameters, results and behaviour; only the owner field and the open tool differ.
+ * The eight tools of one shell backend (`<kind>_shell_open`, `_write`, `_read`, `_run`,
+ * `_screen`, `_resize`, `_close`, `_list`), built by one factory so every kind of shell shares
+ * names, parameters, results and behaviour; only the owner field and the open tool's own
+ * fields differ.
  */
-function makeShellTools(f: Flavour): ToolDef[] {
+function makeShellTools(b: ShellBackend): ToolDef[] {
+  const f = flavourOf(b);
   const owner = { [f.ownerField]: fields.id(f.ownerWhat) } as Record<string, z.ZodString>;
   const target = { ...owner, shell_id: fields.id("shell id (from the open call)") };
   const ownerOf = (args: Record<string, unknown>) => args[f.ownerField] as string;
-  const name = (verb: string) => `${f.prefix}_${verb}`;
+  const name = (verb: string) => `${f.kind}_shell_${verb}`;
   return [
-    f.open,
+    openTool(b, f),
     defineTool({
       name: name("write"),
       group: f.group,
@@ -93,12 +126,11 @@ function makeShellTools(f: Flavour): ToolDef[] {
           "max wait (default 10000); alone: until the prompt is back",
         ),
       },
-      policy: (a) => ({
-        kind: f.kind,
-        target: ownerOf(a),
-        typed: a.data,
-        typedInto: `${f.kind}:${ownerOf(a)}/${a.shell_id}`,
-      }),
+      policy: (a) =>
+        f.subject(ownerOf(a), {
+          typed: a.data,
+          typedInto: `${f.kind}:${ownerOf(a)}/${a.shell_id}`,
+        }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         const waits = args.wait_until !== undefined || args.wait_idle_ms !== undefined ||
@@ -173,7 +205,7 @@ function makeShellTools(f: Flavour): ToolDef[] {
         strip_ansi: z.boolean().optional().describe("remove colour/cursor codes from output"),
         ...fields.output(),
       },
-      policy: (a) => ({ kind: f.kind, target: ownerOf(a), command: a.command }),
+      policy: (a) => f.subject(ownerOf(a), { command: a.command }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
@@ -267,126 +299,64 @@ function makeShellTools(f: Flavour): ToolDef[] {
   ];
 }
 
-const sshOpen = defineTool({
-  name: "ssh_shell_open",
-  group: "shell",
-  description: "Opens a PTY shell on an SSH session; its state (cwd, env, functions) " +
-    "persists. Then: ssh_shell_run for exact output and exit code; ssh_shell_write (with " +
-    "wait_until) for interactive programs; ssh_shell_screen for full-screen ones. durable: " +
-    "true keeps it in tmux on the server (survives reconnects and restarts).",
-  input: {
-    session_id: fields.id("SSH session id (from ssh_connect)"),
-    shell_id: fields.id("name for the new shell, unique within the session"),
-    term: z.string().min(1).max(100).optional().describe("TERM (default xterm-256color)"),
-    rows: size("rows (default 24)").optional(),
-    cols: size("columns (default 80)").optional(),
-    command: z.string().min(1).max(100_000).optional().describe(
-      "run this instead of the login shell; the shell closes when it exits",
-    ),
-    env: fields.env().optional(),
-    durable: z.boolean().optional().describe(
-      "keep the shell in a tmux session on the server (survives reconnects and restarts)",
-    ),
-  },
-  policy: (a) => ({ kind: "ssh", target: a.session_id, command: a.command }),
-  run: async (args, ctx) => {
-    const info = await ctx.app.shells.openSsh(args.session_id, args.shell_id, {
-      term: args.term,
-      rows: args.rows,
-      cols: args.cols,
-      command: args.command,
-      env: args.env,
-      durable: args.durable,
-      signal: ctx.signal,
-    });
-    ctx.app.audit.record({
-      tool: "ssh_shell_open",
-      target: `${args.session_id}/${args.shell_id}`,
-      command: args.command ?? "(login shell)",
-    });
-    return info;
-  },
-});
-
-const dockerOpen = defineTool({
-  name: "docker_shell_open",
-  group: "docker",
-  description: "Opens a PTY shell in a running container (docker exec with a TTY); its " +
-    "state persists. Then: docker_shell_run for exact output and exit code; " +
-    "docker_shell_write (with wait_until) for interactive programs; docker_shell_screen for " +
-    "full-screen ones.",
-  input: {
-    host_id: fields.id("Docker host id (from docker_connect)"),
-    shell_id: fields.id("name for the new shell, unique within the host"),
-    container: z.string().min(1).max(300).describe("container name or id"),
-    cmd: z.array(z.string().max(100_000)).min(1).max(1000).optional().describe(
-      'argv to run (default ["/bin/sh"])',
-    ),
-    env: fields.env().optional(),
-    user: z.string().min(1).max(300).optional().describe("user[:group] inside the container"),
-    working_dir: z.string().min(1).max(4096).optional().describe("working directory"),
-    rows: size("rows (default 24)").optional(),
-    cols: size("columns (default 80)").optional(),
-  },
-  policy: (a) => ({
-    kind: "docker",
-    target: a.host_id,
-    argv: a.cmd ?? ["/bin/sh"],
-    user: a.user,
-    cwd: a.working_dir,
-  }),
-  run: async (args, ctx) => {
-    const cmd = args.cmd ?? ["/bin/sh"];
-    const info = await ctx.app.shells.openDocker(args.host_id, args.shell_id, {
-      container: args.container,
-      cmd,
-      env: args.env,
-      user: args.user,
-      working_dir: args.working_dir,
-      rows: args.rows,
-      cols: args.cols,
-      signal: ctx.signal,
-    });
-    ctx.app.audit.record({
-      tool: "docker_shell_open",
-      target: `${args.host_id}/${args.container}/${args.shell_id}`,
-      command: cmd.join(" "),
-    });
-    return info;
-  },
-});
-
-/** The `ssh_shell_*` tools (group "shell"). */
-export const sshShellTools: ToolDef[] = makeShellTools({
-  kind: "ssh",
-  prefix: "ssh_shell",
-  group: "shell",
-  ownerField: "session_id",
-  ownerWhat: "SSH session id (from ssh_connect)",
-  open: sshOpen,
-});
-
-/** The `docker_shell_*` tools (group "docker"). */
-export const dockerShellTools: ToolDef[] = makeShellTools({
-  kind: "docker",
-  prefix: "docker_shell",
-  group: "docker",
-  ownerField: "host_id",
-  ownerWhat: "Docker host id (from docker_connect)",
-  open: dockerOpen,
-}).map((def) =>
-  def.name === "docker_shell_open" ? def : {
-    ...def,
-    // listed as "same as ssh_shell_…" when that one is served too (keeps tools/list small)
-    sameAs: {
-      tool: def.name.replace("docker_", "ssh_"),
-      note: "in a container's shell (host_id instead of session_id)",
+/** `<kind>_shell_open`: the owner, `shell_id`, the size, then the backend's own fields. */
+function openTool(b: ShellBackend, f: Flavour): ToolDef {
+  const policy = b.tool.policy;
+  return defineTool({
+    name: `${f.kind}_shell_open`,
+    group: f.group,
+    description: b.tool.openDescription,
+    input: {
+      [f.ownerField]: fields.id(f.ownerWhat),
+      shell_id: fields.id(`name for the new shell, unique within the ${b.owner.noun}`),
+      ...b.tool.openInput({ env: fields.env }),
+      rows: size("rows (default 24)").optional(),
+      cols: size("columns (default 80)").optional(),
+    } as Record<string, z.ZodType>,
+    policy: (a) => {
+      const { [f.ownerField]: target, shell_id: _, rows: _r, cols: _c, ...options } = a;
+      return policy && { kind: policy.kind, target: target as string, ...policy.open(options) };
     },
-  }
-);
+    run: async (args, ctx) => {
+      const { [f.ownerField]: ownerId, shell_id, rows, cols, ...options } = args;
+      const owner = ownerId as string;
+      const id = shell_id as string;
+      const info = await ctx.app.shells.open(f.kind, owner, id, {
+        rows: rows as number | undefined,
+        cols: cols as number | undefined,
+        options,
+        signal: ctx.signal,
+      });
+      const opened = ctx.app.shells.opened(f.kind, owner, id);
+      ctx.app.audit.record({
+        tool: `${f.kind}_shell_open`,
+        target: [owner, ...Object.values(opened.info ?? {}), id].join("/"),
+        command: opened.command ?? "",
+      });
+      return info;
+    },
+  });
+}
 
 /**
- * Every shell tool: `ssh_shell_*` (group "shell") and `docker_shell_*` (group "docker").
- * The registry filters by group, so a profile without "docker" drops the Docker ones.
+ * Every backend's shell tools, in registration order. A profile without a backend's group
+ * drops its tools; the later backends' tools are listed as "same as" the first one's.
  */
-export const shellTools: ToolDef[] = [...sshShellTools, ...dockerShellTools];
+export function shellTools(backends: ShellBackends): ToolDef[] {
+  const all = backends.all();
+  const first = all[0];
+  return all.flatMap((b, i) => {
+    const tools = makeShellTools(b);
+    if (i === 0 || !first) return tools;
+    return tools.map((def) =>
+      def.name.endsWith("_shell_open") ? def : {
+        ...def,
+        // listed as "same as <first>_shell_…" when that one is served too (keeps tools/list small)
+        sameAs: {
+          tool: def.name.replace(`${b.kind}_`, `${first.kind}_`),
+          note: `${b.tool.where} (${b.owner.field} instead of ${first.owner.field})`,
+        },
+      }
+    );
+  });
+}

@@ -8,6 +8,8 @@ export { parseAddress } from "./spec.ts";
 export { execCommand, killGroup, shellQuote, signalGroup } from "./exec.ts";
 export type { ExecOptions, ExecResult } from "./exec.ts";
 export { ForwardManager } from "./forwards.ts";
+export { sshShellBackend } from "./shell/backend.ts";
+export type { ShellSession, SshShellOptions } from "./shell/backend.ts";
 export type { ForwardInfo } from "./forwards.ts";
 export {
   chmodPath,

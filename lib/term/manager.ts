@@ -1,20 +1,16 @@
-import type { Client } from "ssh2";
 import { loadScreenEngine } from "./screen.ts";
-import type { App } from "../app.ts";
 import { errorMessage, RsmError } from "../errors.ts";
-import type { PtyStream } from "./pty.ts";
-import type { OpenShellOptions as DockerShellOptions } from "../docker/mod.ts";
-import { looksLikeShell, type ShellFlavour } from "./integration.ts";
+import type { Logger } from "../log.ts";
+import type { ShellFlavour } from "./integration.ts";
 import { type ReadOptions, type ReadResult, Shell, type ShellState } from "./shell.ts";
-import { openSshPty } from "./ssh_backend.ts";
-import { openTmux, tmuxName, type TmuxStream } from "./tmux.ts";
+import type { BackendShell, ShellBackend, ShellBackends, ShellControl } from "./backend.ts";
 
-/** ShellInfo (see the README's "Shells" section). */
+/**
+ * ShellInfo (see the README's "Shells" section): the id, the owner under its backend's field
+ * (`session_id`, `host_id`, …) and the backend's own fields (`container`), then the state.
+ */
 export interface ShellInfo extends ShellState {
   id: string;
-  session_id?: string;
-  host_id?: string;
-  container?: string;
   opened_at: string;
   buffered_bytes: number;
   dropped_bytes: number;
@@ -22,51 +18,56 @@ export interface ShellInfo extends ShellState {
   exit_code?: number | null;
   lost: boolean;
   durable: boolean;
+  [field: string]: unknown;
 }
 
-/** Where a shell lives: an SSH session or a Docker host. */
-export type ShellKind = "ssh" | "docker";
-
-/** Options for {@link ShellManager.openSsh}. */
-export interface SshShellOptions {
-  term?: string;
-  rows?: number;
-  cols?: number;
-  command?: string;
-  env?: Record<string, string>;
-  durable?: boolean;
-  signal?: AbortSignal;
+/** A shell's address and info, for views over every kind (the console). */
+export interface ShellRef {
+  kind: string;
+  owner: string;
+  id: string;
+  info: ShellInfo;
 }
 
-/** Options for {@link ShellManager.openDocker}: what `app.docker.openShell` receives. */
-export type { DockerShellOptions };
+/** The one place that persists shells: `register(name, {save, restore})` (lib/state). */
+export interface ShellStore {
+  register(
+    name: string,
+    part: { save(): unknown; restore(data: unknown): Promise<void> },
+  ): void;
+  changed(): void;
+}
 
-/** The slice of an SSH session the shells use (lib/ssh's `SshSession`). */
-interface SessionLike {
-  client(): Client;
-  ready(signal?: AbortSignal): Promise<unknown>;
-  on(event: string, fn: (...args: never[]) => void): unknown;
-  off(event: string, fn: (...args: never[]) => void): unknown;
+/** What {@link ShellManager} needs: the backends, where to persist, where to log. */
+export interface ShellManagerOptions {
+  backends: ShellBackends;
+  store: ShellStore;
+  log: Pick<Logger, "warn">;
+}
+
+/** Options of {@link ShellManager.open}: the size, then the backend's own options. */
+export interface OpenShellOptions {
+  rows?: number | undefined;
+  cols?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** The backend's options (e.g. SSH's `command`, `durable`; Docker's `container`). */
+  options?: Record<string, unknown>;
 }
 
 /** One managed shell. */
 interface Entry {
-  shell: Shell;
-  kind: ShellKind;
+  kind: string;
   owner: string;
-  container?: string;
-  durable: boolean;
-  tmux?: string;
-  /** The ssh2 client a plain SSH shell was opened on. */
-  client?: Client;
-  reattaching?: boolean;
+  shell: Shell;
+  backend: ShellBackend;
+  handle: BackendShell;
 }
 
-/** A durable shell as saved in state.json. */
+/** A shell as saved in state.json: the engine's part plus the backend's `save()` fields. */
 interface SavedShell {
-  session_id: string;
+  /** Absent in files written before shell kinds were named: those are SSH shells. */
+  kind?: string;
   shell_id: string;
-  tmux: string;
   rows: number;
   cols: number;
   opened_at?: string;
@@ -74,167 +75,116 @@ interface SavedShell {
   flavour?: ShellFlavour;
   hook_token?: string;
   ansi_c?: boolean;
+  [field: string]: unknown;
 }
 
 /**
- * Owns every PTY shell, SSH and Docker: opens them through the right backend, follows the
- * SSH sessions (plain shells become `lost` when their connection goes, durable shells
- * re-attach to tmux), persists durable shells, and drops exited shells once read to the end.
+ * Owns every PTY shell, whatever its backend: opens them through the registered backend of
+ * their kind, keeps them by (kind, owner, id), persists the ones a backend keeps across
+ * restarts, and drops exited shells once read to the end. What an owner's events mean (a
+ * session lost, a tmux re-attach) is the backend's business, through {@link ShellControl}.
  */
 export class ShellManager {
-  readonly app: App;
+  readonly backends: ShellBackends;
+  #store: ShellStore;
+  #log: Pick<Logger, "warn">;
   #entries = new Map<string, Entry>();
   #opening = new Set<string>();
-  #watched = new Map<string, { session: SessionLike; off: () => void }>();
   #closed = false;
+  #stopping = new AbortController();
 
-  constructor(app: App) {
-    this.app = app;
-    app.store.register("shells", {
+  constructor(options: ShellManagerOptions) {
+    this.backends = options.backends;
+    this.#store = options.store;
+    this.#log = options.log;
+    this.#store.register("shells", {
       save: () => this.#save(),
       restore: (data) => this.#restore(data),
     });
   }
 
-  /** Every shell, optionally only those of one session or host. */
-  list(filter: { kind?: ShellKind; owner?: string } = {}): ShellInfo[] {
-    const out: ShellInfo[] = [];
+  /** Every shell, optionally only those of one kind and/or owner. */
+  list(filter: { kind?: string | undefined; owner?: string | undefined } = {}): ShellInfo[] {
+    return this.refs(filter).map((r) => r.info);
+  }
+
+  /** Like {@link list}, with each shell's kind and owner. */
+  refs(filter: { kind?: string | undefined; owner?: string | undefined } = {}): ShellRef[] {
+    const out: ShellRef[] = [];
     for (const e of this.#entries.values()) {
-      if (filter.kind && e.kind !== filter.kind) continue;
+      if (filter.kind !== undefined && e.kind !== filter.kind) continue;
       if (filter.owner !== undefined && e.owner !== filter.owner) continue;
-      out.push(info(e));
+      out.push({ kind: e.kind, owner: e.owner, id: e.shell.id, info: info(e) });
     }
     return out;
   }
 
+  /** "session box", "Docker host h1": an owner as a person names it. */
+  where(kind: string, owner: string): string {
+    return `${this.backends.get(kind).owner.noun} ${owner}`;
+  }
+
   /** The shell `id` of `owner`, or a NOT_FOUND error naming the list tool. */
-  get(kind: ShellKind, owner: string, id: string): Shell {
-    const e = this.#entries.get(key(kind, owner, id));
-    if (!e) {
-      const where = kind === "ssh" ? `session ${owner}` : `Docker host ${owner}`;
-      throw new RsmError(
-        "NOT_FOUND",
-        `Cannot find shell ${id} on ${where}: no such shell; see ${kind}_shell_list`,
-      );
-    }
-    return e.shell;
+  get(kind: string, owner: string, id: string): Shell {
+    return this.#entry(kind, owner, id).shell;
   }
 
   /** ShellInfo of one shell. */
-  info(kind: ShellKind, owner: string, id: string): ShellInfo {
-    this.get(kind, owner, id);
-    return info(this.#entries.get(key(kind, owner, id))!);
+  info(kind: string, owner: string, id: string): ShellInfo {
+    return info(this.#entry(kind, owner, id));
   }
 
-  /** Opens a PTY shell on SSH session `sessionId` (plain, or `durable` in tmux). */
-  async openSsh(sessionId: string, id: string, options: SshShellOptions = {}): Promise<ShellInfo> {
-    this.#checkFree("ssh", sessionId, id);
-    await loadScreenEngine();
-    const session = this.#session(sessionId);
-    const client = session.client();
-    const rows = options.rows ?? 24;
-    const cols = options.cols ?? 80;
-    const k = key("ssh", sessionId, id);
-    const integrate = options.command === undefined || looksLikeShell(options.command);
-    this.#reserve(k);
+  /** What its backend said of a shell when it opened: its own fields and what runs (audit). */
+  opened(kind: string, owner: string, id: string): Pick<BackendShell, "info" | "command"> {
+    const { info, command } = this.#entry(kind, owner, id).handle;
+    return { info, command };
+  }
+
+  /** Opens a PTY shell `id` on `owner` through the backend of `kind`. */
+  async open(
+    kind: string,
+    owner: string,
+    id: string,
+    request: OpenShellOptions = {},
+  ): Promise<ShellInfo> {
+    const backend = this.backends.get(kind);
+    const k = key(kind, owner, id);
+    this.#checkFree(backend, k, owner, id);
+    this.#opening.add(k); // two opens of one id cannot both win
     try {
-      if (options.durable) {
-        const name = tmuxName(sessionId, id);
-        const stream = await openTmux(client, {
-          name,
-          rows,
-          cols,
-          env: options.env,
-          command: options.command,
-          create: true,
-          signal: options.signal,
-        });
-        const entry = this.#add(
-          k,
-          id,
-          undefined,
-          {
-            kind: "ssh",
-            owner: sessionId,
-            durable: true,
-            tmux: name,
-          },
-          rows,
-          cols,
-          undefined,
-          integrate,
+      await loadScreenEngine();
+      const rows = request.rows ?? 24;
+      const cols = request.cols ?? 80;
+      const options = request.options ?? {};
+      const integrate = backend.integrates(options);
+      const shell = new Shell(undefined, { id, rows, cols, integrate });
+      const control = this.#control(k, shell);
+      let handle: BackendShell;
+      try {
+        handle = await backend.open(
+          { owner, id, rows, cols, options, signal: request.signal },
+          control,
         );
-        this.#attachDurable(entry, stream);
-        if (integrate) await entry.shell.integrate();
-        this.app.store.changed();
-      } else {
-        const stream = await openSshPty(client, {
-          rows,
-          cols,
-          term: options.term,
-          env: options.env,
-          command: options.command,
-          signal: options.signal,
-        });
-        const entry = this.#add(
-          k,
-          id,
-          stream,
-          { kind: "ssh", owner: sessionId, durable: false, client },
-          rows,
-          cols,
-          undefined,
-          integrate,
-        );
-        if (integrate) await entry.shell.integrate();
+      } catch (err) {
+        shell.dispose();
+        throw err;
       }
+      this.#entries.set(k, { kind, owner, shell, backend, handle });
+      if (handle.stream) shell.attach(handle.stream, handle.onEnd?.bind(handle));
+      if (integrate) await shell.integrate();
+      if (handle.durable) this.#store.changed();
     } finally {
       this.#opening.delete(k);
     }
-    this.#watch(sessionId, session);
-    return this.info("ssh", sessionId, id);
-  }
-
-  /** Opens a PTY shell in a container on Docker host `hostId` (`app.docker.openShell`). */
-  async openDocker(hostId: string, id: string, options: DockerShellOptions): Promise<ShellInfo> {
-    this.#checkFree("docker", hostId, id);
-    await loadScreenEngine();
-    const rows = options.rows ?? 24;
-    const cols = options.cols ?? 80;
-    const k = key("docker", hostId, id);
-    this.#reserve(k);
-    try {
-      const cmd = options.cmd ?? ["/bin/sh"];
-      const stream = await this.app.docker.openShell(hostId, { ...options, cmd, rows, cols });
-      const integrate = looksLikeShell(cmd);
-      const entry = this.#add(
-        k,
-        id,
-        stream,
-        {
-          kind: "docker",
-          owner: hostId,
-          container: options.container,
-          durable: false,
-        },
-        rows,
-        cols,
-        undefined,
-        integrate,
-      );
-      if (integrate) await entry.shell.integrate();
-    } finally {
-      this.#opening.delete(k);
-    }
-    return this.info("docker", hostId, id);
+    return this.info(kind, owner, id);
   }
 
   /**
-   * Reads from a shell; an exited shell read to the end is dropped from the list (SPEC
-   * §4.3). A lost shell stays listed until closed.
+   * Reads from a shell; an exited shell read to the end is dropped from the list (README,
+   * "Shells"). A lost shell stays listed until closed.
    */
   async read(
-    kind: ShellKind,
+    kind: string,
     owner: string,
     id: string,
     options: ReadOptions,
@@ -246,180 +196,86 @@ export class ShellManager {
   }
 
   /** Closes one shell: the remote process is ended (a durable shell's tmux session too). */
-  closeShell(kind: ShellKind, owner: string, id: string): void {
-    const shell = this.get(kind, owner, id);
-    const k = key(kind, owner, id);
-    const entry = this.#entries.get(k)!;
-    shell.close();
-    this.#remove(k);
-    if (entry.durable) this.app.store.changed();
+  closeShell(kind: string, owner: string, id: string): void {
+    const entry = this.#entry(kind, owner, id);
+    entry.shell.close();
+    this.#remove(key(kind, owner, id));
+    if (entry.handle.durable) this.#store.changed();
+  }
+
+  /** Closes every shell of one owner (a Docker host disconnected); returns how many. */
+  closeOwner(kind: string, owner: string): number {
+    const ids = this.list({ kind, owner }).map((s) => s.id);
+    for (const id of ids) {
+      try {
+        this.closeShell(kind, owner, id);
+      } catch (err) {
+        this.#log.warn("cannot close shell", { kind, owner, shell: id, error: err });
+      }
+    }
+    return ids.length;
   }
 
   /**
-   * Shutdown: plain shells end their processes; durable shells only detach, so tmux keeps
-   * them for the next daemon. Idempotent.
+   * Shutdown: plain shells end their processes; durable shells only detach, so the remote
+   * side (tmux) keeps them for the next daemon. Idempotent.
    */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#stopping.abort(new Error("daemon shutting down"));
     for (const [k, e] of this.#entries) {
-      if (e.durable) {
-        (e.shell.detach() as TmuxStream | undefined)?.detach();
+      if (e.handle.durable) {
+        e.handle.detach?.();
+        e.shell.detach();
         e.shell.dispose();
       } else e.shell.close();
       this.#entries.delete(k);
+      e.handle.release?.();
     }
-    for (const w of this.#watched.values()) w.off();
-    this.#watched.clear();
     return Promise.resolve();
   }
 
-  #checkFree(kind: ShellKind, owner: string, id: string): void {
+  #entry(kind: string, owner: string, id: string): Entry {
+    const e = this.#entries.get(key(kind, owner, id));
+    if (!e) {
+      const b = this.backends.has(kind) ? this.backends.get(kind) : undefined;
+      throw new RsmError(
+        "NOT_FOUND",
+        `Cannot find shell ${id} on ${b?.owner.noun ?? kind} ${owner}: no such shell; see ` +
+          `${kind}_shell_list`,
+      );
+    }
+    return e;
+  }
+
+  #checkFree(backend: ShellBackend, k: string, owner: string, id: string): void {
     if (this.#closed) {
       throw new RsmError("SHUTTING_DOWN", "Cannot open a shell: daemon is stopping");
     }
-    const k = key(kind, owner, id);
     if (this.#entries.has(k) || this.#opening.has(k)) {
       throw new RsmError(
         "EXISTS",
         `Cannot open shell ${id}: a shell with that id is already open on ` +
-          `${kind === "ssh" ? "session" : "host"} ${owner}; close it or choose another id`,
+          `${backend.owner.noun} ${owner}; close it or choose another id`,
       );
     }
   }
 
-  /** Holds the id while the backend opens, so two opens of one id cannot both win. */
-  #reserve(k: string): void {
-    this.#opening.add(k);
-  }
-
-  #add(
-    k: string,
-    id: string,
-    stream: PtyStream | undefined,
-    fields: Omit<Entry, "shell">,
-    rows: number,
-    cols: number,
-    openedAt?: string,
-    integrate = false,
-    restored?: SavedShell,
-  ): Entry {
-    const shell = new Shell(stream, {
-      id,
-      rows,
-      cols,
-      openedAt,
-      integrate,
-      restored: restored && {
-        flavour: ["bash", "zsh", "ksh", "fish", "posix"].includes(restored.flavour ?? "")
-          ? restored.flavour
-          : undefined,
-        hookToken: /^[0-9a-f]{8,32}$/.test(restored.hook_token ?? "")
-          ? restored.hook_token
-          : undefined,
-        ansiC: restored.ansi_c === true,
+  #control(k: string, shell: Shell): ShellControl {
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    return {
+      shell,
+      get stopping() {
+        return self.#closed;
       },
-    });
-    const entry: Entry = { shell, ...fields };
-    this.#entries.set(k, entry);
-    return entry;
-  }
-
-  #attachDurable(entry: Entry, stream: TmuxStream): void {
-    entry.shell.attach(stream, (code) => {
-      if (stream.connectionLost && !this.#closed) {
-        entry.shell.detach(); // the tmux session lives on; re-attach when the session is back
-      } else {
-        entry.shell.markExited(code);
-        this.app.store.changed();
-      }
-    });
-  }
-
-  async #reattach(entry: Entry, session: SessionLike, create = false): Promise<void> {
-    if (entry.reattaching || entry.shell.closed || entry.shell.attached) return;
-    entry.reattaching = true;
-    try {
-      await session.ready(this.app.shutdown.signal);
-      if (this.#closed || entry.shell.closed) return;
-      const stream = await openTmux(session.client(), {
-        name: entry.tmux!,
-        rows: entry.shell.rows,
-        cols: entry.shell.cols,
-        create,
-        signal: this.app.shutdown.signal,
-      });
-      if (this.#closed || entry.shell.closed) return stream.detach();
-      this.#attachDurable(entry, stream);
-    } catch (err) {
-      if (err instanceof RsmError && err.code === "TMUX_GONE") entry.shell.markExited(null);
-      this.app.log.warn("durable shell did not re-attach", {
-        shell: entry.shell.id,
-        session: entry.owner,
-        error: errorMessage(err),
-      });
-    } finally {
-      entry.reattaching = false;
-    }
-  }
-
-  #persistent(sessionId: string): boolean {
-    try {
-      return (this.#session(sessionId) as { persistent?: boolean }).persistent === true;
-    } catch {
-      return false;
-    }
-  }
-
-  #session(id: string): SessionLike {
-    const ssh = this.app.ssh as unknown as { get?: (id: string) => SessionLike };
-    if (typeof ssh.get !== "function") {
-      throw new RsmError("NOT_AVAILABLE", "Cannot open a shell: SSH sessions are not available");
-    }
-    return ssh.get(id);
-  }
-
-  /** Follows a session's events while it has shells. */
-  #watch(sessionId: string, session: SessionLike): void {
-    const current = this.#watched.get(sessionId);
-    if (current?.session === session) return;
-    current?.off();
-    const mine = () =>
-      [...this.#entries.values()].filter((e) => e.kind === "ssh" && e.owner === sessionId);
-    const onDown = () => {
-      for (const e of mine()) {
-        if (e.durable) e.shell.detach();
-        else e.shell.markLost();
-      }
-    };
-    const onConnected = (client: Client) => {
-      for (const e of mine()) {
-        if (e.durable) this.#reattach(e, session);
-        else if (e.client !== client) e.shell.markLost();
-      }
-    };
-    const onClosed = () => {
-      for (const [k, e] of this.#entries) {
-        if (e.kind !== "ssh" || e.owner !== sessionId) continue;
-        if (e.durable) (e.shell.detach() as TmuxStream | undefined)?.detach();
-        e.shell.close();
-        this.#entries.delete(k);
-      }
-      this.#watched.get(sessionId)?.off();
-      this.#watched.delete(sessionId);
-      this.app.store.changed();
-    };
-    session.on("down", onDown);
-    session.on("connected", onConnected as (...args: never[]) => void);
-    session.on("closed", onClosed);
-    this.#watched.set(sessionId, {
-      session,
-      off: () => {
-        session.off("down", onDown);
-        session.off("connected", onConnected as (...args: never[]) => void);
-        session.off("closed", onClosed);
+      signal: this.#stopping.signal,
+      changed: () => this.#store.changed(),
+      remove: () => {
+        if (this.#entries.get(k)?.shell === shell) this.#remove(k);
       },
-    });
+    };
   }
 
   #remove(k: string): void {
@@ -427,24 +283,27 @@ export class ShellManager {
     if (!e) return;
     e.shell.dispose();
     this.#entries.delete(k);
+    e.handle.release?.();
   }
 
   #save(): SavedShell[] {
     const out: SavedShell[] = [];
     for (const e of this.#entries.values()) {
-      if (!e.durable || !e.tmux || e.shell.closed) continue;
-      // only sessions that come back after a restart can re-attach their shells
-      if (!this.#persistent(e.owner)) continue;
+      if (e.shell.closed || !e.handle.save || !e.backend.restore) continue;
+      const fields = e.handle.save();
+      if (!fields) continue;
+      const s = e.shell;
       out.push({
-        session_id: e.owner,
-        shell_id: e.shell.id,
-        tmux: e.tmux,
-        rows: e.shell.rows,
-        cols: e.shell.cols,
-        opened_at: e.shell.openedAt,
-        ...(e.shell.flavour ? { flavour: e.shell.flavour } : {}),
-        ...(e.shell.hookToken ? { hook_token: e.shell.hookToken } : {}),
-        ...(e.shell.ansiC ? { ansi_c: true } : {}),
+        kind: e.kind,
+        [e.backend.owner.field]: e.owner,
+        shell_id: s.id,
+        ...fields,
+        rows: s.rows,
+        cols: s.cols,
+        opened_at: s.openedAt,
+        ...(s.flavour ? { flavour: s.flavour } : {}),
+        ...(s.hookToken ? { hook_token: s.hookToken } : {}),
+        ...(s.ansiC ? { ansi_c: true } : {}),
       });
     }
     return out;
@@ -454,47 +313,55 @@ export class ShellManager {
     if (!Array.isArray(data)) return;
     await loadScreenEngine();
     for (const raw of data as SavedShell[]) {
-      if (!raw || typeof raw.session_id !== "string" || typeof raw.shell_id !== "string") continue;
-      const k = key("ssh", raw.session_id, raw.shell_id);
-      if (this.#entries.has(k)) continue;
-      const entry = this.#add(
-        k,
-        raw.shell_id,
-        undefined,
-        {
-          kind: "ssh",
-          owner: raw.session_id,
-          durable: true,
-          tmux: raw.tmux ?? tmuxName(raw.session_id, raw.shell_id),
-        },
-        clampSize(raw.rows, 24),
-        clampSize(raw.cols, 80),
-        raw.opened_at,
-        false,
-        raw,
-      );
-      let session: SessionLike;
-      try {
-        session = this.#session(raw.session_id);
-      } catch (err) {
-        // the session did not come back (not persistent): keep the record visible as lost
-        entry.shell.lost = true;
-        entry.shell.markExited(null);
-        this.app.log.warn("durable shell's session is gone", {
+      if (!raw || typeof raw.shell_id !== "string") continue;
+      const kind = typeof raw.kind === "string" ? raw.kind : "ssh";
+      const backend = this.backends.has(kind) ? this.backends.get(kind) : undefined;
+      const owner = backend && raw[backend.owner.field];
+      if (!backend?.restore || typeof owner !== "string") {
+        this.#log.warn("saved shell not restored: its kind is not registered", {
+          kind,
           shell: raw.shell_id,
-          session: raw.session_id,
-          error: errorMessage(err),
         });
         continue;
       }
-      this.#watch(raw.session_id, session);
-      this.#reattach(entry, session).catch(() => {});
+      const k = key(kind, owner, raw.shell_id);
+      if (this.#entries.has(k)) continue;
+      const rows = clampSize(raw.rows, 24);
+      const cols = clampSize(raw.cols, 80);
+      const shell = new Shell(undefined, {
+        id: raw.shell_id,
+        rows,
+        cols,
+        openedAt: raw.opened_at,
+        restored: {
+          flavour: ["bash", "zsh", "ksh", "fish", "posix"].includes(raw.flavour ?? "")
+            ? raw.flavour
+            : undefined,
+          hookToken: /^[0-9a-f]{8,32}$/.test(raw.hook_token ?? "") ? raw.hook_token : undefined,
+          ansiC: raw.ansi_c === true,
+        },
+      });
+      const control = this.#control(k, shell);
+      try {
+        const handle = backend.restore(
+          { owner, id: raw.shell_id, rows, cols, options: raw },
+          control,
+        );
+        this.#entries.set(k, { kind, owner, shell, backend, handle });
+        if (handle.stream) shell.attach(handle.stream, handle.onEnd?.bind(handle));
+      } catch (err) {
+        shell.dispose();
+        this.#log.warn("saved shell not restored", {
+          kind,
+          shell: raw.shell_id,
+          error: errorMessage(err),
+        });
+      }
     }
-    return Promise.resolve();
   }
 }
 
-function key(kind: ShellKind, owner: string, id: string): string {
+function key(kind: string, owner: string, id: string): string {
   return `${kind}:${owner.length}:${owner}:${id}`;
 }
 
@@ -506,14 +373,14 @@ function info(e: Entry): ShellInfo {
   const s = e.shell;
   const out: ShellInfo = {
     id: s.id,
-    ...(e.kind === "ssh" ? { session_id: e.owner } : { host_id: e.owner }),
-    ...(e.container !== undefined ? { container: e.container } : {}),
+    [e.backend.owner.field]: e.owner,
+    ...e.handle.info,
     opened_at: s.openedAt,
     buffered_bytes: s.ring.size,
     dropped_bytes: s.ring.droppedTotal,
     closed: s.closed,
     lost: s.lost,
-    durable: e.durable,
+    durable: e.handle.durable === true,
     ...s.state(),
   };
   if (s.closed) out.exit_code = s.exitCode;

@@ -1,8 +1,8 @@
 import type { Client, ClientChannel } from "ssh2";
 import { Buffer } from "node:buffer";
-import { RsmError } from "../errors.ts";
-import { PtyEvents, type PtyStream } from "./pty.ts";
-import { checkEnvNames, shq, sshRun } from "./ssh_backend.ts";
+import { RsmError } from "../../errors.ts";
+import { PtyEvents, type PtyStream } from "../../term/pty.ts";
+import { checkEnvNames, shq, sshRun } from "./pty.ts";
 
 /** Options for {@link openTmux}. */
 export interface TmuxOptions {

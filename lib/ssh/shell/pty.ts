@@ -1,7 +1,7 @@
 import type { Client, ClientChannel } from "ssh2";
 import { Buffer } from "node:buffer";
-import { RsmError } from "../errors.ts";
-import { PtyEvents, type PtyOpenOptions, type PtyStream } from "./pty.ts";
+import { RsmError } from "../../errors.ts";
+import { PtyEvents, type PtyOpenOptions, type PtyStream } from "../../term/pty.ts";
 
 /** Options for {@link openSshPty}. */
 export interface SshPtyOptions extends PtyOpenOptions {
