@@ -15,7 +15,8 @@ import { join } from "node:path";
 import { App } from "../../lib/app.ts";
 import { silentLogger } from "../../lib/log.ts";
 import type { Paths } from "../../lib/paths.ts";
-import { ALL_TOOLS, buildRegistry, type Format, type Group, GROUPS } from "../../lib/mcp/mod.ts";
+import { allTools, buildRegistry, type Format, type Group, GROUPS } from "../../lib/mcp/mod.ts";
+import type { ShellBackends } from "../../lib/term/mod.ts";
 import { ToolRegistry } from "../../lib/mcp/registry.ts";
 import type { ToolDef } from "../../lib/mcp/tool.ts";
 
@@ -81,14 +82,20 @@ export function tempPaths(dir: string): Paths {
   };
 }
 
-/** A registry of `groups`' tools with `extra` added (replacing tools of the same name). */
+/**
+ * A registry of `groups`' tools (the shell tools of the backends in `shells`) with `extra`
+ * added (replacing tools of the same name).
+ */
 export function registryWith(
   groups: ReadonlySet<Group>,
+  shells: ShellBackends,
   extra: readonly ToolDef[] = [],
 ): ToolRegistry {
-  if (extra.length === 0) return buildRegistry(groups);
+  if (extra.length === 0) return buildRegistry(groups, shells);
   const names = new Set(extra.map((t) => t.name));
-  const served = ALL_TOOLS.filter((t) => (groups.has(t.group) || t.always) && !names.has(t.name));
+  const served = allTools(shells).filter((t) =>
+    (groups.has(t.group) || t.always) && !names.has(t.name)
+  );
   return new ToolRegistry([...served, ...extra]);
 }
 
@@ -133,7 +140,7 @@ export async function startInProc(options: InProcOptions = {}): Promise<InProc> 
   try {
     if (options.start ?? owned) await app.start();
     await options.configure?.(app);
-    const registry = options.registry ?? registryWith(groups, options.tools);
+    const registry = options.registry ?? registryWith(groups, app.shells.backends, options.tools);
     server = registry.createServer(app);
     client = new Client({ name: "rsm-inproc-tests", version: "1.0.0" });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();

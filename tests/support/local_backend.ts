@@ -14,6 +14,7 @@ export interface LocalShellOptions {
   command?: string | undefined;
   /** Keep the shell across a restart (saved in state.json; restore starts a new process). */
   keep?: boolean | undefined;
+  env?: Record<string, string> | undefined;
 }
 
 /** What the backend did, for assertions. */
@@ -47,7 +48,7 @@ export function localShellBackend(
     open({ owner, id, rows, cols, options }) {
       log.opened.push(`${owner}/${id}`);
       const command = options.command ?? "sh";
-      const stream = localPty(command, { rows, cols, env: { PS1: "$ " } });
+      const stream = localPty(command, { rows, cols, env: { PS1: "$ ", ...options.env } });
       return Promise.resolve({
         stream,
         command,
