@@ -36,205 +36,230 @@ export interface Routes {
   sessions(): number;
 }
 
+/** The open MCP sessions of both transports. */
+interface Sessions {
+  streamable: Map<string, { transport: WebStandardStreamableHTTPServerTransport; server: Server }>;
+  legacy: Map<string, { transport: LegacySseTransport; server: Server }>;
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function rpcError(status: number, code: number, message: string): Response {
+  return json(status, { jsonrpc: "2.0", error: { code, message }, id: null });
+}
+
 /**
  * Builds the routes: `/health`, `/status`, `/shutdown`, MCP Streamable HTTP at `/mcp` (one MCP
  * server object per MCP session, all on the same App), and legacy `GET /sse` + `POST /message`.
  * Every route needs the bearer token and passes the Host/Origin check; bodies are limited.
  */
 export function createRoutes(options: RoutesOptions): Routes {
-  const { app, registry, token } = options;
-  const streamable = new Map<
-    string,
-    { transport: WebStandardStreamableHTTPServerTransport; server: Server }
-  >();
-  const legacy = new Map<string, { transport: LegacySseTransport; server: Server }>();
-
-  const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-    new Response(JSON.stringify(body), {
-      status,
-      headers: { "content-type": "application/json", ...headers },
-    });
-  const rpcError = (status: number, code: number, message: string) =>
-    json(status, { jsonrpc: "2.0", error: { code, message }, id: null });
-
-  async function parseBody(req: Request): Promise<unknown | Response> {
-    try {
-      const text = await readBody(req, MAX_BODY);
-      const value = JSON.parse(text);
-      // The SDK's parsing drops a `"__proto__"` key silently (it would be a prototype, not a
-      // field); refuse it like any unknown field rather than run a call without it.
-      if (text.includes('"__proto__"') && hasProtoKey(text)) {
-        const id = (value as { id?: unknown })?.id ?? null;
-        return json(400, {
-          jsonrpc: "2.0",
-          id,
-          error: {
-            code: -32602,
-            message: 'Invalid params: unknown field "__proto__" (not accepted)',
-          },
-        });
-      }
-      return value;
-    } catch (err) {
-      if (err instanceof BodyTooLarge) {
-        return rpcError(413, -32600, `request body larger than ${MAX_BODY} bytes`);
-      }
-      return rpcError(400, -32700, "Parse error: body is not valid JSON");
-    }
-  }
-
-  async function mcp(req: Request): Promise<Response> {
-    let parsedBody: unknown;
-    if (req.method === "POST") {
-      const body = await parseBody(req);
-      if (body instanceof Response) return body;
-      parsedBody = body;
-    }
-    const sid = req.headers.get("mcp-session-id");
-    if (sid) {
-      const entry = streamable.get(sid);
-      if (!entry) return rpcError(404, -32001, "Session not found: initialize a new session");
-      const refused = refuseBadCall(parsedBody);
-      if (refused) return json(200, refused);
-      return entry.transport.handleRequest(req, { parsedBody });
-    }
-    if (req.method === "POST" && isInitializeRequest(parsedBody)) {
-      const transport = new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => crypto.randomUUID(),
-        onsessioninitialized: (id: string) => {
-          streamable.set(id, { transport, server });
-        },
-        onsessionclosed: (id: string) => {
-          streamable.delete(id);
-        },
-      });
-      const server = sessionServer(req);
-      if (server instanceof Response) return server;
-      transport.onclose = () => {
-        if (transport.sessionId) streamable.delete(transport.sessionId);
-      };
-      await server.connect(transport);
-      return transport.handleRequest(req, { parsedBody });
-    }
-    return rpcError(400, -32000, "Bad Request: send initialize first, or a valid mcp-session-id");
-  }
-
-  /**
-   * The MCP server of a new session. A launcher sends its client's tool profile and format
-   * (`x-rsm-tools`, `x-rsm-format`, from its REMOTE_SHELL_MCP_TOOLS / _FORMAT), so clients with
-   * different profiles each get theirs from one daemon; without them, the daemon's own apply.
-   */
-  function sessionServer(req: Request): Server | Response {
-    const tools = req.headers.get("x-rsm-tools");
-    const format = req.headers.get("x-rsm-format");
-    if (tools === null && format === null) return registry.createServer(app);
-    let groups = app.groups;
-    try {
-      if (tools !== null) groups = parseGroups(tools);
-    } catch (err) {
-      return rpcError(400, -32602, `Invalid params: ${errorMessage(err)}`);
-    }
-    if (format !== null && format !== "toon" && format !== "json") {
-      return rpcError(
-        400,
-        -32602,
-        `Invalid params: REMOTE_SHELL_MCP_FORMAT must be toon or json, not "${
-          format.slice(0, 40)
-        }"`,
-      );
-    }
-    // The session's view of the one App: same managers and state, its own profile and format.
-    const view = Object.create(app, {
-      groups: { value: groups },
-      format: { value: (format ?? app.format) as Format },
-    }) as App;
-    const reg = tools === null ? registry : (options.registryFor?.(groups) ?? registry);
-    return reg.createServer(view);
-  }
-
-  async function sse(req: Request, url: URL): Promise<Response> {
-    if (req.method === "GET" && url.pathname === "/sse") {
-      const transport = new LegacySseTransport();
-      const server = registry.createServer(app);
-      legacy.set(transport.sessionId, { transport, server });
-      transport.onclose = () => legacy.delete(transport.sessionId);
-      await server.connect(transport);
-      return transport.response("/message");
-    }
-    if (req.method === "POST" && url.pathname === "/message") {
-      const entry = legacy.get(url.searchParams.get("sessionId") ?? "");
-      if (!entry) return rpcError(404, -32001, "Session not found: open GET /sse first");
-      const body = await parseBody(req);
-      if (body instanceof Response) return body;
-      for (const msg of Array.isArray(body) ? body : [body]) {
-        const refused = refuseBadCall(msg);
-        if (refused) await entry.transport.send(refused);
-        else entry.transport.receive(msg as JSONRPCMessage);
-      }
-      return new Response("Accepted", { status: 202 });
-    }
-    return json(405, { error: "method not allowed" });
-  }
-
+  const sessions: Sessions = { streamable: new Map(), legacy: new Map() };
   return {
     async handle(req: Request): Promise<Response> {
+      const url = new URL(req.url);
       // the person's pages: same Host/Origin rules; a cookie from a one-time link, not the token
-      if (new URL(req.url).pathname.startsWith("/web")) {
-        const denied = checkHostOrigin(req, options.boundHost);
-        if (denied) {
-          await req.body?.cancel().catch(() => {});
-          return denied;
-        }
-        try {
-          return await handleWeb(app, req, new URL(req.url));
-        } catch (err) {
-          app.log.error("page failed", { error: err });
-          return new Response("internal error; see daemon.log", { status: 500 });
-        }
-      }
-      const denied = checkHostOrigin(req, options.boundHost) ?? checkBearer(req, token);
+      if (url.pathname.startsWith("/web")) return await web(options, req, url);
+      const denied = checkHostOrigin(req, options.boundHost) ?? checkBearer(req, options.token);
       if (denied) {
         await req.body?.cancel().catch(() => {});
         return denied;
       }
-      const url = new URL(req.url);
       try {
-        switch (url.pathname) {
-          case "/health":
-            return json(200, { ok: true, pid: Deno.pid, version: VERSION });
-          case "/status":
-            return json(200, statusReport(app));
-          case "/shutdown":
-            if (req.method !== "POST") return json(405, { error: "use POST" });
-            queueMicrotask(options.onShutdown);
-            return json(200, { ok: true, stopping: Deno.pid });
-          case "/console-link":
-            // `rsm console`: a one-time login link to the web console (10 minutes)
-            if (req.method !== "POST") return json(405, { error: "use POST" });
-            return json(200, { url: app.web.link("/web/console", 10 * 60_000) });
-          case "/mcp":
-            return await mcp(req);
-          case "/sse":
-          case "/message":
-            return await sse(req, url);
-          default:
-            return json(404, { error: `no route ${url.pathname}` });
-        }
+        return await route(options, sessions, req, url);
       } catch (err) {
-        app.log.error("request failed", { path: url.pathname, error: err });
+        options.app.log.error("request failed", { path: url.pathname, error: err });
         return rpcError(500, -32603, "Internal error; see daemon.log");
       }
     },
     async close() {
-      for (const { transport, server } of [...streamable.values(), ...legacy.values()]) {
+      const all = [...sessions.streamable.values(), ...sessions.legacy.values()];
+      for (const { transport, server } of all) {
         await transport.close().catch(() => {});
         await server.close().catch(() => {});
       }
-      streamable.clear();
-      legacy.clear();
+      sessions.streamable.clear();
+      sessions.legacy.clear();
     },
-    sessions: () => streamable.size + legacy.size,
+    sessions: () => sessions.streamable.size + sessions.legacy.size,
   };
+}
+
+/** The person's pages under `/web`. */
+async function web(options: RoutesOptions, req: Request, url: URL): Promise<Response> {
+  const denied = checkHostOrigin(req, options.boundHost);
+  if (denied) {
+    await req.body?.cancel().catch(() => {});
+    return denied;
+  }
+  try {
+    return await handleWeb(options.app, req, url);
+  } catch (err) {
+    options.app.log.error("page failed", { error: err });
+    return new Response("internal error; see daemon.log", { status: 500 });
+  }
+}
+
+/** A request that passed the token and Host/Origin checks, by path. */
+async function route(
+  options: RoutesOptions,
+  sessions: Sessions,
+  req: Request,
+  url: URL,
+): Promise<Response> {
+  const { app } = options;
+  switch (url.pathname) {
+    case "/health":
+      return json(200, { ok: true, pid: Deno.pid, version: VERSION });
+    case "/status":
+      return json(200, statusReport(app));
+    case "/shutdown":
+      if (req.method !== "POST") return json(405, { error: "use POST" });
+      queueMicrotask(options.onShutdown);
+      return json(200, { ok: true, stopping: Deno.pid });
+    case "/console-link":
+      // `rsm console`: a one-time login link to the web console (10 minutes)
+      if (req.method !== "POST") return json(405, { error: "use POST" });
+      return json(200, { url: app.web.link("/web/console", 10 * 60_000) });
+    case "/mcp":
+      return await mcp(options, sessions, req);
+    case "/sse":
+    case "/message":
+      return await sse(options, sessions, req, url);
+    default:
+      return json(404, { error: `no route ${url.pathname}` });
+  }
+}
+
+/** A JSON-RPC body (limited in size), or the error response to send instead. */
+async function parseBody(req: Request): Promise<unknown | Response> {
+  try {
+    const text = await readBody(req, MAX_BODY);
+    const value = JSON.parse(text);
+    // The SDK's parsing drops a `"__proto__"` key silently (it would be a prototype, not a
+    // field); refuse it like any unknown field rather than run a call without it.
+    if (text.includes('"__proto__"') && hasProtoKey(text)) {
+      const id = (value as { id?: unknown })?.id ?? null;
+      return json(400, {
+        jsonrpc: "2.0",
+        id,
+        error: {
+          code: -32602,
+          message: 'Invalid params: unknown field "__proto__" (not accepted)',
+        },
+      });
+    }
+    return value;
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      return rpcError(413, -32600, `request body larger than ${MAX_BODY} bytes`);
+    }
+    return rpcError(400, -32700, "Parse error: body is not valid JSON");
+  }
+}
+
+/** MCP Streamable HTTP at `/mcp`: a new session on initialize, else the session's transport. */
+async function mcp(options: RoutesOptions, sessions: Sessions, req: Request): Promise<Response> {
+  let parsedBody: unknown;
+  if (req.method === "POST") {
+    const body = await parseBody(req);
+    if (body instanceof Response) return body;
+    parsedBody = body;
+  }
+  const sid = req.headers.get("mcp-session-id");
+  if (sid) {
+    const entry = sessions.streamable.get(sid);
+    if (!entry) return rpcError(404, -32001, "Session not found: initialize a new session");
+    const refused = refuseBadCall(parsedBody);
+    if (refused) return json(200, refused);
+    return entry.transport.handleRequest(req, { parsedBody });
+  }
+  if (req.method === "POST" && isInitializeRequest(parsedBody)) {
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => crypto.randomUUID(),
+      onsessioninitialized: (id: string) => {
+        sessions.streamable.set(id, { transport, server });
+      },
+      onsessionclosed: (id: string) => {
+        sessions.streamable.delete(id);
+      },
+    });
+    const server = sessionServer(options, req);
+    if (server instanceof Response) return server;
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.streamable.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    return transport.handleRequest(req, { parsedBody });
+  }
+  return rpcError(400, -32000, "Bad Request: send initialize first, or a valid mcp-session-id");
+}
+
+/**
+ * The MCP server of a new session. A launcher sends its client's tool profile and format
+ * (`x-rsm-tools`, `x-rsm-format`, from its REMOTE_SHELL_MCP_TOOLS / _FORMAT), so clients with
+ * different profiles each get theirs from one daemon; without them, the daemon's own apply.
+ */
+function sessionServer(options: RoutesOptions, req: Request): Server | Response {
+  const { app, registry } = options;
+  const tools = req.headers.get("x-rsm-tools");
+  const format = req.headers.get("x-rsm-format");
+  if (tools === null && format === null) return registry.createServer(app);
+  let groups = app.groups;
+  try {
+    if (tools !== null) groups = parseGroups(tools);
+  } catch (err) {
+    return rpcError(400, -32602, `Invalid params: ${errorMessage(err)}`);
+  }
+  if (format !== null && format !== "toon" && format !== "json") {
+    return rpcError(
+      400,
+      -32602,
+      `Invalid params: REMOTE_SHELL_MCP_FORMAT must be toon or json, not "${format.slice(0, 40)}"`,
+    );
+  }
+  // The session's view of the one App: same managers and state, its own profile and format.
+  const view = Object.create(app, {
+    groups: { value: groups },
+    format: { value: (format ?? app.format) as Format },
+  }) as App;
+  const reg = tools === null ? registry : (options.registryFor?.(groups) ?? registry);
+  return reg.createServer(view);
+}
+
+/** The legacy HTTP+SSE transport: `GET /sse` opens a session, `POST /message` feeds it. */
+async function sse(
+  options: RoutesOptions,
+  sessions: Sessions,
+  req: Request,
+  url: URL,
+): Promise<Response> {
+  if (req.method === "GET" && url.pathname === "/sse") {
+    const transport = new LegacySseTransport();
+    const server = options.registry.createServer(options.app);
+    sessions.legacy.set(transport.sessionId, { transport, server });
+    transport.onclose = () => sessions.legacy.delete(transport.sessionId);
+    await server.connect(transport);
+    return transport.response("/message");
+  }
+  if (req.method === "POST" && url.pathname === "/message") {
+    const entry = sessions.legacy.get(url.searchParams.get("sessionId") ?? "");
+    if (!entry) return rpcError(404, -32001, "Session not found: open GET /sse first");
+    const body = await parseBody(req);
+    if (body instanceof Response) return body;
+    for (const msg of Array.isArray(body) ? body : [body]) {
+      const refused = refuseBadCall(msg);
+      if (refused) await entry.transport.send(refused);
+      else entry.transport.receive(msg as JSONRPCMessage);
+    }
+    return new Response("Accepted", { status: 202 });
+  }
+  return json(405, { error: "method not allowed" });
 }
 
 /**
