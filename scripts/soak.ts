@@ -46,7 +46,38 @@ const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1
 const lastFault = new Map<string, number>();
 const since = (kind: string) => Date.now() - (lastFault.get(kind) ?? -Infinity);
 /** Per-minute rows for the summary table. */
-const minutes: { minute: number; ops: number; rss: number; other: number }[] = [];
+const minutes: {
+  minute: number;
+  ops: number;
+  rss: number;
+  heap: number;
+  external: number;
+  errors: number;
+  other: number;
+}[] = [];
+
+/** Calls that outlived their `wait_ms` (20 s) and came back as jobs, followed to their end. */
+let becameJobs = 0;
+
+/**
+ * A result that is a running job (the call took longer than `wait_ms`, e.g. right after a
+ * fault on a loaded machine) is followed with job_wait to its end, then forgotten; the job's
+ * output stands in for the result's stdout/output.
+ */
+// deno-lint-ignore no-explicit-any
+async function settle(c: RsmClient, r: any): Promise<any> {
+  if (!r || r.state !== "running" || typeof r.job_id !== "string") return r;
+  becameJobs++;
+  let output = "";
+  // deno-lint-ignore no-explicit-any
+  let w: any;
+  do {
+    w = await c.callJson("job_wait", { job_id: r.job_id, wait_ms: 60_000 });
+    output += w.output ?? "";
+  } while (w.state === "running");
+  await c.call("job_forget", { job_id: r.job_id }).catch(() => {});
+  return { ...w, stdout: output, output };
+}
 
 /** Sorts an error into a kind; kinds that follow a fault are expected, "other" is not. */
 function kindOf(err: unknown): string {
@@ -145,7 +176,10 @@ try {
       const op = choices[Math.floor(Math.random() * choices.length)];
       try {
         if (op === "exec") {
-          const r = await c.callJson("ssh_exec", { session_id: "soak", command: `echo ${token}` });
+          const r = await settle(
+            c,
+            await c.callJson("ssh_exec", { session_id: "soak", command: `echo ${token}` }),
+          );
           if (r.signal === "SIGKILL" && since("sshd restart") < 10_000) {
             throw new Error(`killed by the sshd restart ${since("sshd restart")} ms before`);
           }
@@ -162,11 +196,14 @@ try {
           await c.callJson("ssh_shell_open", { session_id: "soak", shell_id: `s${i}` }).catch(
             () => {},
           );
-          const r = await c.callJson("ssh_shell_run", {
-            session_id: "soak",
-            shell_id: `s${i}`,
-            command: `echo ${token}`,
-          });
+          const r = await settle(
+            c,
+            await c.callJson("ssh_shell_run", {
+              session_id: "soak",
+              shell_id: `s${i}`,
+              command: `echo ${token}`,
+            }),
+          );
           if (r.output.trim() !== token) throw new Error(`bad shell output: ${JSON.stringify(r)}`);
         } else if (op === "forward") {
           const body = await (await fetch(`http://127.0.0.1:${fwPort}/${token}`, {
@@ -179,11 +216,14 @@ try {
           const r = await c.callJson("ssh_file_read", { session_id: "soak", path });
           if (r.data !== token) throw new Error(`bad file read: ${r.data}`);
         } else if (op === "docker") {
-          const r = await c.callJson("docker_exec", {
-            host_id: "eng",
-            container: "soakc",
-            cmd: ["echo", token],
-          });
+          const r = await settle(
+            c,
+            await c.callJson("docker_exec", {
+              host_id: "eng",
+              container: "soakc",
+              cmd: ["echo", token],
+            }),
+          );
           if (r.stdout !== `${token}\n`) throw new Error(`bad docker_exec: ${JSON.stringify(r)}`);
         } else if (op === "status") {
           await c.callJson("status");
@@ -254,23 +294,40 @@ try {
     }
   };
 
+  let lastHandle: { pid: number } | undefined;
   const report = async () => {
     let minute = 0;
     while (Date.now() < stopAt) {
       await new Promise((r) => setTimeout(r, Math.min(60_000, Math.max(0, stopAt - Date.now()))));
       minute++;
-      const h = await readHandle(tmp.env);
+      // the handle may be deleted or corrupted by a fault right now: then the last pid seen
+      const h = (await readHandle(tmp.env).catch(() => undefined)) ?? lastHandle;
+      if (h) lastHandle = h;
       const rss = h ? await rssKiB(h.pid).catch(() => 0) : 0;
-      if (h) samples.push({ minute, pid: h.pid, rss });
+      if (h && rss) samples.push({ minute, pid: h.pid, rss });
+      // the V8 heap and memory outside it (buffers) as the daemon reports them in `status`
+      const mem = await clients[0].callJson("status", {}, { timeout: 20_000 })
+        .then((s) => s.memory as { heap_used: number; external: number })
+        .catch(() => ({ heap_used: 0, external: 0 }));
       const total = [...ops.values()].reduce((a, b) => a + b, 0);
+      const errs = [...errors.values()].reduce((a, b) => a + b, 0);
       const other = [...errors].filter(([k]) => k.startsWith("other"))
         .reduce((a, [, v]) => a + v, 0);
-      minutes.push({ minute, ops: total, rss, other });
+      minutes.push({
+        minute,
+        ops: total,
+        rss,
+        heap: mem.heap_used,
+        external: mem.external,
+        errors: errs,
+        other,
+      });
       console.log(
         `[${minute} min] ops ${total} (${
           (total / ((Date.now() - started) / 1000)).toFixed(1)
         }/s) ` +
-          `daemon pid ${h?.pid ?? "-"} RSS ${(rss / 1024).toFixed(0)} MiB; ` +
+          `daemon pid ${h?.pid ?? "-"} RSS ${(rss / 1024).toFixed(0)} MiB heap ${mem.heap_used} ` +
+          `MiB external ${mem.external} MiB; ` +
           `faults ${fmt(faults)}; errors ${fmt(errors) || "none"}`,
       );
     }
@@ -290,6 +347,7 @@ try {
   console.log(`faults: ${fmt(faults)}`);
   console.log(`errors by kind: ${fmt(errors) || "none"}`);
   console.log(`unexplained errors ("other"): ${other}`);
+  console.log(`calls that outlived wait_ms and were followed as jobs: ${becameJobs}`);
   console.log(
     `RSS of the longest-lived daemon (pid ${longest[0]?.pid}, ${longest.length} samples): ` +
       longest.map((s) => `${(s.rss / 1024).toFixed(0)}`).join(" → ") + " MiB",
@@ -307,10 +365,16 @@ try {
         `${(worst * 100).toFixed(1)}% of it: ${worst <= 0.1 ? "FLAT" : "NOT FLAT"}`,
     );
   }
-  console.log("\n| minute | operations (total) | daemon RSS (MiB) | unexplained errors (total) |");
-  console.log("| -----: | -----------------: | ---------------: | -------------------------: |");
+  console.log(
+    "\n| minute | calls (total) | daemon RSS (MiB) | V8 heap used (MiB) | external (MiB) " +
+      "| errors (total, all after faults) | unexplained errors |",
+  );
+  console.log("| -: | -: | -: | -: | -: | -: | -: |");
   for (const r of minutes) {
-    console.log(`| ${r.minute} | ${r.ops} | ${(r.rss / 1024).toFixed(0)} | ${r.other} |`);
+    console.log(
+      `| ${r.minute} | ${r.ops} | ${(r.rss / 1024).toFixed(0)} | ${r.heap} | ${r.external} | ` +
+        `${r.errors} | ${r.other} |`,
+    );
   }
 } finally {
   for (const c of clients) await c.close();

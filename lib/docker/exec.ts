@@ -136,13 +136,25 @@ export function dockerExec(
     }
     let timedOut = false;
     let note: string | undefined;
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const stop = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    // The timer and the abort listener are removed as soon as the command ends: a listener
+    // left on the call's signal would keep this call's job, captures and closures alive until
+    // the daemon stops (the call's signal depends on the daemon's own), and an hour-long
+    // AbortSignal.timeout would keep its timer for the hour.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onStop = () => {};
     const stopped = new Promise<"stop">((resolve) => {
-      if (stop.aborted) resolve("stop");
-      stop.addEventListener("abort", () => resolve("stop"), { once: true });
+      onStop = () => resolve("stop");
+      timer = setTimeout(onStop, timeoutMs);
+      if (options.signal?.aborted) onStop();
+      else options.signal?.addEventListener("abort", onStop, { once: true });
     });
-    const first = await Promise.race([done.then(() => "done" as const), stopped]);
+    let first: "done" | "stop";
+    try {
+      first = await Promise.race([done.then(() => "done" as const), stopped]);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onStop);
+    }
     if (first === "stop") {
       timedOut = true;
       if (wrap) {

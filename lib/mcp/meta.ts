@@ -21,6 +21,7 @@ export function statusReport(app: App) {
     ...(app.audit.failures ? { audit_log_errors: app.audit.failures } : {}),
     may_run: mayRun(), // local programs this daemon may start (README "Security model")
     outputs: app.outputs.stats(),
+    memory: memoryMiB(),
   };
 }
 
@@ -49,6 +50,18 @@ export const metaTools: ToolDef[] = [
     },
   }),
 ];
+
+/** The daemon's memory in MiB (resident set, V8 heap, memory outside the heap such as buffers). */
+function memoryMiB() {
+  const m = Deno.memoryUsage();
+  const mib = (n: number) => Math.round(n / 1048576 * 10) / 10;
+  return {
+    rss: mib(m.rss),
+    heap_used: mib(m.heapUsed),
+    heap_total: mib(m.heapTotal),
+    external: mib(m.external),
+  };
+}
 
 /** `93s` → `1m33s`. */
 export function formatUptime(ms: number): string {
