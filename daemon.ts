@@ -1,7 +1,7 @@
 /**
  * `rsm daemon`: takes the lock, mints the token, serves MCP over loopback HTTP, writes the
  * handle, restores persisted state in the background, and on SIGTERM/SIGINT or `rsm stop`
- * persists state first, then closes everything (SPEC §2).
+ * persists state first, then closes everything (docs/architecture.md "The daemon").
  */
 import { type Level, Logger } from "./lib/log.ts";
 import { ensureDir, resolvePaths, setting } from "./lib/paths.ts";
@@ -24,7 +24,7 @@ export interface DaemonFlags {
   detached?: boolean;
 }
 
-/** Parses the tool profile `ssh,shell,…` (SPEC §4.9); unknown names are an error. */
+/** Parses the tool profile `ssh,shell,…` (README "MCP client config"); unknown names are an error. */
 export function parseGroups(value: string | undefined): Set<Group> {
   if (!value || value.trim() === "" || value.trim() === "all") return new Set(GROUPS);
   const out = new Set<Group>();

@@ -1,7 +1,7 @@
 /**
  * `rsm stdio`: the MCP server an MCP client starts. It bridges newline-delimited JSON-RPC on
  * stdin/stdout to the daemon's Streamable HTTP endpoint, starting the daemon when none runs
- * and re-initialising transparently after the daemon restarts (SPEC §3).
+ * and re-initialising transparently after the daemon restarts (docs/architecture.md "The launcher").
  *
  * Delivery rules after a daemon death: a message that never reached the daemon is sent again
  * (after the client's `initialize` and `notifications/initialized` are replayed to the new

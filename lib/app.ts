@@ -97,7 +97,7 @@ export class App {
     });
   }
 
-  /** Loads `state.json` and restores persisted things in the background (SPEC §2: not before serving). */
+  /** Loads `state.json` and restores persisted things in the background (docs/architecture.md "The daemon": not before serving). */
   async start(): Promise<void> {
     this.policy.watch();
     this.guard.approvals.start();

@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-/** Where rsm keeps its files; see SPEC §1. */
+/** Where rsm keeps its files; see README "Configuration and files" */
 export interface Paths {
   dir: string;
   handle: string;

@@ -188,7 +188,7 @@ try {
           }
         } else if (op === "shell") {
           if (shellLost[i]) {
-            // a plain shell is `lost` after a reconnect (SPEC §4.1): close it and open anew
+            // a plain shell is `lost` after a reconnect (README "SSH sessions and exec"): close it and open anew
             await c.call("ssh_shell_close", { session_id: "soak", shell_id: `s${i}` })
               .catch(() => {});
             shellLost[i] = false;

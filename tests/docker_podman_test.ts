@@ -1,5 +1,5 @@
 /**
- * SPEC §4.6 "Podman's Docker-compatible API works too": the container suite, copy and shells
+ * README "Docker" "Podman's Docker-compatible API works too": the container suite, copy and shells
  * against `podman system service`.
  */
 import assert from "node:assert/strict";

@@ -18,7 +18,7 @@ import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
 import { z } from "zod";
 import { applyAliases } from "../lib/mcp/aliases.ts";
 import { allTools } from "../lib/mcp/mod.ts";
-import { ShellBackends } from "../lib/term/mod.ts";
+import { builtinBackends } from "./support/backends.ts";
 
 /**
  * Disposed last: the SDK's StdioClientTransport.close() leaves a 2 s timer running after the
@@ -248,7 +248,7 @@ testIf(
 
 Deno.test("old argument forms are rewritten where clear and refused precisely where not", () => {
   const schema = (tool: string) =>
-    z.strictObject(allTools(new ShellBackends()).find((t) => t.name === tool)!.input);
+    z.strictObject(allTools(builtinBackends()).find((t) => t.name === tool)!.input);
   const ok = (tool: string, args: Record<string, unknown>) => {
     const out = applyAliases(tool, args);
     const parsed = schema(tool).safeParse(out);

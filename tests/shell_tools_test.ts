@@ -1,21 +1,10 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { shellTools as toolsOf } from "../lib/mcp/shell.ts";
-import { ShellBackends } from "../lib/term/mod.ts";
-import { sshShellBackend } from "../lib/ssh/mod.ts";
-import { dockerShellBackend } from "../lib/docker/mod.ts";
+import { builtinBackends } from "./support/backends.ts";
 
 /** The tools of the built-in backends (never opened here, so their dependencies refuse). */
-const shellTools = toolsOf(
-  new ShellBackends()
-    .register(sshShellBackend({
-      session: () => {
-        throw new Error("no sessions here");
-      },
-      log: { warn: () => {} },
-    }))
-    .register(dockerShellBackend({ openShell: () => Promise.reject(new Error("no hosts")) })),
-);
+const shellTools = toolsOf(builtinBackends());
 
 const VERBS = ["open", "write", "read", "run", "screen", "resize", "close", "list"];
 

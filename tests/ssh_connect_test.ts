@@ -1,5 +1,5 @@
 /**
- * The session tools' shapes (SPEC §4.1): SessionInfo and SessionRow fields, plain-text
+ * The session tools' shapes (README "SSH sessions and exec"): SessionInfo and SessionRow fields, plain-text
  * confirmations, clear errors for unknown ids and bad specs.
  */
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ const missing = await need(["sshd", "ssh-keygen", "useradd"], true);
 
 testIf(
   missing,
-  "ssh_connect, ssh_info, ssh_list and ssh_disconnect return what SPEC §4.1 says",
+  "ssh_connect, ssh_info, ssh_list and ssh_disconnect return what the README says",
   async (t) => {
     await using user = await createUser();
     await using sshd = await startSshd();

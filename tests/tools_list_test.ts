@@ -1,5 +1,5 @@
 /**
- * The tool surface as a model sees it: every tool of SPEC §4 is served, each has a description
+ * The tool surface as a model sees it: every tool of README "Tools" is served, each has a description
  * and the right annotations, schemas are strict, and the whole list stays small enough to sit
  * in a model's context.
  */
@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { e2eTest } from "./support/env.ts";
 import { rsmSession } from "./support/mcp.ts";
 
-const SPEC_TOOLS = [
+const LISTED_TOOLS = [
   "ssh_connect",
   "ssh_disconnect",
   "ssh_list",
@@ -85,10 +85,10 @@ interface Listed {
   annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean };
 }
 
-e2eTest("every SPEC tool is served with a description, strict schema and annotations", async () => {
+e2eTest("every tool is served with a description, strict schema and annotations", async () => {
   await using rsm = await rsmSession();
   const { tools } = await rsm.client.listTools() as { tools: Listed[] };
-  assert.deepEqual(tools.map((t) => t.name).sort(), [...SPEC_TOOLS].sort());
+  assert.deepEqual(tools.map((t) => t.name).sort(), [...LISTED_TOOLS].sort());
   for (const t of tools) {
     assert.ok((t.description ?? "").split("\n")[0].length > 20, `${t.name} has a description`);
     assert.match(t.title ?? "", /^[A-Z][\w ]{3,39}$/, `${t.name} has a short title`);

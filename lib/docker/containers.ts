@@ -1,9 +1,9 @@
-/** Container listing and lifecycle (SPEC §4.7). */
+/** Container listing and lifecycle (README "Docker"). */
 import type Docker from "dockerode";
 import type { DockerHost } from "./host.ts";
 import { isEngineError } from "./errors.ts";
 
-/** ContainerRow (SPEC §4.7). */
+/** ContainerRow (README "Docker"). */
 export interface ContainerRow {
   id: string;
   name: string;

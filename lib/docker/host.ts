@@ -24,10 +24,10 @@ import {
 import { engineError, isEngineError, transportMessage } from "./errors.ts";
 import { ForwardAgent, type SshClientLike } from "./agent.ts";
 
-/** SSH auth fields as in SPEC §4.1 (used by `ssh://` hosts): the same as `ssh_connect`'s. */
+/** SSH auth fields as in README "SSH sessions and exec" (used by `ssh://` hosts): the same as `ssh_connect`'s. */
 export type DockerSshAuth = AuthSpec;
 
-/** `docker_connect`'s spec (SPEC §4.6). */
+/** `docker_connect`'s spec (README "Docker"). */
 export interface DockerHostSpec {
   host?: string;
   tls_ca_path?: string;
@@ -50,7 +50,7 @@ export interface DockerHostSpec {
 /** Host connection state. */
 export type HostState = "connecting" | "connected" | "disconnected";
 
-/** HostRow (SPEC §4.6). */
+/** HostRow (README "Docker"). */
 export interface HostRow {
   id: string;
   host: string;
@@ -358,7 +358,7 @@ export class DockerHost {
     }
   }
 
-  /** The row (SPEC §4.6). */
+  /** The row (README "Docker"). */
   row(): HostRow {
     return {
       id: this.id,

@@ -6,7 +6,7 @@ import { addSecret } from "../secrets.ts";
 import { dockerConfigDir } from "./endpoint.ts";
 import type { DockerHost } from "./host.ts";
 
-/** ImageRow (SPEC §4.7). */
+/** ImageRow (README "Docker"). */
 export interface ImageRow {
   id: string;
   tag: string;

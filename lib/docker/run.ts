@@ -9,7 +9,7 @@ import { containerLogs } from "./logs.ts";
 import { pullImage, type PullProgress } from "./images.ts";
 import { FrameSplitter } from "./frames.ts";
 
-/** `docker_run`'s spec (SPEC §4.7). */
+/** `docker_run`'s spec (README "Docker"). */
 export interface RunSpec {
   image: string;
   name?: string;

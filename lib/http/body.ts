@@ -1,4 +1,4 @@
-/** Request body limit (SPEC §2). */
+/** Request body limit (docs/architecture.md "The daemon"). */
 export const MAX_BODY = 16 * 1024 * 1024;
 
 /** Thrown by {@link readBody} past the limit. */

@@ -1,6 +1,6 @@
 import { writeFileAtomic } from "../state/atomic.ts";
 
-/** The daemon handle `daemon.json` (SPEC §2). */
+/** The daemon handle `daemon.json` (docs/architecture.md "The daemon"). */
 export interface Handle {
   url: string;
   token: string;

@@ -1,4 +1,4 @@
-/** Docker tools (SPEC §4.6, §4.7): hosts here; containers, images and copy in docker_*.ts. */
+/** Docker tools (README "Docker"): hosts here; containers, images and copy in docker_*.ts. */
 import { z } from "zod";
 import { defineTool, fields, Text, type ToolDef } from "./tool.ts";
 import { containerTools } from "./docker_containers.ts";

@@ -1,4 +1,4 @@
-/** Container tools: list, inspect, lifecycle, logs, exec, run (SPEC §4.7). */
+/** Container tools: list, inspect, lifecycle, logs, exec, run (README "Docker"). */
 import { z } from "zod";
 import {
   containerAction,

@@ -1,4 +1,4 @@
-/** Image and copy tools: list, pull, remove, upload, download (SPEC §4.7). */
+/** Image and copy tools: list, pull, remove, upload, download (README "Docker"). */
 import { resolve } from "node:path";
 import { z } from "zod";
 import {

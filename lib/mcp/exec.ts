@@ -1,5 +1,5 @@
 /**
- * `ssh_exec` (SPEC §4.2): one command on an SSH session, stopped for real on timeout or
+ * `ssh_exec` (README "SSH sessions and exec"): one command on an SSH session, stopped for real on timeout or
  * cancel, output bounded head+tail, audited, with throttled progress.
  */
 import { z } from "zod";

@@ -1,5 +1,5 @@
 /**
- * File tools over SFTP (SPEC §4.5): ssh_file_list/stat/read/write/delete/mkdir/chmod/rename,
+ * File tools over SFTP (README "Files (SFTP)"): ssh_file_list/stat/read/write/delete/mkdir/chmod/rename,
  * ssh_upload and ssh_download. Validation, output bounds, progress and audit only; the work is
  * in lib/ssh (sftp.ts, transfer.ts).
  */

@@ -1,10 +1,10 @@
 import { encode } from "@toon-format/toon";
 import { boundPlain } from "../output/mod.ts";
 
-/** Output formats (SPEC §4). */
+/** Output formats (README "Tools"). */
 export type Format = "toon" | "json";
 
-/** Default cap on one text result, in bytes (SPEC §4.10). */
+/** Default cap on one text result, in bytes (README "Readable results and the output store"). */
 export const DEFAULT_MAX_OUTPUT = 32 * 1024;
 
 /**

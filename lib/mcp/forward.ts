@@ -1,5 +1,5 @@
 /**
- * Port forward tools (SPEC §4.4): ssh_forward_local (-L), ssh_forward_remote (-R),
+ * Port forward tools (README "Port forwards"): ssh_forward_local (-L), ssh_forward_remote (-R),
  * ssh_forward_dynamic (-D, SOCKS5), ssh_forwards_list, ssh_forward_cancel.
  * Validation and formatting only; the work is in lib/ssh/forwards.ts.
  */

@@ -3,7 +3,7 @@ import { VERSION } from "../version.ts";
 import { mayRun } from "../perms.ts";
 import type { App } from "../app.ts";
 
-/** The `status` document (SPEC §4.8), also served as JSON on `GET /status` for `rsm status`. */
+/** The `status` document (README "Meta"), also served as JSON on `GET /status` for `rsm status`. */
 export function statusReport(app: App) {
   return {
     version: VERSION,
@@ -25,7 +25,7 @@ export function statusReport(app: App) {
   };
 }
 
-/** Meta tools: `status` and `snapshot` (SPEC §4.8). */
+/** Meta tools: `status` and `snapshot` (README "Meta"). */
 export const metaTools: ToolDef[] = [
   defineTool({
     name: "status",

@@ -1,5 +1,5 @@
 /**
- * SSH session tools (SPEC §4.1): ssh_connect, ssh_disconnect, ssh_list, ssh_info,
+ * SSH session tools (README "SSH sessions and exec"): ssh_connect, ssh_disconnect, ssh_list, ssh_info,
  * ssh_reconnect, ssh_clone. Validation and formatting only; the work is in lib/ssh.
  */
 import { z } from "zod";

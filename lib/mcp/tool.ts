@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 import type { Subject } from "../policy/mod.ts";
 
-/** Tool groups, the unit of tool profiles (SPEC §4.9). */
+/** Tool groups, the unit of tool profiles (README "MCP client config"). */
 export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "job" | "meta" | "fleet";
 export const GROUPS: readonly Group[] = [
   "ssh",

@@ -1,5 +1,5 @@
 /**
- * `rsm setup`: registers `rsm stdio` in every detected MCP client (SPEC §6).
+ * `rsm setup`: registers `rsm stdio` in every detected MCP client (README "Install").
  *
  * Decisions where the spec is silent:
  * - Without `--yes`, on a terminal it shows the diff and asks; with stdin not a terminal it

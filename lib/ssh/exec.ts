@@ -1,5 +1,5 @@
 /**
- * Runs one command over an SSH connection (SPEC §4.2) and stops it for real on timeout or
+ * Runs one command over an SSH connection (README "SSH sessions and exec") and stops it for real on timeout or
  * cancel.
  *
  * How stopping works: sshd starts the command's shell with `setsid()`, so the shell's pid is

@@ -1,5 +1,5 @@
 /**
- * Owns every port forward of the daemon (SPEC §4.4): creation with validation, listing,
+ * Owns every port forward of the daemon (README "Port forwards"): creation with validation, listing,
  * cancel, the session events that drive them (reconnect, ssh_disconnect), and persistence of
  * the forwards of persistent sessions in `state.json` (key `"forwards"`).
  *
@@ -23,7 +23,7 @@ import type { SshSession } from "./session.ts";
 
 export { DIAL_TIMEOUT_MS, type ForwardSpec, specString } from "./forward.ts";
 
-/** ForwardInfo (SPEC §4.4). `bytes_in`: from the connecting side; `bytes_out`: back to it. */
+/** ForwardInfo (README "Port forwards"). `bytes_in`: from the connecting side; `bytes_out`: back to it. */
 export interface ForwardInfo {
   id: string;
   session_id: string;

@@ -10,7 +10,7 @@ import type { ShellInfo } from "../term/manager.ts";
 import { registerSpecSecrets, scrubSpec, type SessionSpec } from "./spec.ts";
 import { type SessionState, SshSession } from "./session.ts";
 
-/** SessionRow (SPEC §4.1): flat scalars for TOON tables. */
+/** SessionRow (README "SSH sessions and exec"): flat scalars for TOON tables. */
 export interface SessionRow {
   id: string;
   user: string;
@@ -23,7 +23,7 @@ export interface SessionRow {
   shells: number;
 }
 
-/** SessionInfo (SPEC §4.1). */
+/** SessionInfo (README "SSH sessions and exec"). */
 export interface SessionInfo {
   id: string;
   user: string;

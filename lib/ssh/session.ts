@@ -20,7 +20,7 @@ import { type Chain, dialChain } from "./dial.ts";
 import { resolveChain } from "./resolve.ts";
 import type { SessionSpec } from "./spec.ts";
 
-/** Session states (SPEC §4.1). */
+/** Session states (README "SSH sessions and exec"). */
 export type SessionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
 /** Reconnect backoff in seconds; the last value repeats forever. */

@@ -1,5 +1,5 @@
 /**
- * File operations over SFTP (SPEC §4.5): list, stat/lstat, text read by byte range, write
+ * File operations over SFTP (README "Files (SFTP)"): list, stat/lstat, text read by byte range, write
  * (append, mode), delete (recursive), mkdir (recursive), chmod, rename (overwrite). Every
  * failure is an {@link RsmError} that names the path, says why and what to try.
  * Knows nothing of MCP; the tool layer bounds and renders the results.
@@ -51,7 +51,7 @@ export interface FileEntry {
   target?: string;
 }
 
-/** The largest byte range one text read may cover (SPEC §4.5). */
+/** The largest byte range one text read may cover (README "Files (SFTP)"). */
 export const MAX_READ_BYTES = 64 * 1024 * 1024;
 
 function entry(name: string, attrs: Attributes, target?: string): FileEntry {

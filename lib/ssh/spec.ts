@@ -1,5 +1,5 @@
 /**
- * The connection spec of an SSH session (SPEC §4.1), address parsing, secret resolution and
+ * The connection spec of an SSH session (README "SSH sessions and exec"), address parsing, secret resolution and
  * the secret-free copy that goes to `state.json`.
  */
 import { addSecret } from "../secrets.ts";

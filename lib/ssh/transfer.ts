@@ -1,5 +1,5 @@
 /**
- * `ssh_upload` / `ssh_download` (SPEC §4.5): a file or a directory tree between this machine
+ * `ssh_upload` / `ssh_download` (README "Files (SFTP)"): a file or a directory tree between this machine
  * and an SSH session, streamed over SFTP with pipelined requests (never whole files in
  * memory, never through an MCP message), permission bits and mtimes kept.
  *

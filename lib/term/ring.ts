@@ -1,6 +1,6 @@
 import { completeLength, fitHead, JSON_COST } from "../output/mod.ts";
 
-/** Default capacity of a shell's output ring: 1 MiB (SPEC §4.3). */
+/** Default capacity of a shell's output ring: 1 MiB (README "Shells"). */
 export const RING_CAPACITY = 1 << 20;
 
 /**

@@ -10,7 +10,7 @@ export async function loadScreenEngine(): Promise<void> {
   xterm ??= (await import("@xterm/headless")).default;
 }
 
-/** What `screen` returns (SPEC §4.3). */
+/** What `screen` returns (README "Shells"). */
 export interface ScreenSnapshot {
   rows: string[];
   cursor_row: number;

@@ -22,7 +22,7 @@ import { type RunHost, runMarked, type RunOptions, type RunResult } from "./run.
 import { Screen, type ScreenSnapshot } from "./screen.ts";
 import { ShellWatch } from "./watch.ts";
 
-/** Longest `read` wait (SPEC §4.3). */
+/** Longest `read` wait (README "Shells"). */
 export const MAX_READ_TIMEOUT_MS = 300_000;
 
 /** Options for {@link Shell.read}. */
@@ -53,7 +53,7 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
-/** What {@link Shell.read} returns (SPEC §4.3, plus `until_matched` when `until` was given). */
+/** What {@link Shell.read} returns (README "Shells", plus `until_matched` when `until` was given). */
 export interface ReadResult {
   data: string;
   eof: boolean;

@@ -210,7 +210,15 @@ export async function scanForSecrets(
       const p = join(d, e.name);
       if (e.isDirectory) await walk(p);
       else if (e.isFile) {
-        const bytes = await Deno.readFile(p);
+        // A file written atomically (temp file, then rename) may be gone by now: what
+        // replaced it is scanned under its own name.
+        let bytes: Uint8Array;
+        try {
+          bytes = await Deno.readFile(p);
+        } catch (err) {
+          if (err instanceof Deno.errors.NotFound) continue;
+          throw err;
+        }
         check(p, new TextDecoder().decode(bytes));
       }
     }
