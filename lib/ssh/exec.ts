@@ -255,10 +255,21 @@ export async function execCommand(
   }
   const started = Date.now();
   options.signal?.throwIfAborted();
+  const ch = await openWithinTimeout(client, wrapped, options);
+  const run = new RunningCommand(client, ch, marker, options);
+  await run.finished();
+  return run.result(Date.now() - started);
+}
+
+/** Opens the exec channel, waiting for a free one (MaxSessions) no longer than the timeout. */
+async function openWithinTimeout(
+  client: Client,
+  wrapped: string,
+  options: ExecOptions,
+): Promise<ClientChannel> {
   const queueLimit = AbortSignal.timeout(options.timeoutMs);
-  let ch: ClientChannel;
   try {
-    ch = await openExec(
+    return await openExec(
       client,
       wrapped,
       !!options.pty,
@@ -273,120 +284,176 @@ export async function execCommand(
         `timeout_ms; wait for them, raise MaxSessions, or open a second connection with ssh_clone`,
     );
   }
-  const stdout = options.stdout ?? new Capture({ keep: options.keepBytes });
-  const stderr = options.stderr ?? new Capture({ keep: options.keepBytes });
-  let pgid: number | undefined;
-  let pgidWaiters: (() => void)[] = [];
-  let pending: Buffer | undefined = Buffer.alloc(0); // marker stream bytes before the marker
-  const markerSink = options.pty ? stdout : stderr;
-  const feed = (sink: Capture, chunk: Buffer) => {
-    if (sink === markerSink && pending) {
-      pending = Buffer.concat([pending, chunk]);
-      const idx = pending.indexOf(marker);
-      if (idx >= 0) {
-        const nl = pending.indexOf(0x0a, idx);
-        if (nl < 0) return;
-        pgid = Number(pending.toString("latin1", idx + marker.length, nl).replace("\r", ""));
-        if (Number.isInteger(pgid) && pgid > 1) {
-          const group = pgid;
-          options.onStarted?.((name) => signalGroup(client, group, name));
-        }
-        for (const w of pgidWaiters) w();
-        pgidWaiters = [];
-        chunk = Buffer.concat([pending.subarray(0, idx), pending.subarray(nl + 1)]);
-        pending = undefined;
-      } else if (pending.length > 4096) {
-        chunk = pending;
-        pending = undefined;
-      } else return;
-    }
-    if (!chunk.length) return;
-    sink.push(chunk);
-    options.onOutput?.(sink === stdout ? "stdout" : "stderr", chunk);
-  };
-  ch.on("data", (d: Buffer) => feed(stdout, d));
-  ch.stderr.on("data", (d: Buffer) => feed(stderr, d));
+}
 
-  let exitCode: number | null = null;
-  let exitSignal: string | undefined;
-  const onExit = (code: number | null, sig?: string) => {
-    if (typeof code === "number") exitCode = code;
-    if (sig) exitSignal = sig.startsWith("SIG") ? sig : `SIG${sig}`;
-  };
-  const early = exits.get(ch);
-  if (early) onExit(early.code, early.sig);
-  else ch.on("exit", onExit);
-  const closed = new Promise<void>((resolve) => ch.on("close", () => resolve()));
+/**
+ * One started command: its output (with the process-group marker taken out), its exit status,
+ * and its stop on timeout or cancel.
+ */
+class RunningCommand {
+  readonly stdout: Capture;
+  readonly stderr: Capture;
+  /** The stream the wrapper prints the marker on (stdout under a PTY, which merges them). */
+  readonly #markerSink: Capture;
+  #pgid: number | undefined;
+  #pgidWaiters: (() => void)[] = [];
+  /** Marker-stream bytes seen before the marker; undefined once it has been taken out. */
+  #pending: Buffer | undefined = Buffer.alloc(0);
+  #exitCode: number | null = null;
+  #exitSignal: string | undefined;
+  #timedOut = false;
+  #cancelled = false;
+  #stopResult: string | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #closed: Promise<void>;
 
-  const input: string[] = [];
-  if (options.sudo && options.sudoPassword !== undefined) input.push(`${options.sudoPassword}\n`);
-  if (options.stdin !== undefined) input.push(options.stdin);
-  if (input.length) ch.write(input.join(""));
-  if (!options.pty || options.stdin !== undefined) ch.end();
+  constructor(
+    readonly client: Client,
+    readonly ch: ClientChannel,
+    readonly marker: string,
+    readonly options: ExecOptions,
+  ) {
+    this.stdout = options.stdout ?? new Capture({ keep: options.keepBytes });
+    this.stderr = options.stderr ?? new Capture({ keep: options.keepBytes });
+    this.#markerSink = options.pty ? this.stdout : this.stderr;
+    ch.on("data", (d: Buffer) => this.#feed(this.stdout, d));
+    ch.stderr.on("data", (d: Buffer) => this.#feed(this.stderr, d));
+    const early = exits.get(ch);
+    if (early) this.#onExit(early.code, early.sig);
+    else ch.on("exit", (code: number | null, sig?: string) => this.#onExit(code, sig));
+    this.#closed = new Promise<void>((resolve) => ch.on("close", () => resolve()));
+    this.#sendInput();
+  }
 
-  let timedOut = false;
-  let stopResult: string | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      if (pgid === undefined) {
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, 2000);
-          pgidWaiters.push(() => {
-            clearTimeout(t);
-            r();
-          });
-        });
+  /** Waits for the channel to close (on its own, or after a stop on timeout or cancel). */
+  async finished(): Promise<void> {
+    const { options, client, ch } = this;
+    const timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.#stop();
+    }, options.timeoutMs);
+    const onAbort = () => {
+      this.#cancelled = true;
+      this.#stop();
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const onClientClose = () => ch.close();
+    client.once("close", onClientClose);
+    try {
+      await this.#closed;
+      if (this.#stopping) {
+        // the channel closed because of the stop: wait for the helper to finish verifying
+        await Promise.race([this.#stopping, new Promise((r) => setTimeout(r, 12_000))]);
       }
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      client.off("close", onClientClose);
+    }
+    if (this.#pending?.length) this.#emit(this.#markerSink, this.#pending);
+    await Promise.all([this.stdout.end(), this.stderr.end()]);
+  }
+
+  result(durationMs: number): ExecResult {
+    return {
+      exit_code: this.#exitCode,
+      signal: this.#exitSignal,
+      stdout: this.stdout,
+      stderr: this.stderr,
+      timed_out: this.#timedOut || this.#cancelled,
+      duration_ms: durationMs,
+      stop_result: this.#stopResult,
+    };
+  }
+
+  /** stdin (after a sudo password, which `sudo -S` reads first); EOF unless a PTY waits for input. */
+  #sendInput(): void {
+    const { options, ch } = this;
+    const input: string[] = [];
+    if (options.sudo && options.sudoPassword !== undefined) input.push(`${options.sudoPassword}\n`);
+    if (options.stdin !== undefined) input.push(options.stdin);
+    if (input.length) ch.write(input.join(""));
+    if (!options.pty || options.stdin !== undefined) ch.end();
+  }
+
+  #onExit(code: number | null, sig?: string): void {
+    if (typeof code === "number") this.#exitCode = code;
+    if (sig) this.#exitSignal = sig.startsWith("SIG") ? sig : `SIG${sig}`;
+  }
+
+  #emit(sink: Capture, chunk: Buffer): void {
+    sink.push(chunk);
+    this.options.onOutput?.(sink === this.stdout ? "stdout" : "stderr", chunk);
+  }
+
+  /** Passes output on; on the marker stream, first takes out the marker line with the pgid. */
+  #feed(sink: Capture, chunk: Buffer): void {
+    if (sink === this.#markerSink && this.#pending) {
+      const taken = this.#takeMarker(chunk);
+      if (!taken) return;
+      chunk = taken;
+    }
+    if (chunk.length) this.#emit(sink, chunk);
+  }
+
+  /** Buffers marker-stream bytes until the marker line is complete; returns what to pass on. */
+  #takeMarker(chunk: Buffer): Buffer | undefined {
+    const pending = Buffer.concat([this.#pending!, chunk]);
+    const idx = pending.indexOf(this.marker);
+    if (idx < 0) {
+      if (pending.length <= 4096) {
+        this.#pending = pending;
+        return undefined;
+      }
+      this.#pending = undefined; // no marker coming (sudo failed early?): pass everything on
+      return pending;
+    }
+    const nl = pending.indexOf(0x0a, idx);
+    if (nl < 0) {
+      this.#pending = pending;
+      return undefined;
+    }
+    const pgid = Number(pending.toString("latin1", idx + this.marker.length, nl).replace("\r", ""));
+    this.#pgid = pgid;
+    if (Number.isInteger(pgid) && pgid > 1) {
+      this.options.onStarted?.((name) => signalGroup(this.client, pgid, name));
+    }
+    for (const w of this.#pgidWaiters) w();
+    this.#pgidWaiters = [];
+    this.#pending = undefined;
+    return Buffer.concat([pending.subarray(0, idx), pending.subarray(nl + 1)]);
+  }
+
+  /** Stops the command's process group (once): TERM, KILL, verified by the kill helper. */
+  #stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#pgid === undefined) await this.#pgidKnown(2000);
+      const pgid = this.#pgid;
       if (pgid !== undefined && Number.isInteger(pgid) && pgid > 1) {
         try {
-          stopResult = await killGroup(client, pgid);
+          this.#stopResult = await killGroup(this.client, pgid);
         } catch (err) {
-          stopResult = `cannot run the kill helper: ${err instanceof Error ? err.message : err}`;
+          this.#stopResult = `cannot run the kill helper: ${
+            err instanceof Error ? err.message : err
+          }`;
         }
-      } else stopResult = "process group unknown; sent KILL to the channel";
+      } else this.#stopResult = "process group unknown; sent KILL to the channel";
       try {
-        ch.signal("KILL");
+        this.ch.signal("KILL");
       } catch { /* channel gone */ }
-      ch.close();
+      this.ch.close();
     })();
-    return stopping;
-  };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    stop();
-  }, options.timeoutMs);
-  let cancelled = false;
-  const onAbort = () => {
-    cancelled = true;
-    stop();
-  };
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  const onClientClose = () => ch.close();
-  client.once("close", onClientClose);
-  try {
-    await closed;
-    if (stopping) {
-      // the channel closed because of the stop: wait for the helper to finish verifying
-      await Promise.race([stopping, new Promise((r) => setTimeout(r, 12_000))]);
-    }
-  } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener("abort", onAbort);
-    client.off("close", onClientClose);
+    return this.#stopping;
   }
-  if (pending?.length) {
-    markerSink.push(pending);
-    options.onOutput?.(markerSink === stdout ? "stdout" : "stderr", pending);
+
+  /** Waits up to `ms` for the marker (a stop right after the start may come before it). */
+  #pgidKnown(ms: number): Promise<void> {
+    return new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      this.#pgidWaiters.push(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
   }
-  await Promise.all([stdout.end(), stderr.end()]);
-  return {
-    exit_code: exitCode,
-    signal: exitSignal,
-    stdout,
-    stderr,
-    timed_out: timedOut || cancelled,
-    duration_ms: Date.now() - started,
-    stop_result: stopResult,
-  };
 }
