@@ -240,8 +240,9 @@ async function builtInTools() {
   return allTools(rsm.app.shells.backends);
 }
 
-/** The bytes of a `tools/list` result as it goes over the wire. */
-const listBytes = (tools: Tool[]) => new TextEncoder().encode(JSON.stringify(tools)).length;
+/** The bytes of a `tools/list` response as it goes over the wire (the JSON-RPC envelope too). */
+const listBytes = (tools: Tool[]) =>
+  new TextEncoder().encode(JSON.stringify({ result: { tools }, jsonrpc: "2.0", id: 1 })).length;
 
 Deno.test("in-process: each tool profile lists its groups' tools and output_read", async () => {
   const ALL_TOOLS = await builtInTools();
@@ -262,17 +263,17 @@ Deno.test("in-process: each tool profile lists its groups' tools and output_read
   }
 });
 
-Deno.test("in-process: tools/list is ≤ 48 KB in full and ≤ 12 KB for the ssh profile", async () => {
+Deno.test("in-process: tools/list is ≤ 48,000 bytes in full and ≤ 12,000 for ssh", async () => {
   {
     await using rsm = await startInProc();
     const tools = await rsm.listTools();
     assert.equal(tools.length, allTools(rsm.app.shells.backends).length);
-    assert.ok(listBytes(tools) <= 48 * 1024, `full tools/list is ${listBytes(tools)} bytes`);
+    assert.ok(listBytes(tools) <= 48_000, `full tools/list is ${listBytes(tools)} bytes`);
   }
   {
     await using rsm = await startInProc({ groups: ["ssh"] });
     const tools = await rsm.listTools();
-    assert.ok(listBytes(tools) <= 12 * 1024, `ssh tools/list is ${listBytes(tools)} bytes`);
+    assert.ok(listBytes(tools) <= 12_000, `ssh tools/list is ${listBytes(tools)} bytes`);
   }
 });
 

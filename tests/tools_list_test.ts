@@ -123,18 +123,25 @@ e2eTest(
   },
 );
 
-e2eTest("tools/list stays small: full ≤ 48 KB, the ssh profile ≤ 12 KB", async () => {
+/**
+ * Bytes of the `tools/list` response message as it goes over stdio (the JSON-RPC envelope
+ * included, UTF-8), as the benchmark counts them: 48 KB is 48,000 bytes.
+ */
+const messageBytes = (tools: unknown) =>
+  new TextEncoder().encode(JSON.stringify({ result: { tools }, jsonrpc: "2.0", id: 1 })).length;
+
+e2eTest("tools/list stays small: full ≤ 48,000 bytes, the ssh profile ≤ 12,000", async () => {
   {
     await using rsm = await rsmSession();
     const { tools } = await rsm.client.listTools();
-    const bytes = JSON.stringify(tools).length;
-    assert.ok(bytes <= 48 * 1024, `full tools/list is ${bytes} bytes`);
+    const bytes = messageBytes(tools);
+    assert.ok(bytes <= 48_000, `full tools/list is ${bytes} bytes`);
   }
   {
     await using rsm = await rsmSession({ extraEnv: { REMOTE_SHELL_MCP_TOOLS: "ssh" } });
     const { tools } = await rsm.client.listTools();
-    const bytes = JSON.stringify(tools).length;
-    assert.ok(bytes <= 12 * 1024, `ssh profile tools/list is ${bytes} bytes`);
+    const bytes = messageBytes(tools);
+    assert.ok(bytes <= 12_000, `ssh profile tools/list is ${bytes} bytes`);
   }
 });
 

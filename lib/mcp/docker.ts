@@ -19,7 +19,7 @@ const spec = z.strictObject({
   host: z.string().max(4096).optional().describe(
     "unix:///path/docker.sock, tcp://host:port (TLS when a cert or CA is given), " +
       "ssh://user@host[:port][/socket]; with ssh_session: the remote socket as unix:///path. " +
-      "Omitted: DOCKER_HOST, then the current docker context, then /var/run/docker.sock",
+      "Default: DOCKER_HOST, the docker context, /var/run/docker.sock",
   ),
   tls_ca_path: z.string().max(4096).optional().describe("CA that signed the engine's certificate"),
   tls_cert_path: z.string().max(4096).optional().describe("client certificate (mutual TLS)"),

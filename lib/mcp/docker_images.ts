@@ -180,9 +180,8 @@ export const imageTools: ToolDef[] = [
     name: "docker_download",
     group: "docker",
     description:
-      "Copies a file or directory tree out of a container so that it becomes local_path. " +
-      "Entries that would land outside local_path (absolute, .., symlinks pointing out) are " +
-      "skipped and listed in `skipped`.",
+      "Copies a file or directory tree out of a container to become local_path. Entries that " +
+      "would land outside it (absolute, .., symlinks out) are skipped and listed in `skipped`.",
     input: {
       host_id: hostId(),
       container: container(),

@@ -36,7 +36,7 @@ import { resultOutcome, runLong, waitField } from "./job.ts";
 const sessionId = () => fields.id("session id (see ssh_list)");
 const remote = (what: string) =>
   z.string().min(1).max(4096).describe(
-    `${what} on the remote host (absolute, or relative to the login directory; ~/ works)`,
+    `${what} on the remote host (relative to the login dir; ~/ works)`,
   );
 const local = (what: string) =>
   z.string().min(1).max(4096).describe(`${what} on the machine running rsm (absolute; ~/ works)`);
@@ -367,10 +367,9 @@ export const fileTools: ToolDef[] = [
   defineTool({
     name: "ssh_upload",
     group: "file",
-    description: "Copies a local file or directory tree to the remote host so that it becomes " +
-      "remote_path (directories merged, parents created) over SFTP, keeping permission bits; " +
-      "returns {bytes, files, dirs, skipped?, mode_errors?, duration_ms}. Symlinks pointing outside the " +
-      "tree are skipped.\n" +
+    description: "Copies a local file or tree over SFTP to become remote_path (directories " +
+      "merged, parents created, permission bits kept); returns {bytes, files, dirs, skipped?, " +
+      "mode_errors?, duration_ms}. Symlinks pointing out of the tree are skipped.\n" +
       'Example: {"session_id": "web1", "local_path": "/home/me/site", "remote_path": "/srv/site"}',
     input: {
       session_id: sessionId(),
@@ -415,10 +414,9 @@ export const fileTools: ToolDef[] = [
     name: "ssh_download",
     group: "file",
     description:
-      "Copies a remote file or directory tree to this machine so that it becomes local_path " +
-      "(directories merged) over SFTP, keeping permission bits; returns {bytes, files, dirs, " +
-      "skipped?, mode_errors?, duration_ms}. Never writes outside local_path: unsafe names and symlinks " +
-      "pointing out are skipped.\n" +
+      "Copies a remote file or tree over SFTP to become local_path here (directories merged, " +
+      "permission bits kept); returns {bytes, files, dirs, skipped?, mode_errors?, " +
+      "duration_ms}. Never writes outside local_path: unsafe names and symlinks out are skipped.\n" +
       'Example: {"session_id": "web1", "remote_path": "/var/log/nginx", "local_path": "/tmp/logs"}',
     input: {
       session_id: sessionId(),

@@ -73,7 +73,7 @@ export class ToolRegistry {
           ? `Same as ${def.sameAs.tool}, ${def.sameAs.note}.`
           : describeWithAliases(def.name, def.description),
         inputSchema: inputSchema as Tool["inputSchema"],
-        ...(def.annotations ? { annotations: listedAnnotations(def.annotations) } : {}),
+        ...listedAnnotations(def.annotations),
       };
     });
     return this.#listed;
@@ -239,11 +239,15 @@ function redactStructured<T>(app: App, value: T): T {
   return value;
 }
 
-/** Annotations as listed: `openWorldHint: true` is MCP's default, so it is left out. */
-function listedAnnotations(a: NonNullable<ToolDef["annotations"]>) {
-  if (a.openWorldHint !== true) return a;
-  const { openWorldHint: _, ...rest } = a;
-  return rest;
+/**
+ * Annotations as listed: `openWorldHint: true` is MCP's default, so it is left out, and so is
+ * an annotations object with nothing left in it.
+ */
+function listedAnnotations(a: ToolDef["annotations"]): { annotations?: Tool["annotations"] } {
+  if (!a) return {};
+  const { openWorldHint, ...rest } = a;
+  const listed = openWorldHint === true ? rest : a;
+  return Object.keys(listed).length ? { annotations: listed } : {};
 }
 
 /** Id fields whose meaning the server's instructions give once for all tools. */

@@ -95,7 +95,7 @@ export const fields = {
   id: (what: string) => z.string().min(1).max(200).describe(what),
   duration: (what: string) =>
     z.union([z.string().max(40), z.number().nonnegative()]).describe(
-      `${what} ("15s", "1m30s", "500ms" or ms)`,
+      `${what} ("15s", "1m30s" or ms)`,
     ),
   /** Per-call output control for tools that return program output (README, "Output store"). */
   output: () => ({
@@ -106,6 +106,6 @@ export const fields = {
   }),
   env: () =>
     z.record(z.string().max(1000), z.string().max(1 << 20)).describe(
-      "environment variables {NAME: value}",
+      "env vars {NAME: value}",
     ),
 };
