@@ -5,8 +5,7 @@
  */
 import { type Level, Logger } from "./lib/log.ts";
 import { ensureDir, resolvePaths, setting } from "./lib/paths.ts";
-import { DEFAULT_MAX_OUTPUT, type Format } from "./lib/mcp/format.ts";
-import { type Group, GROUPS } from "./lib/mcp/tool.ts";
+import { DEFAULT_MAX_OUTPUT, type Format, type Group, parseGroups } from "./lib/config.ts";
 import { type Handle, readHandle, writeHandle } from "./lib/http/handle.ts";
 import { VERSION } from "./lib/version.ts";
 import { errorMessage } from "./lib/errors.ts";
@@ -22,25 +21,6 @@ export interface DaemonFlags {
   logLevel?: string;
   /** Started by a launcher: output already goes to daemon.log, so no stderr logging. */
   detached?: boolean;
-}
-
-/** Parses the tool profile `ssh,shell,…` (README "MCP client config"); unknown names are an error. */
-export function parseGroups(value: string | undefined): Set<Group> {
-  if (!value || value.trim() === "" || value.trim() === "all") return new Set(GROUPS);
-  const out = new Set<Group>();
-  for (const raw of value.split(",")) {
-    const g = raw.trim() as Group;
-    if (!g) continue;
-    if (!GROUPS.includes(g)) {
-      throw new Error(
-        `unknown tool group "${g}" in REMOTE_SHELL_MCP_TOOLS; use ${GROUPS.join(",")}`,
-      );
-    }
-    out.add(g);
-  }
-  // the long tools of these groups hand back job ids: their job tools come with them
-  if (["ssh", "shell", "file", "docker"].some((g) => out.has(g as Group))) out.add("job");
-  return out;
 }
 
 /** The daemon's settings from flags and REMOTE_SHELL_MCP_* variables, once checked. */

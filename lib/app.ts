@@ -2,8 +2,7 @@ import type { Paths } from "./paths.ts";
 import type { Logger } from "./log.ts";
 import { AuditLog } from "./audit.ts";
 import { StateStore } from "./state/store.ts";
-import type { Format } from "./mcp/format.ts";
-import type { Group } from "./mcp/tool.ts";
+import type { Format, Group } from "./config.ts";
 import { durableKind, SshManager, sshShellBackend } from "./ssh/mod.ts";
 import { JobManager, jobsDir } from "./jobs/mod.ts";
 import { ForwardManager } from "./ssh/mod.ts";
@@ -73,14 +72,23 @@ export class App {
       debounceMs: options.debounceMs,
     });
     // Order matters: restore runs in registration order (sessions before their forwards/shells).
-    this.ssh = new SshManager(this);
-    this.forwards = new ForwardManager(this);
+    const { store, log } = this;
+    const knownHosts = options.paths.knownHosts;
+    this.ssh = new SshManager({ store, log, knownHosts });
+    this.forwards = new ForwardManager({ store, log, session: (id) => this.ssh.get(id) });
     // Shell backends: one registration each (docs/architecture.md, "Shell backends").
     const backends = new ShellBackends()
       .register(sshShellBackend({ session: (id) => this.ssh.get(id), log: options.log }))
       .register(dockerShellBackend({ openShell: (id, o) => this.docker.openShell(id, o) }));
     this.shells = new ShellManager({ backends, store: this.store, log: options.log });
-    this.docker = new DockerManager(this);
+    this.docker = new DockerManager({
+      store,
+      log,
+      knownHosts,
+      session: (id) => this.ssh.get(id),
+      shutdown: this.shutdown.signal,
+      onDisconnect: (id) => this.#closeShells("docker", id),
+    });
     this.jobs = new JobManager({
       dir: jobsDir(options.paths.state),
       log: options.log,
@@ -93,7 +101,7 @@ export class App {
       store: this.policy,
       approvals: new Approvals(this.audit),
       audit: this.audit,
-      facts: (kind, id) => targetFacts(this, kind, id),
+      facts: targetFacts(this.ssh, this.docker),
     });
   }
 
@@ -104,6 +112,17 @@ export class App {
     await this.outputs.start();
     await this.store.load();
     this.store.restoreAll().catch((err) => this.log.error("restore failed", { error: err }));
+  }
+
+  /** Closes the shells of `owner` (a Docker host going away takes its shells with it). */
+  #closeShells(kind: string, owner: string): void {
+    for (const sh of this.shells.list({ kind, owner })) {
+      try {
+        this.shells.closeShell(kind, owner, sh.id);
+      } catch (err) {
+        this.log.warn("cannot close shell", { kind, owner, shell: sh.id, error: err });
+      }
+    }
   }
 
   /** Persists state first, then closes everything. Idempotent. */
@@ -131,18 +150,20 @@ export class App {
 }
 
 /** Host names (and the user) of a session or Docker host, for policy rules with `hosts`. */
-function targetFacts(app: App, kind: "ssh" | "docker", id: string) {
-  const hosts = new Set<string>();
+function targetFacts(ssh: Pick<SshManager, "info">, docker: Pick<DockerManager, "info">) {
   const hostOf = (a: string) =>
     a.replace(/^[^@]*@/, "").replace(/^\[([^\]]+)\](:\d+)?$/, "$1").replace(/:\d+$/, "");
-  try {
-    if (kind === "ssh") {
-      const info = app.ssh.info(id);
-      for (const a of [...info.addresses, info.active_address]) if (a) hosts.add(hostOf(a));
-      return { hosts: [...hosts], user: info.user };
-    }
-    const h = app.docker.info(id).host;
-    if (h) hosts.add(h.replace(/^[a-z]+:\/\/([^@/]*@)?/, "").replace(/[:/].*$/, "") || h);
-  } catch { /* unknown target: the tool itself says so */ }
-  return { hosts: [...hosts] };
+  return (kind: "ssh" | "docker", id: string): { hosts: string[]; user?: string } => {
+    const hosts = new Set<string>();
+    try {
+      if (kind === "ssh") {
+        const info = ssh.info(id);
+        for (const a of [...info.addresses, info.active_address]) if (a) hosts.add(hostOf(a));
+        return { hosts: [...hosts], user: info.user };
+      }
+      const h = docker.info(id).host;
+      if (h) hosts.add(h.replace(/^[a-z]+:\/\/([^@/]*@)?/, "").replace(/[:/].*$/, "") || h);
+    } catch { /* unknown target: the tool itself says so */ }
+    return { hosts: [...hosts] };
+  };
 }

@@ -4,7 +4,7 @@
  */
 import type { App } from "../app.ts";
 import { duration, esc, html, layout, textError } from "./page.ts";
-import type { Section } from "./overview.ts";
+import type { Section } from "./section.ts";
 import { sseStream } from "./sse.ts";
 
 /** Output a job page starts with (the end of the job's output), bytes. */

@@ -5,21 +5,16 @@
  */
 import type { App } from "../app.ts";
 import { formatUptime } from "../mcp/meta.ts";
+import { sessionRows } from "../mcp/views.ts";
 import { VERSION } from "../version.ts";
 import { bytes, esc, layout } from "./page.ts";
 import { shellHref } from "./shell_view.ts";
 import { auditTail } from "./audit_tail.ts";
 import { jobsSection } from "./jobs.ts";
 import { personSection } from "./person.ts";
+import type { Section } from "./section.ts";
 
-/** One section of the overview. */
-export interface Section {
-  /** Element id (stable: the live stream addresses sections by it). */
-  id: string;
-  title: string;
-  /** The section's inner HTML now. */
-  render(app: App): string;
-}
+export type { Section };
 
 type Row = Record<string, unknown>;
 
@@ -44,7 +39,7 @@ export const SECTIONS: Section[] = [
     render: (app) =>
       table(
         ["id", "user@address", "state", "forwards", "shells", "last error"],
-        app.ssh.rows().map((r) => [
+        sessionRows(app).map((r) => [
           esc(r.id),
           esc(`${r.user}@${r.address}`),
           state(r.state) + (r.persistent ? ` <span class="tag">persistent</span>` : ""),

@@ -4,7 +4,7 @@
  * console's login cookie already opens.
  */
 import { esc } from "./page.ts";
-import type { Section } from "./overview.ts";
+import type { Section } from "./section.ts";
 
 /** The overview's "waiting for you" section. */
 export const personSection: Section = {

@@ -3,8 +3,9 @@
  * persistence of `persistent` hosts (restored in the background, kept when they fail), and
  * Docker terminals for the shell engine.
  */
-import type { App } from "../app.ts";
 import { RsmError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { StateRegistry } from "../state/store.ts";
 import type { PtyStream } from "../term/pty.ts";
 import {
   DockerHost,
@@ -13,6 +14,7 @@ import {
   type HostRow,
   persistableSpec,
 } from "./host.ts";
+import type { SshClientLike } from "./agent.ts";
 import { dialDockerSsh } from "./ssh.ts";
 import { type DockerShellOptions, openDockerShell } from "./shell.ts";
 
@@ -28,27 +30,50 @@ interface Saved {
 /** Options for {@link DockerManager.openShell}. */
 export type OpenShellOptions = DockerShellOptions;
 
+/** What {@link DockerManager} needs: where to persist and log, SSH sessions, shutdown. */
+export interface DockerManagerOptions {
+  /** Persists the `persistent` hosts under `"docker"`. */
+  store: StateRegistry;
+  log: Logger;
+  /** The daemon's own known_hosts file, for `ssh://` hosts. */
+  knownHosts: string;
+  /**
+   * SSH session `id` (for `ssh_session` hosts): throws a NOT_FOUND error naming the session
+   * when there is none; its `client()` throws when it is not connected.
+   */
+  session(id: string): { client(): SshClientLike };
+  /** Aborted when the daemon shuts down: health checks stop waiting. */
+  shutdown?: AbortSignal;
+  /**
+   * Called when a host is disconnected, before its connection closes: the daemon closes the
+   * host's shells here (their processes end with it, like an SSH session's shells).
+   */
+  onDisconnect?: (hostId: string) => void;
+}
+
 /** Owns every Docker host connection. */
 export class DockerManager {
-  readonly app: App;
+  #opts: DockerManagerOptions;
+  #shutdown: AbortSignal;
   #hosts = new Map<string, DockerHost>();
   #timer?: ReturnType<typeof setInterval>;
   #checking = false;
   #closed = false;
 
-  constructor(app: App) {
-    this.app = app;
-    app.store.register("docker", {
+  constructor(options: DockerManagerOptions) {
+    this.#opts = { ...options };
+    this.#shutdown = options.shutdown ?? new AbortController().signal;
+    this.#opts.store.register("docker", {
       save: () => this.#save(),
       restore: (data) => this.#restore(data),
     });
   }
 
   #newHost(id: string, spec: DockerHostSpec): DockerHost {
-    const app = this.app;
+    const { session, knownHosts } = this.#opts;
     return new DockerHost(id, spec, {
-      sessionClient: (sid) => app.ssh.get(sid).client(),
-      dialSsh: (ep, s, signal) => dialDockerSsh(app, ep, s, signal),
+      sessionClient: (sid) => session(sid).client(),
+      dialSsh: (ep, s, signal) => dialDockerSsh(ep, s, { knownHosts, signal }),
     });
   }
 
@@ -79,7 +104,7 @@ export class DockerManager {
         `Cannot connect Docker host "${id}": the id is in use; docker_disconnect it first or pick another id`,
       );
     }
-    if (spec.ssh_session) this.app.ssh.get(spec.ssh_session); // clear error for an unknown session
+    if (spec.ssh_session) this.#opts.session(spec.ssh_session); // clear error for an unknown one
     const host = this.#newHost(id, spec);
     this.#hosts.set(id, host);
     try {
@@ -90,8 +115,8 @@ export class DockerManager {
       throw err;
     }
     this.#startTimer();
-    if (spec.persistent) this.app.store.changed();
-    this.app.log.info("docker host connected", { id, host: host.url });
+    if (spec.persistent) this.#opts.store.changed();
+    this.#opts.log.info("docker host connected", { id, host: host.url });
     return host.info();
   }
 
@@ -100,16 +125,14 @@ export class DockerManager {
     const host = this.get(id);
     this.#hosts.delete(id);
     // its shells end with it (like ssh_disconnect closes a session's shells)
-    for (const sh of this.app.shells.list({ kind: "docker", owner: id })) {
-      try {
-        this.app.shells.closeShell("docker", id, sh.id);
-      } catch (err) {
-        this.app.log.warn("cannot close docker shell", { host: id, shell: sh.id, error: err });
-      }
+    try {
+      this.#opts.onDisconnect?.(id);
+    } catch (err) {
+      this.#opts.log.warn("cannot close what depends on docker host", { host: id, error: err });
     }
     host.close();
-    if (host.spec.persistent) this.app.store.changed();
-    this.app.log.info("docker host disconnected", { id });
+    if (host.spec.persistent) this.#opts.store.changed();
+    this.#opts.log.info("docker host disconnected", { id });
   }
 
   /** HostInfo of one host. */
@@ -156,9 +179,9 @@ export class DockerManager {
       const due = [...this.#hosts.values()].filter((h) => h.nextCheckAt <= now);
       await Promise.all(due.map(async (h) => {
         const before = h.state;
-        await h.check(this.app.shutdown.signal);
+        await h.check(this.#shutdown);
         if (before !== h.state) {
-          this.app.log.info("docker host state changed", {
+          this.#opts.log.info("docker host state changed", {
             id: h.id,
             state: h.state,
             error: h.lastError,
@@ -187,8 +210,8 @@ export class DockerManager {
       const host = this.#newHost(rec.id, { ...rec.spec, persistent: true });
       this.#hosts.set(rec.id, host); // kept even when the engine is down: health checks retry
       jobs.push(
-        host.check(this.app.shutdown.signal).then((ok) => {
-          this.app.log.info("docker host restored", {
+        host.check(this.#shutdown).then((ok) => {
+          this.#opts.log.info("docker host restored", {
             id: rec.id,
             state: host.state,
             error: host.lastError,
@@ -209,5 +232,10 @@ export class DockerManager {
     for (const h of this.#hosts.values()) h.close();
     this.#hosts.clear();
     await Promise.resolve();
+  }
+
+  /** `await using` support. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

@@ -1,7 +1,7 @@
 /** Docker hosts, containers, images, exec, run, archive copy. */
 export { DockerManager } from "./manager.ts";
 export { dockerShellBackend } from "./shell.ts";
-export type { HostInfo, HostRow, OpenShellOptions } from "./manager.ts";
+export type { DockerManagerOptions, HostInfo, HostRow, OpenShellOptions } from "./manager.ts";
 export type { DockerHost, DockerHostSpec } from "./host.ts";
 export { containerAction, inspectContainer, listContainers } from "./containers.ts";
 export type { ContainerRow } from "./containers.ts";

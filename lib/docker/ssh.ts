@@ -4,7 +4,6 @@
  * daemon's own file, policy `accept-new` by default), carrying stream-local channels to the
  * engine socket.
  */
-import type { App } from "../app.ts";
 import { parseDuration } from "../duration.ts";
 import { dialChain } from "../ssh/dial.ts";
 import { resolveChain } from "../ssh/resolve.ts";
@@ -27,18 +26,26 @@ export function sshSpecFor(
   };
 }
 
+/** Options for {@link dialDockerSsh}. */
+export interface DialDockerSshOptions {
+  /** The daemon's own known_hosts file (checked after `~/.ssh/known_hosts`). */
+  knownHosts: string;
+  /** Cancels the dial. */
+  signal: AbortSignal;
+}
+
 /** Dials the SSH connection for an `ssh://` host; resolves a ready client. */
 export async function dialDockerSsh(
-  app: App,
   ep: Extract<Endpoint, { kind: "ssh" }>,
   spec: DockerHostSpec,
-  signal: AbortSignal,
+  options: DialDockerSshOptions,
 ): Promise<DialedSsh> {
+  const { knownHosts, signal } = options;
   const ssh = sshSpecFor(ep, spec);
   const chain = await dialChain(resolveChain(ssh), {
     timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : 15_000,
     keepaliveMs: 15_000,
-    daemonKnownHosts: app.paths.knownHosts,
+    daemonKnownHosts: knownHosts,
     signal,
   });
   const client = chain.final.client;

@@ -9,10 +9,8 @@ import { checkBearer, checkHostOrigin } from "./guard.ts";
 import { LegacySseTransport } from "./sse.ts";
 import { statusReport } from "../mcp/meta.ts";
 import { handleWeb } from "./web/pages.ts";
-import type { Group } from "../mcp/tool.ts";
-import type { Format } from "../mcp/format.ts";
+import { type Format, type Group, parseGroups } from "../config.ts";
 import { errorMessage } from "../errors.ts";
-import { parseGroups } from "../../daemon.ts";
 
 /** What the routes need from the daemon. */
 export interface RoutesOptions {

@@ -1,11 +1,9 @@
 import { encode } from "@toon-format/toon";
 import { boundPlain } from "../output/mod.ts";
 
-/** Output formats (README "Tools"). */
-export type Format = "toon" | "json";
+import type { Format } from "../config.ts";
 
-/** Default cap on one text result, in bytes (README "Readable results and the output store"). */
-export const DEFAULT_MAX_OUTPUT = 32 * 1024;
+export { DEFAULT_MAX_OUTPUT, type Format } from "../config.ts";
 
 /**
  * Keeps the head and tail of `text` when it is longer than `max` bytes, with a marker

@@ -2,6 +2,7 @@ import { defineTool, type ToolDef } from "./tool.ts";
 import { VERSION } from "../version.ts";
 import { mayRun } from "../perms.ts";
 import type { App } from "../app.ts";
+import { sessionRows } from "./views.ts";
 
 /** The `status` document (README "Meta"), also served as JSON on `GET /status` for `rsm status`. */
 export function statusReport(app: App) {
@@ -11,7 +12,7 @@ export function statusReport(app: App) {
     pid: Deno.pid,
     format: app.format,
     state_path: app.store.path,
-    sessions: app.ssh.rows(),
+    sessions: sessionRows(app),
     hosts: app.docker.rows(),
     forwards: app.forwards.list(),
     shells: app.shells.list(),

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { defineTool, fields, Text, type ToolDef } from "./tool.ts";
 import type { SessionSpec } from "../ssh/mod.ts";
+import { sessionInfo, sessionRows } from "./views.ts";
 
 const secret = (what: string) => z.string().max(4096).describe(what);
 
@@ -94,7 +95,7 @@ export const sshTools: ToolDef[] = [
     annotations: { openWorldHint: true },
     run: async ({ id, spec }, { app, signal }) => {
       await app.ssh.connect(id, spec as SessionSpec, { signal });
-      return app.ssh.info(id);
+      return sessionInfo(app, id);
     },
   }),
   defineTool({
@@ -116,7 +117,7 @@ export const sshTools: ToolDef[] = [
     description: "Lists SSH sessions: id, user, address, state, last error, forwards, shells.",
     input: {},
     annotations: { readOnlyHint: true },
-    run: (_args, { app }) => Promise.resolve(app.ssh.rows()),
+    run: (_args, { app }) => Promise.resolve(sessionRows(app)),
   }),
   defineTool({
     name: "ssh_info",
@@ -125,7 +126,7 @@ export const sshTools: ToolDef[] = [
       "connected since, forwards, shells, host key fingerprint.",
     input: { id: fields.id("session id (see ssh_list)") },
     annotations: { readOnlyHint: true },
-    run: ({ id }, { app }) => Promise.resolve(app.ssh.info(id)),
+    run: ({ id }, { app }) => Promise.resolve(sessionInfo(app, id)),
   }),
   defineTool({
     name: "ssh_reconnect",
@@ -137,7 +138,7 @@ export const sshTools: ToolDef[] = [
     annotations: { idempotentHint: false },
     run: async ({ id }, { app, signal }) => {
       await app.ssh.reconnect(id, { signal });
-      return app.ssh.info(id);
+      return sessionInfo(app, id);
     },
   }),
   defineTool({
@@ -153,7 +154,7 @@ export const sshTools: ToolDef[] = [
     annotations: { openWorldHint: true },
     run: async ({ source_id, new_id }, { app, signal }) => {
       await app.ssh.clone(source_id, new_id, { signal });
-      return app.ssh.info(new_id);
+      return sessionInfo(app, new_id);
     },
   }),
 ];

@@ -2,18 +2,9 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 import type { Subject } from "../policy/mod.ts";
 
-/** Tool groups, the unit of tool profiles (README "MCP client config"). */
-export type Group = "ssh" | "shell" | "forward" | "file" | "docker" | "job" | "meta" | "fleet";
-export const GROUPS: readonly Group[] = [
-  "ssh",
-  "shell",
-  "forward",
-  "file",
-  "docker",
-  "job",
-  "meta",
-  "fleet",
-];
+import type { Group } from "../config.ts";
+
+export { type Group, GROUPS } from "../config.ts";
 
 /** MCP tool annotations (hints for the client). */
 export interface Annotations {

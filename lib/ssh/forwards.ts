@@ -9,8 +9,9 @@
  * session connects.
  */
 import type { Client, ClientChannel, TcpConnectionDetails } from "ssh2";
-import type { App } from "../app.ts";
 import { errorMessage, RsmError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { StateRegistry } from "../state/store.ts";
 import {
   DIAL_TIMEOUT_MS,
   Forward,
@@ -53,17 +54,26 @@ export interface OpenForwardOptions {
   signal?: AbortSignal;
 }
 
+/** What {@link ForwardManager} needs: where to persist, where to log, the sessions. */
+export interface ForwardManagerOptions {
+  /** Persists the forwards of persistent sessions under `"forwards"`. */
+  store: StateRegistry;
+  log: Logger;
+  /** The SSH session `id`, or throws a NOT_FOUND error that says so (SshManager.get). */
+  session(id: string): SshSession;
+}
+
 /** Owns every port forward. */
 export class ForwardManager {
-  readonly app: App;
+  #opts: ForwardManagerOptions;
   #forwards = new Map<string, Forward>();
   #watched = new WeakSet<SshSession>();
   #clients = new WeakSet<Client>();
   #closed = false;
 
-  constructor(app: App) {
-    this.app = app;
-    app.store.register("forwards", {
+  constructor(options: ForwardManagerOptions) {
+    this.#opts = { ...options };
+    this.#opts.store.register("forwards", {
       save: () => this.#save(),
       restore: (data) => this.#restore(data),
     });
@@ -80,7 +90,7 @@ export class ForwardManager {
     options: OpenForwardOptions = {},
   ): Promise<ForwardInfo> {
     if (this.#closed) throw new RsmError("CLOSED", "Cannot forward: the daemon is shutting down");
-    const session = this.app.ssh.get(sessionId);
+    const session = this.#opts.session(sessionId);
     if (this.#forwards.has(key(sessionId, forwardId))) {
       throw new RsmError(
         "ALREADY_EXISTS",
@@ -119,8 +129,8 @@ export class ForwardManager {
       this.#drop(fwd);
       throw err;
     }
-    this.app.log.info("forward opened", { session: sessionId, id: forwardId, port: fwd.port });
-    this.app.store.changed();
+    this.#opts.log.info("forward opened", { session: sessionId, id: forwardId, port: fwd.port });
+    this.#opts.store.changed();
     return info(fwd);
   }
 
@@ -146,8 +156,8 @@ export class ForwardManager {
       );
     }
     this.#drop(f);
-    this.app.log.info("forward cancelled", { session: sessionId, id: forwardId });
-    this.app.store.changed();
+    this.#opts.log.info("forward cancelled", { session: sessionId, id: forwardId });
+    this.#opts.store.changed();
   }
 
   /** Closes every forward (state was persisted before). Idempotent. */
@@ -166,8 +176,8 @@ export class ForwardManager {
 
   #make(session: SshSession, id: string, spec: ForwardSpec): Forward {
     const fwd = new Forward(id, session, spec, {
-      log: this.app.log,
-      onChange: () => this.app.store.changed(),
+      log: this.#opts.log,
+      onChange: () => this.#opts.store.changed(),
     });
     this.#forwards.set(key(session.id, id), fwd);
     this.#watch(session);
@@ -201,7 +211,7 @@ export class ForwardManager {
     session.once("closed", () => {
       const gone = this.#ofSession(session);
       for (const f of gone) this.#drop(f);
-      if (gone.length) this.app.store.changed();
+      if (gone.length) this.#opts.store.changed();
     });
   }
 
@@ -244,9 +254,9 @@ export class ForwardManager {
       if (!rec.spec || !["local", "remote", "dynamic"].includes(rec.spec.kind)) continue;
       let session: SshSession;
       try {
-        session = this.app.ssh.get(rec.session_id);
+        session = this.#opts.session(rec.session_id);
       } catch {
-        this.app.log.warn("forward not restored: its session is gone", {
+        this.#opts.log.warn("forward not restored: its session is gone", {
           session: rec.session_id,
           id: rec.id,
         });
@@ -275,7 +285,7 @@ export class ForwardManager {
             continue;
           } catch { /* fall through */ }
         }
-        this.app.log.warn("forward cannot listen yet; retrying in the background", {
+        this.#opts.log.warn("forward cannot listen yet; retrying in the background", {
           session: session.id,
           id: rec.id,
           error: errorMessage(err),
@@ -283,7 +293,7 @@ export class ForwardManager {
         fwd.listenLater(port);
       }
     }
-    this.app.store.changed();
+    this.#opts.store.changed();
   }
 }
 

@@ -2,16 +2,18 @@
  * Owns every SSH session of the daemon: connect, disconnect, reconnect, clone, listing, and
  * persistence of `persistent` sessions in `state.json` (key `"ssh"`, specs without inline
  * secrets; references like `password_env` are kept so such sessions do come back).
+ *
+ * A session's forwards and shells belong to other managers: the tool layer adds them to what
+ * this manager reports (SessionInfo, SessionRow in lib/mcp/ssh.ts).
  */
-import type { App } from "../app.ts";
 import { errorMessage, RsmError } from "../errors.ts";
-import type { ForwardInfo } from "./forwards.ts";
-import type { ShellInfo } from "../term/manager.ts";
+import type { Logger } from "../log.ts";
+import type { StateRegistry } from "../state/store.ts";
 import { registerSpecSecrets, scrubSpec, type SessionSpec } from "./spec.ts";
 import { type SessionState, SshSession } from "./session.ts";
 
-/** SessionRow (README "SSH sessions and exec"): flat scalars for TOON tables. */
-export interface SessionRow {
+/** A session as the SSH layer knows it (SessionRow without its forward and shell counts). */
+export interface SessionSummary {
   id: string;
   user: string;
   address: string;
@@ -19,12 +21,10 @@ export interface SessionRow {
   last_error: string;
   persistent: boolean;
   auto_reconnect: boolean;
-  forwards: number;
-  shells: number;
 }
 
-/** SessionInfo (README "SSH sessions and exec"). */
-export interface SessionInfo {
+/** A session in detail as the SSH layer knows it (SessionInfo without forwards and shells). */
+export interface SessionDetails {
   id: string;
   user: string;
   addresses: string[];
@@ -32,8 +32,6 @@ export interface SessionInfo {
   state: SessionState;
   last_error: string;
   connected_at: string;
-  forwards: ForwardInfo[];
-  shells: ShellInfo[];
   persistent: boolean;
   auto_reconnect: boolean;
   host_key_fingerprint: string;
@@ -43,15 +41,24 @@ interface Saved {
   sessions: { id: string; spec: SessionSpec }[];
 }
 
+/** What {@link SshManager} needs: where to persist, where to log, the daemon's known_hosts. */
+export interface SshManagerOptions {
+  /** Persists the `persistent` sessions under `"ssh"`. */
+  store: StateRegistry;
+  log: Logger;
+  /** The daemon's own known_hosts file (`accept-new` keys are added there). */
+  knownHosts: string;
+}
+
 /** Owns every SSH session. */
 export class SshManager {
-  readonly app: App;
   #sessions = new Map<string, SshSession>();
   #closed = false;
+  #opts: SshManagerOptions;
 
-  constructor(app: App) {
-    this.app = app;
-    app.store.register("ssh", {
+  constructor(options: SshManagerOptions) {
+    this.#opts = { ...options };
+    this.#opts.store.register("ssh", {
       save: () => this.#save(),
       restore: (data) => this.#restore(data),
     });
@@ -77,8 +84,8 @@ export class SshManager {
     return [...this.#sessions.values()];
   }
 
-  /** SessionRow of every session. */
-  rows(): SessionRow[] {
+  /** Summary of every session, in creation order. */
+  rows(): SessionSummary[] {
     return this.sessions().map((s) => ({
       id: s.id,
       user: s.user,
@@ -87,13 +94,11 @@ export class SshManager {
       last_error: s.lastError,
       persistent: s.persistent,
       auto_reconnect: s.autoReconnect,
-      forwards: this.#forwards(s.id).length,
-      shells: this.#shells(s.id).length,
     }));
   }
 
-  /** SessionInfo of `id`. */
-  info(id: string): SessionInfo {
+  /** Details of session `id`; throws NOT_FOUND naming ssh_list. */
+  info(id: string): SessionDetails {
     const s = this.get(id);
     return {
       id: s.id,
@@ -103,8 +108,6 @@ export class SshManager {
       state: s.state,
       last_error: s.lastError,
       connected_at: s.connectedAt?.toISOString() ?? "",
-      forwards: this.#forwards(s.id),
-      shells: this.#shells(s.id),
       persistent: s.persistent,
       auto_reconnect: s.autoReconnect,
       host_key_fingerprint: s.hostKeyFingerprint,
@@ -132,7 +135,7 @@ export class SshManager {
     } catch (err) {
       if (this.#sessions.get(id) === session) this.#sessions.delete(id);
       await session.close();
-      this.app.store.changed();
+      this.#opts.store.changed();
       throw err;
     }
     return session;
@@ -143,8 +146,8 @@ export class SshManager {
     const s = this.get(id);
     this.#sessions.delete(id);
     await s.close();
-    this.app.log.info("ssh disconnected", { id });
-    this.app.store.changed();
+    this.#opts.log.info("ssh disconnected", { id });
+    this.#opts.store.changed();
   }
 
   /** Reconnects `id` now (concurrent calls share one attempt). */
@@ -169,31 +172,20 @@ export class SshManager {
     await Promise.all(all.map((s) => s.close().catch(() => {})));
   }
 
+  /** `await using` support. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   #create(id: string, spec: SessionSpec): SshSession {
     const session = new SshSession(id, spec, {
-      daemonKnownHosts: this.app.paths.knownHosts,
-      log: this.app.log,
-      onChange: () => this.app.store.changed(),
+      daemonKnownHosts: this.#opts.knownHosts,
+      log: this.#opts.log,
+      onChange: () => this.#opts.store.changed(),
     });
     this.#sessions.set(id, session);
-    this.app.store.changed();
+    this.#opts.store.changed();
     return session;
-  }
-
-  #forwards(id: string): ForwardInfo[] {
-    try {
-      return this.app.forwards.list(id).filter((f) => f.session_id === id);
-    } catch {
-      return [];
-    }
-  }
-
-  #shells(id: string): ShellInfo[] {
-    try {
-      return this.app.shells.list().filter((s) => s.session_id === id);
-    } catch {
-      return [];
-    }
   }
 
   #save(): Saved {
@@ -214,11 +206,14 @@ export class SshManager {
       try {
         const s = this.#create(rec.id, rec.spec);
         s.startBackground();
-        this.app.log.info("ssh session restoring", { id: rec.id });
+        this.#opts.log.info("ssh session restoring", { id: rec.id });
       } catch (err) {
         // a spec that no longer validates: keep the record visible (and saved) with its error
-        this.app.log.error("cannot restore ssh session", { id: rec.id, error: errorMessage(err) });
-        const s = new BrokenSession(rec.id, rec.spec, errorMessage(err), this.app);
+        this.#opts.log.error("cannot restore ssh session", {
+          id: rec.id,
+          error: errorMessage(err),
+        });
+        const s = new BrokenSession(rec.id, rec.spec, errorMessage(err), this.#opts);
         this.#sessions.set(rec.id, s);
       }
     }
@@ -227,15 +222,15 @@ export class SshManager {
 
 /** A persisted session whose spec cannot be used any more: listed, saved, never connected. */
 class BrokenSession extends SshSession {
-  constructor(id: string, spec: SessionSpec, error: string, app: App) {
+  constructor(id: string, spec: SessionSpec, error: string, options: SshManagerOptions) {
     const safe: SessionSpec = {
       addresses: ["invalid.invalid"],
       disable_ssh_config: true,
       persistent: true,
     };
     super(id, safe, {
-      daemonKnownHosts: app.paths.knownHosts,
-      log: app.log,
+      daemonKnownHosts: options.knownHosts,
+      log: options.log,
     });
     Object.defineProperty(this, "spec", { value: spec });
     this.persistent = true;

@@ -1,13 +1,13 @@
 /** SSH: sessions, exec, forwards, SFTP. The tool layer imports through this file only. */
 export { SshManager } from "./manager.ts";
-export type { SessionInfo, SessionRow } from "./manager.ts";
+export type { SessionDetails, SessionSummary, SshManagerOptions } from "./manager.ts";
 export { BACKOFF_S, SshSession } from "./session.ts";
 export type { SessionState } from "./session.ts";
 export type { AuthSpec, HopSpec, HostKeyPolicy, SessionSpec } from "./spec.ts";
 export { parseAddress } from "./spec.ts";
 export { execCommand, killGroup, shellQuote, signalGroup } from "./exec.ts";
 export type { ExecOptions, ExecResult } from "./exec.ts";
-export { ForwardManager } from "./forwards.ts";
+export { ForwardManager, type ForwardManagerOptions } from "./forwards.ts";
 export { sshShellBackend } from "./shell/backend.ts";
 export type { ShellSession, SshShellOptions } from "./shell/backend.ts";
 export type { ForwardInfo } from "./forwards.ts";

@@ -14,6 +14,13 @@ export interface StateProvider {
   restore(data: unknown): Promise<void>;
 }
 
+/**
+ * What a manager needs of the store: register its part under a name, and say that something
+ * worth saving changed. Managers take this, not the whole store, so a test can hand them a
+ * small fake or a real {@link StateStore}.
+ */
+export type StateRegistry = Pick<StateStore, "register" | "changed">;
+
 /** Options for {@link StateStore}. */
 export interface StateStoreOptions {
   log: Logger;
