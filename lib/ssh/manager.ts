@@ -158,9 +158,13 @@ export class SshManager {
   }
 
   /** A new, independent session `newId` with the spec of `sourceId` (secrets included). */
-  clone(sourceId: string, newId: string, options: { signal?: AbortSignal } = {}) {
+  async clone(
+    sourceId: string,
+    newId: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<SshSession> {
     const src = this.get(sourceId);
-    return this.connect(newId, structuredClone(src.spec), options);
+    return await this.connect(newId, structuredClone(src.spec), options);
   }
 
   /** Closes every session (state was persisted before). Idempotent. */
