@@ -13,6 +13,7 @@ import type { Handle } from "./lib/http/handle.ts";
 import { sseData } from "./lib/http/sse_parse.ts";
 import { resolvePaths } from "./lib/paths.ts";
 import { errorMessage } from "./lib/errors.ts";
+import { waitAtMost } from "./lib/timeout.ts";
 
 type Id = string | number;
 interface Message {
@@ -104,7 +105,7 @@ class Bridge {
     this.#closing = true;
     // Give in-flight calls a moment to answer, then leave; the daemon stays up.
     const pending = Promise.allSettled([...this.#inFlight]);
-    await Promise.race([pending, new Promise((r) => setTimeout(r, 1500))]);
+    await waitAtMost(pending, 1500);
     const link = this.#link;
     link?.getStream?.abort();
     if (link?.sessionId && !link.dead) {

@@ -14,6 +14,7 @@ import type { DockerHost } from "./host.ts";
 import { Capture, type ExecOutcome } from "../output/mod.ts";
 import { isEngineError } from "./errors.ts";
 import { FrameSplitter } from "./frames.ts";
+import { waitAtMost } from "../timeout.ts";
 
 /** Options for {@link dockerExec}. */
 export interface ExecOptions {
@@ -136,26 +137,11 @@ export function dockerExec(
     }
     let timedOut = false;
     let note: string | undefined;
-    // The timer and the abort listener are removed as soon as the command ends: a listener
+    // waitAtMost removes its timer and abort listener as soon as the command ends: a listener
     // left on the call's signal would keep this call's job, captures and closures alive until
     // the daemon stops (the call's signal depends on the daemon's own), and an hour-long
     // AbortSignal.timeout would keep its timer for the hour.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onStop = () => {};
-    const stopped = new Promise<"stop">((resolve) => {
-      onStop = () => resolve("stop");
-      timer = setTimeout(onStop, timeoutMs);
-      if (options.signal?.aborted) onStop();
-      else options.signal?.addEventListener("abort", onStop, { once: true });
-    });
-    let first: "done" | "stop";
-    try {
-      first = await Promise.race([done.then(() => "done" as const), stopped]);
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onStop);
-    }
-    if (first === "stop") {
+    if (!await waitAtMost(done, timeoutMs, { signal: options.signal })) {
       timedOut = true;
       if (wrap) {
         try {
@@ -168,7 +154,7 @@ export function dockerExec(
           "the container has no /bin/sh, so the timed-out command could not be stopped; it may still run";
       }
       // give the stream a moment to deliver what was written before the kill
-      await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+      await waitAtMost(done, 2000);
       stream.destroy();
     }
     let exitCode: number | null = null;

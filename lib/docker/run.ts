@@ -8,6 +8,7 @@ import { Capture } from "../output/mod.ts";
 import { containerLogs } from "./logs.ts";
 import { pullImage, type PullProgress } from "./images.ts";
 import { FrameSplitter } from "./frames.ts";
+import { waitAtMost } from "../timeout.ts";
 
 /** `docker_run`'s spec (README "Docker"). */
 export interface RunSpec {
@@ -261,9 +262,7 @@ export async function runContainer(
     if (spec.name) result.name = spec.name;
     if (waited && attached) {
       const w = await waited;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([attached, new Promise((r) => timer = setTimeout(r, 5000))]);
-      clearTimeout(timer);
+      await waitAtMost(attached, 5000);
       await out.end();
       result.state = "exited";
       result.exit_code = w.StatusCode;

@@ -11,6 +11,7 @@ import type { StateStore } from "../state/store.ts";
 import { errorMessage, RsmError } from "../errors.ts";
 import { Job, type JobRow, type JobState, type JobWork } from "./job.ts";
 import { JobOutput } from "./output.ts";
+import { waitAtMost } from "../timeout.ts";
 
 /** A job's persisted record. */
 export interface SavedJob {
@@ -254,12 +255,7 @@ export class JobManager {
     this.#closed = true;
     const running = [...this.#jobs.values()].filter((j) => j.state === "running");
     for (const job of running) job.abort("daemon shutting down");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(running.map((j) => j.done)),
-      new Promise((r) => (timer = setTimeout(r, graceMs))),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.all(running.map((j) => j.done)), graceMs);
     for (const job of this.#jobs.values()) job.output.close();
   }
 

@@ -8,6 +8,7 @@ import { RsmError } from "../errors.ts";
 import { Capture, completeLength, nextBoundary } from "../output/mod.ts";
 import type { Job, JobControl, JobOutcome, JobStream } from "../jobs/mod.ts";
 import { defineTool, Text, type ToolContext, type ToolDef } from "./tool.ts";
+import { waitAtMost } from "../timeout.ts";
 
 /** Default and largest `wait_ms`. */
 export const WAIT_DEFAULT_MS = 20_000;
@@ -88,7 +89,7 @@ export async function runLong<T>(ctx: ToolContext, call: LongCall<T>): Promise<T
   });
   if (why === "aborted") {
     job.abort("the call was cancelled");
-    await Promise.race([job.done, new Promise((r) => setTimeout(r, 15_000))]);
+    await waitAtMost(job.done, 15_000);
   }
   if (job.state !== "running") {
     app.jobs.discard(job);
@@ -310,7 +311,7 @@ export const jobTools: ToolDef[] = [
         );
       }
       const delivered = await job.kill(signal);
-      await Promise.race([job.done, new Promise((r) => setTimeout(r, 3000))]);
+      await waitAtMost(job.done, 3000);
       ctx.app.audit.record({
         tool: "job_signal",
         target: job.target,

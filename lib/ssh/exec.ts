@@ -16,6 +16,7 @@ import { Buffer } from "node:buffer";
 import { RsmError } from "../errors.ts";
 import { Capture, type ExecOutcome } from "../output/mod.ts";
 import { gateOf, isChannelRefused, sessionChannels } from "./channels.ts";
+import { waitAtMost } from "../timeout.ts";
 
 /** Options for {@link execCommand}. */
 export interface ExecOptions {
@@ -343,7 +344,7 @@ class RunningCommand {
       await this.#closed;
       if (this.#stopping) {
         // the channel closed because of the stop: wait for the helper to finish verifying
-        await Promise.race([this.#stopping, new Promise((r) => setTimeout(r, 12_000))]);
+        await waitAtMost(this.#stopping, 12_000);
       }
     } finally {
       clearTimeout(timer);

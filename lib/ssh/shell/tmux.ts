@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import { RsmError } from "../../errors.ts";
 import { PtyEvents, type PtyStream } from "../../term/pty.ts";
 import { checkEnvNames, shq, sshRun } from "./pty.ts";
+import { waitAtMost } from "../../timeout.ts";
 
 /** Options for {@link openTmux}. */
 export interface TmuxOptions {
@@ -93,9 +94,7 @@ export async function openTmux(client: Client, options: TmuxOptions): Promise<Tm
     );
   });
   const stream = controlStream(channel, options);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([stream.seeded, new Promise((r) => timer = setTimeout(r, 5000))]);
-  clearTimeout(timer);
+  await waitAtMost(stream.seeded, 5000);
   return stream;
 }
 
