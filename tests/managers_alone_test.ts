@@ -10,6 +10,7 @@ import { RsmError } from "../lib/errors.ts";
 import { Logger } from "../lib/log.ts";
 import { StateStore } from "../lib/state/store.ts";
 import { ForwardManager, type SessionSpec, SshManager } from "../lib/ssh/mod.ts";
+import type { ForwardSpec } from "../lib/ssh/forward.ts";
 import { DockerManager } from "../lib/docker/mod.ts";
 import { JobManager } from "../lib/jobs/mod.ts";
 import { need, testIf, waitFor } from "./support/env.ts";
@@ -33,23 +34,23 @@ function memoryStore() {
   };
 }
 
-/** Asserts that `fn` throws an RsmError with `code` and a message matching `message`. */
-function assertCode(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
+/** A check for assert.throws/rejects: an RsmError with `code` whose message matches. */
+function rsmError(code: string, message: RegExp) {
+  return (err: unknown) => {
     assert.ok(err instanceof RsmError, `not an RsmError: ${err}`);
     assert.equal(err.code, code);
     assert.match(err.message, message);
     return true;
-  });
+  };
+}
+
+/** Asserts that `fn` throws an RsmError with `code` and a message matching `message`. */
+function assertCode(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, rsmError(code, message));
 }
 
 async function assertRejectsCode(p: Promise<unknown>, code: string, message: RegExp) {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof RsmError, `not an RsmError: ${err}`);
-    assert.equal(err.code, code);
-    assert.match(err.message, message);
-    return true;
-  });
+  await assert.rejects(p, rsmError(code, message));
 }
 
 async function withDir<T>(fn: (dir: string, log: Logger) => Promise<T>): Promise<T> {
@@ -98,13 +99,7 @@ Deno.test("ForwardManager alone refuses unknown sessions and forwards with clear
     });
     assert.deepEqual(forwards.list(), []);
     await assertRejectsCode(
-      forwards.open("nope", "f1", {
-        kind: "local",
-        bind_addr: "127.0.0.1",
-        bind_port: 0,
-        remote_host: "127.0.0.1",
-        remote_port: 80,
-      }),
+      forwards.open("nope", "f1", localTo(80)),
       "NOT_FOUND",
       /Cannot find SSH session "nope"/,
     );
@@ -205,26 +200,14 @@ testIf(
         ]);
 
         const port = (echo.addr as Deno.NetAddr).port;
-        const fwd = await forwards.open("box", "echo", {
-          kind: "local",
-          bind_addr: "127.0.0.1",
-          bind_port: 0,
-          remote_host: "127.0.0.1",
-          remote_port: port,
-        });
+        const fwd = await forwards.open("box", "echo", localTo(port));
         assert.ok(fwd.bind_port > 0);
         assert.equal(
           await roundTrip(fwd.bind_port, "hello through the tunnel"),
           "hello through the tunnel",
         );
         await assertRejectsCode(
-          forwards.open("box", "echo", {
-            kind: "local",
-            bind_addr: "127.0.0.1",
-            bind_port: 0,
-            remote_host: "127.0.0.1",
-            remote_port: port,
-          }),
+          forwards.open("box", "echo", localTo(port)),
           "ALREADY_EXISTS",
           /a forward with this id exists/,
         );
@@ -307,6 +290,17 @@ testIf(
     });
   },
 );
+
+/** A local forward from a free loopback port to 127.0.0.1:`port` on the far side. */
+function localTo(port: number): ForwardSpec {
+  return {
+    kind: "local",
+    bind_addr: "127.0.0.1",
+    bind_port: 0,
+    remote_host: "127.0.0.1",
+    remote_port: port,
+  };
+}
 
 /** Sends `text` to 127.0.0.1:`port` and reads as many bytes back. */
 async function roundTrip(port: number, text: string): Promise<string> {
