@@ -60,18 +60,18 @@ testIf(missing, "ShellManager opens, runs, lists and closes a backend's shells",
     });
     assert.equal(shells.where("local", "here"), "machine here");
 
-    await assert.rejects(
-      shells.open("local", "here", "a"),
-      /Cannot open shell a: a shell with that id is already open on machine here/,
-    );
-    await assert.rejects(
-      shells.open("pod", "x", "a"),
-      /Cannot find shell kind "pod": not registered; kinds: local/,
-    );
-    assert.throws(
-      () => shells.get("local", "here", "nope"),
-      /Cannot find shell nope on machine here: no such shell; see local_shell_list/,
-    );
+    await assert.rejects(shells.open("local", "here", "a"), {
+      code: "ALREADY_EXISTS",
+      message: /Cannot open shell a: a shell with that id is already open on machine here/,
+    });
+    await assert.rejects(shells.open("pod", "x", "a"), {
+      code: "NOT_FOUND",
+      message: /Cannot find shell kind "pod": not registered; kinds: local/,
+    });
+    assert.throws(() => shells.get("local", "here", "nope"), {
+      code: "NOT_FOUND",
+      message: /Cannot find shell nope on machine here: no such shell; see local_shell_list/,
+    });
 
     shells.closeShell("local", "here", "a");
     assert.deepEqual(shells.list(), []);

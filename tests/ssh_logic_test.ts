@@ -16,6 +16,8 @@ import {
 } from "../lib/ssh/known_hosts.ts";
 import { lookupHost } from "../lib/ssh/ssh_config.ts";
 import { shellQuote, wrapCommand } from "../lib/ssh/exec.ts";
+import { SshSession } from "../lib/ssh/session.ts";
+import { silentLogger } from "../lib/log.ts";
 import { run } from "./support/env.ts";
 
 Deno.test("parseAddress understands host, host:port, [v6]:port, user@host and bare IPv6", () => {
@@ -157,4 +159,17 @@ Deno.test("wrapCommand prints the process group, quotes env and cwd, and keeps $
   assert.equal(r.stdout, `a'b"c $HOME \\n|/tmp|${pid}\n`);
   assert.throws(() => wrapCommand("true", { env: { "BAD-NAME": "x" } }, marker), /not a valid/);
   assert.equal(shellQuote("it's"), `'it'\\''s'`);
+});
+
+Deno.test("a disconnected session reports CLOSED, not NOT_FOUND, to those who still hold it", async () => {
+  const session = new SshSession("box", { addresses: ["127.0.0.1:1"], user: "nobody" }, {
+    daemonKnownHosts: "/nonexistent/known_hosts",
+    log: silentLogger,
+  });
+  await session.close();
+  await assert.rejects(session.ready(), {
+    code: "CLOSED",
+    message: /Session box was disconnected/,
+  });
+  await assert.rejects(session.reconnect(), { code: "CLOSED" });
 });

@@ -102,14 +102,14 @@ export function upload(
 ): Promise<TransferResult> {
   if (!remotePath.startsWith("/")) {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot upload to ${remotePath}: remote_path must be absolute`,
     );
   }
   const target = posix.normalize(remotePath).replace(/\/+$/, "") || "/";
   if (target === "/") {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       "Cannot upload to /: name the destination path, e.g. /tmp/dir",
     );
   }

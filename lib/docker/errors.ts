@@ -1,5 +1,5 @@
 /** Turning dockerode failures into messages that say what failed, why, and what to try. */
-import { RsmError } from "../errors.ts";
+import { type ErrorCode, RsmError } from "../errors.ts";
 
 /** A dockerode HTTP error (the engine answered with a status). */
 interface EngineError {
@@ -25,8 +25,8 @@ export function engineMessage(err: EngineError): string {
   return err.message.replace(/^\(HTTP code \d+\)\s*/, "").trim();
 }
 
-const CODES: Record<number, string> = {
-  400: "BAD_REQUEST",
+const CODES: Record<number, ErrorCode> = {
+  400: "BAD_ARGUMENT",
   401: "UNAUTHORIZED",
   403: "FORBIDDEN",
   404: "NOT_FOUND",
@@ -69,7 +69,7 @@ export function engineAdvice(message: string): string | undefined {
 export function engineError(action: string, err: unknown, hint?: string): unknown {
   if (!isEngineError(err)) return err;
   const msg = engineMessage(err);
-  const code = CODES[err.statusCode] ?? `HTTP_${err.statusCode}`;
+  const code = CODES[err.statusCode] ?? "ENGINE_ERROR";
   const tail = engineAdvice(msg) ?? hint ??
     (err.statusCode === 404 ? "check the name or id (docker_containers / docker_image_list)" : "");
   return new RsmError(code, `Cannot ${action}: ${msg}${tail ? `; ${tail}` : ""}`, { cause: err });

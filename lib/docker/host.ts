@@ -322,7 +322,7 @@ export class DockerHost {
   async use<T>(action: string, fn: (docker: Docker) => Promise<T>, hint?: string): Promise<T> {
     if (this.#closed) {
       throw new RsmError(
-        "NOT_FOUND",
+        "CLOSED",
         `Cannot ${action}: Docker host ${this.id} is disconnected; see docker_list_hosts`,
       );
     }

@@ -51,7 +51,7 @@ export function logTime(value: string, now = Date.now()): string {
     const t = Date.parse(v);
     if (Number.isNaN(t)) {
       throw new RsmError(
-        "BAD_REQUEST",
+        "BAD_ARGUMENT",
         `Cannot read time "${value}": expected RFC3339 like 2024-01-02T03:04:05Z or a duration like 5m`,
       );
     }
@@ -61,7 +61,7 @@ export function logTime(value: string, now = Date.now()): string {
     return ((now - parseDuration(v)) / 1000).toFixed(3);
   } catch {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot read time "${value}": expected RFC3339 like 2024-01-02T03:04:05Z, unix seconds, or a duration back from now like 5m`,
     );
   }

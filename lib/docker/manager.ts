@@ -100,7 +100,7 @@ export class DockerManager {
   ): Promise<HostInfo> {
     if (this.#hosts.has(id)) {
       throw new RsmError(
-        "CONFLICT",
+        "ALREADY_EXISTS",
         `Cannot connect Docker host "${id}": the id is in use; docker_disconnect it first or pick another id`,
       );
     }

@@ -73,7 +73,7 @@ export interface PortMapping {
 export function parsePort(spec: string): PortMapping {
   const bad = () =>
     new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot read port mapping "${spec}": expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp|sctp] like "8080:80", "127.0.0.1:0:80/tcp", "[::1]:8080:80", or just "80"`,
     );
   let s = spec.trim();
@@ -112,7 +112,7 @@ export function parseMemory(v: string | number): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(v.trim());
   if (!m) {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot read memory "${v}": expected bytes or a size like "512m", "1g"`,
     );
   }
@@ -128,7 +128,7 @@ export function parseRestart(v: string): { Name: string; MaximumRetryCount?: num
     (count && name !== "on-failure")
   ) {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot read restart_policy "${v}": expected no, always, unless-stopped or on-failure[:N]`,
     );
   }

@@ -32,7 +32,7 @@ async function verifiedCopy(
 ) {
   if ((await Deno.stat(local)).isDirectory) {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot verify ${local}: verify: true compares single files and this is a directory; ` +
         `drop verify, or copy and verify its files one by one`,
     );

@@ -76,7 +76,7 @@ function localPath(path: string): string {
   const p = path === "~" ? homeDir() : path.replace(/^~(?=\/)/, homeDir());
   if (!isAbsolute(p)) {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot use local_path ${path}: it must be absolute (or start with ~/), because the ` +
         `daemon's working directory is not yours`,
     );
@@ -117,7 +117,7 @@ const verifyField = () =>
 function verifiable(isDir: boolean, path: string): void {
   if (isDir) {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot verify ${path}: verify: true compares single files and this is a directory; ` +
         `drop verify, or transfer and verify its files one by one`,
     );

@@ -110,7 +110,7 @@ export async function followDetached(
       client = await source(job.signal);
     } catch (err) {
       if (job.signal.aborted) throw err;
-      if (err instanceof RsmError && err.code === "NOT_FOUND") {
+      if (err instanceof RsmError && (err.code === "NOT_FOUND" || err.code === "CLOSED")) {
         return { lost: `session ${rec.session_id} is gone: ${err.message}` };
       }
       await sleep(1000, job.signal);

@@ -302,7 +302,7 @@ export class Forward {
     if (host.includes("\0")) {
       // OpenSSH drops the whole connection for a NUL in a direct-tcpip request (a SOCKS client
       // could otherwise cut the session of everyone using it)
-      throw new RsmError("BAD_TARGET", "the target host contains a NUL character");
+      throw new RsmError("BAD_ARGUMENT", "the target host contains a NUL character");
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const ac = new AbortController();

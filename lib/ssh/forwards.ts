@@ -89,7 +89,9 @@ export class ForwardManager {
     spec: ForwardSpec,
     options: OpenForwardOptions = {},
   ): Promise<ForwardInfo> {
-    if (this.#closed) throw new RsmError("CLOSED", "Cannot forward: the daemon is shutting down");
+    if (this.#closed) {
+      throw new RsmError("SHUTTING_DOWN", "Cannot forward: the daemon is shutting down");
+    }
     const session = this.#opts.session(sessionId);
     if (this.#forwards.has(key(sessionId, forwardId))) {
       throw new RsmError(

@@ -120,7 +120,9 @@ export class SshManager {
    */
   async connect(id: string, spec: SessionSpec, options: { signal?: AbortSignal } = {}) {
     registerSpecSecrets(spec);
-    if (this.#closed) throw new RsmError("CLOSED", "Cannot connect: the daemon is shutting down");
+    if (this.#closed) {
+      throw new RsmError("SHUTTING_DOWN", "Cannot connect: the daemon is shutting down");
+    }
     const existing = this.#sessions.get(id);
     if (existing) {
       throw new RsmError(

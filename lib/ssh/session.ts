@@ -106,7 +106,7 @@ export class SshSession extends EventEmitter {
   ready(signal?: AbortSignal): Promise<Client> {
     if (this.#chain && this.state === "connected") return Promise.resolve(this.#chain.final.client);
     if (this.#closed) {
-      return Promise.reject(new RsmError("NOT_FOUND", `Session ${this.id} was disconnected`));
+      return Promise.reject(new RsmError("CLOSED", `Session ${this.id} was disconnected`));
     }
     if (this.#gaveUp()) {
       try {
@@ -174,7 +174,7 @@ export class SshSession extends EventEmitter {
    */
   reconnect(signal?: AbortSignal): Promise<Client> {
     if (this.#closed) {
-      return Promise.reject(new RsmError("NOT_FOUND", `Session ${this.id} was disconnected`));
+      return Promise.reject(new RsmError("CLOSED", `Session ${this.id} was disconnected`));
     }
     if (this.#attempt) return this.#attempt;
     this.#clearRetry();
@@ -199,7 +199,7 @@ export class SshSession extends EventEmitter {
     this.#chain = undefined;
     chain?.end();
     this.state = "disconnected";
-    const err = new RsmError("NOT_FOUND", `Session ${this.id} was disconnected`);
+    const err = new RsmError("CLOSED", `Session ${this.id} was disconnected`);
     for (const w of this.#waiters) w.reject(err);
     this.#waiters.clear();
     this.emit("closed");

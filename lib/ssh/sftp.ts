@@ -257,7 +257,7 @@ function refuseRoot(action: string, path: string): void {
   const n = posix.normalize(path).replace(/(.)\/+$/, "$1");
   if (n === "/" || n === "." || n === ".." || n === "~" || n === "./" || n === "../") {
     throw new RsmError(
-      "BAD_REQUEST",
+      "BAD_ARGUMENT",
       `Cannot ${action} ${path}: refusing to touch the root or the start directory; ` +
         `name a path below it`,
     );

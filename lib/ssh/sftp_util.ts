@@ -5,7 +5,7 @@
  */
 import { posix } from "node:path";
 import type { Attributes, InputAttributes, SFTPWrapper, Stats } from "ssh2";
-import { RsmError } from "../errors.ts";
+import { type ErrorCode, RsmError } from "../errors.ts";
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 export const SFTP_STATUS = {
@@ -39,7 +39,7 @@ export function sftpError(action: string, path: string, err: unknown, hint?: str
   if (err instanceof RsmError) return err;
   const code = sftpCode(err);
   const raw = (err as Error)?.message ?? String(err);
-  let rsmCode = "SFTP_FAILED";
+  let rsmCode: ErrorCode = "SFTP_FAILED";
   let why = raw;
   let tip = hint ?? "check the path with ssh_file_stat or ssh_file_list";
   if (code === SFTP_STATUS.NO_SUCH_FILE) {

@@ -84,7 +84,7 @@ export async function upload(
 
   if (!top.isDirectory) {
     if (!top.isFile) {
-      throw new RsmError("BAD_REQUEST", `Cannot upload ${localPath}: not a regular file`);
+      throw new RsmError("BAD_ARGUMENT", `Cannot upload ${localPath}: not a regular file`);
     }
     if (existing && fileType(existing) === "dir") {
       throw new RsmError(
@@ -395,7 +395,7 @@ export async function download(
 
   if (fileType(top) !== "dir") {
     if (fileType(top) !== "file") {
-      throw new RsmError("BAD_REQUEST", `Cannot download ${remote}: not a regular file`);
+      throw new RsmError("BAD_ARGUMENT", `Cannot download ${remote}: not a regular file`);
     }
     if (existing?.isDirectory) {
       throw new RsmError(

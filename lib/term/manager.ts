@@ -255,7 +255,7 @@ export class ShellManager {
     }
     if (this.#entries.has(k) || this.#opening.has(k)) {
       throw new RsmError(
-        "EXISTS",
+        "ALREADY_EXISTS",
         `Cannot open shell ${id}: a shell with that id is already open on ` +
           `${backend.owner.noun} ${owner}; close it or choose another id`,
       );

@@ -499,7 +499,10 @@ export class Shell {
   async resize(rows: number, cols: number): Promise<void> {
     for (const [n, what] of [[rows, "rows"], [cols, "cols"]] as const) {
       if (!Number.isInteger(n) || n < 1 || n > 1000) {
-        throw new RsmError("BAD_SIZE", `Cannot resize shell ${this.id}: ${what} must be 1..1000`);
+        throw new RsmError(
+          "BAD_ARGUMENT",
+          `Cannot resize shell ${this.id}: ${what} must be 1..1000`,
+        );
       }
     }
     await (await this.#ready()).resize(rows, cols);
@@ -548,7 +551,7 @@ export class Shell {
   #live(): PtyStream {
     if (this.closed) {
       throw new RsmError(
-        "SHELL_CLOSED",
+        "CLOSED",
         `Cannot use shell ${this.id}: its process has ${
           this.lost ? "been lost with its connection" : "exited"
         }` +

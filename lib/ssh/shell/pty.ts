@@ -18,7 +18,10 @@ export function shq(s: string): string {
 export function checkEnvNames(env: Record<string, string> | undefined): void {
   for (const k of Object.keys(env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-      throw new RsmError("BAD_ENV", `Cannot set environment variable "${k}": not a valid name`);
+      throw new RsmError(
+        "BAD_ARGUMENT",
+        `Cannot set environment variable "${k}": not a valid name`,
+      );
     }
   }
 }
@@ -86,7 +89,7 @@ export function channelStream(channel: ClientChannel): PtyStream {
   return {
     write(data) {
       if (closed) {
-        return Promise.reject(new RsmError("SHELL_CLOSED", "the shell's channel is closed"));
+        return Promise.reject(new RsmError("CLOSED", "the shell's channel is closed"));
       }
       const buf = Buffer.from(typeof data === "string" ? new TextEncoder().encode(data) : data);
       return new Promise<void>((resolve) => {

@@ -181,7 +181,7 @@ function controlStream(channel: ClientChannel, options: TmuxOptions): TmuxStream
       return ended && !sawExit;
     },
     async write(data) {
-      if (ended) throw new RsmError("SHELL_CLOSED", "the tmux client's channel is closed");
+      if (ended) throw new RsmError("CLOSED", "the tmux client's channel is closed");
       const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
       for (let i = 0; i < bytes.length; i += 256) {
         const hex = Array.from(bytes.subarray(i, i + 256), (b) => b.toString(16).padStart(2, "0"));
