@@ -8,9 +8,9 @@
  * daemon); a request that was in flight is answered with -32001, because it may or may not
  * have run. stdout carries MCP messages only.
  */
-import { findOrSpawnDaemon } from "./lib/http/spawn.ts";
+import { findOrSpawnDaemon } from "./lib/http/client/spawn.ts";
 import type { Handle } from "./lib/http/handle.ts";
-import { sseData } from "./lib/http/sse_parse.ts";
+import { sseData } from "./lib/http/client/sse_parse.ts";
 import { resolvePaths } from "./lib/paths.ts";
 import { errorMessage } from "./lib/errors.ts";
 import { waitAtMost } from "./lib/timeout.ts";

@@ -5,8 +5,9 @@ import { parseArgs } from "node:util";
 import { VERSION } from "./lib/version.ts";
 import { errorMessage } from "./lib/errors.ts";
 import { resolvePaths } from "./lib/paths.ts";
-import { checkHealth, type Handle, readHandle } from "./lib/http/handle.ts";
-import { findOrSpawnDaemon } from "./lib/http/spawn.ts";
+import { type Handle, readHandle } from "./lib/http/handle.ts";
+import { checkHealth } from "./lib/http/client/health.ts";
+import { findOrSpawnDaemon } from "./lib/http/client/spawn.ts";
 import { UsageError } from "./lib/cli/usage.ts";
 import { narrowRun } from "./lib/perms.ts";
 

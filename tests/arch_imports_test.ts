@@ -180,3 +180,33 @@ Deno.test("the domain folders depend on each other one way only (no folder-level
   const found = cycles(folders).map((scc) => cyclePath(folders, scc));
   assert.deepEqual(found, [], `folder-level cycles among the domains:\n  ${found.join("\n  ")}`);
 });
+
+Deno.test("the launcher's side of lib/http (lib/http/client) and the daemon's side import nothing of each other", () => {
+  const server = (m: string) => m.startsWith("lib/http/") && !m.startsWith("lib/http/client/");
+  const client = (m: string) => m.startsWith("lib/http/client/");
+  const bad: string[] = [];
+  for (const [from, deps] of graph) {
+    for (const to of deps) {
+      const shared = to === "lib/http/handle.ts"; // the handle file's format, both sides
+      if (
+        client(from) && !shared && (server(to) || to === "lib/app.ts" || to.startsWith("lib/mcp/"))
+      ) {
+        bad.push(`${from} imports ${to}`);
+      }
+      if (server(from) && client(to)) bad.push(`${from} imports ${to}`);
+    }
+  }
+  assert.deepEqual(
+    bad.sort(),
+    [],
+    `lib/http's two sides import each other:\n  ${bad.join("\n  ")}`,
+  );
+});
+
+Deno.test("the composition root lib/app.ts imports no tool layer, console or CLI, and of lib/http only the web login", () => {
+  const bad = [...graph.get("lib/app.ts") ?? []].filter((to) =>
+    ["lib/mcp/", "lib/console/", "lib/cli/", "lib/setup/"].some((f) => to.startsWith(f)) ||
+    (to.startsWith("lib/http/") && to !== "lib/http/web/auth.ts")
+  );
+  assert.deepEqual(bad.sort(), [], `lib/app.ts imports upward:\n  ${bad.join("\n  ")}`);
+});

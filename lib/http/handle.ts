@@ -26,31 +26,3 @@ export async function readHandle(path: string): Promise<Handle | null> {
 export async function writeHandle(path: string, handle: Handle): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(handle, null, 2) + "\n", 0o600);
 }
-
-/** Result of an authenticated health check. */
-export interface Health {
-  ok: boolean;
-  pid: number;
-  version: string;
-}
-
-/**
- * Authenticated `GET /health` against a handle, within `timeoutMs`. Null when the daemon does
- * not answer or does not accept the token (a stale handle from a dead daemon is never trusted).
- */
-export async function checkHealth(handle: Handle, timeoutMs = 1500): Promise<Health | null> {
-  try {
-    const res = await fetch(new URL("/health", handle.url), {
-      headers: { authorization: `Bearer ${handle.token}` },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return null;
-    }
-    const body = await res.json();
-    return body?.ok ? (body as Health) : null;
-  } catch {
-    return null;
-  }
-}

@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkHealth, type Handle, readHandle } from "./handle.ts";
-import { ensureDir, type Paths } from "../paths.ts";
-import { RsmError } from "../errors.ts";
-import { proxyCommandEnabled } from "../ssh/proxy_command.ts";
+import { type Handle, readHandle } from "../handle.ts";
+import { checkHealth } from "./health.ts";
+import { ensureDir, type Paths } from "../../paths.ts";
+import { RsmError } from "../../errors.ts";
+import { proxyCommandEnabled } from "../../ssh/proxy_command.ts";
 
 /**
  * The argv that starts this same rsm as `rsm ARGS…`: the compiled binary itself, or — when
