@@ -98,24 +98,13 @@ export function dockerExec(
   container: string,
   options: ExecOptions,
 ): Promise<ExecResult> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
   const started = Date.now();
   return host.use(`exec in container ${container}`, async (d) => {
     const c = d.getContainer(container);
     const wrap = await hasShell(c);
-    const tag = crypto.randomUUID().slice(0, 12);
-    const pidFile = `.rsm-exec-${tag}`;
-    const cmd = wrap
-      ? [
-        "/bin/sh",
-        "-c",
-        `${recordPid(pidFile)}; "$@"; s=$?; ${forgetPid(pidFile)}; exit $s`,
-        "rsm-exec",
-        ...options.cmd,
-      ]
-      : options.cmd;
+    const pidFile = `.rsm-exec-${crypto.randomUUID().slice(0, 12)}`;
     const exec = await c.exec({
-      Cmd: cmd,
+      Cmd: wrap ? wrapped(options.cmd, pidFile) : options.cmd,
       AttachStdout: true,
       AttachStderr: true,
       AttachStdin: options.stdin !== undefined,
@@ -135,39 +124,21 @@ export function dockerExec(
       stream.write(options.stdin);
       stream.end();
     }
-    let timedOut = false;
-    let note: string | undefined;
     // waitAtMost removes its timer and abort listener as soon as the command ends: a listener
     // left on the call's signal would keep this call's job, captures and closures alive until
     // the daemon stops (the call's signal depends on the daemon's own), and an hour-long
     // AbortSignal.timeout would keep its timer for the hour.
-    if (!await waitAtMost(done, timeoutMs, { signal: options.signal })) {
-      timedOut = true;
-      if (wrap) {
-        try {
-          await killTree(c, pidFile);
-        } catch (e) {
-          note = `could not stop the command: ${e instanceof Error ? e.message : e}`;
-        }
-      } else {
-        note =
-          "the container has no /bin/sh, so the timed-out command could not be stopped; it may still run";
-      }
+    const timedOut = !await waitAtMost(done, options.timeoutMs ?? 30_000, {
+      signal: options.signal,
+    });
+    let note: string | undefined;
+    if (timedOut) {
+      note = await stopCommand(c, wrap, pidFile);
       // give the stream a moment to deliver what was written before the kill
       await waitAtMost(done, 2000);
       stream.destroy();
     }
-    let exitCode: number | null = null;
-    if (!timedOut) {
-      for (let i = 0; i < 50; i++) {
-        const info = await exec.inspect();
-        if (!info.Running) {
-          exitCode = info.ExitCode ?? null;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 40));
-      }
-    }
+    const exitCode = timedOut ? null : await exitCodeOf(exec);
     await Promise.all([out.end(), err.end()]);
     return {
       exit_code: exitCode,
@@ -178,6 +149,44 @@ export function dockerExec(
       ...(timedOut ? { stop_result: note ?? "stopped" } : {}),
     };
   });
+}
+
+/** The command under `/bin/sh`, which records its pid in `pidFile` so a stop can find it. */
+function wrapped(cmd: string[], pidFile: string): string[] {
+  return [
+    "/bin/sh",
+    "-c",
+    `${recordPid(pidFile)}; "$@"; s=$?; ${forgetPid(pidFile)}; exit $s`,
+    "rsm-exec",
+    ...cmd,
+  ];
+}
+
+/** Stops a timed-out command; returns a note when it could not. */
+async function stopCommand(
+  c: Docker.Container,
+  wrap: boolean,
+  pidFile: string,
+): Promise<string | undefined> {
+  if (!wrap) {
+    return "the container has no /bin/sh, so the timed-out command could not be stopped; it may still run";
+  }
+  try {
+    await killTree(c, pidFile);
+    return undefined;
+  } catch (e) {
+    return `could not stop the command: ${e instanceof Error ? e.message : e}`;
+  }
+}
+
+/** The exit code once the engine says the exec ended (asked for up to 2 s). */
+async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
+  for (let i = 0; i < 50; i++) {
+    const info = await exec.inspect();
+    if (!info.Running) return info.ExitCode ?? null;
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  return null;
 }
 
 /** Shell snippet that writes `$$` to the first writable of /tmp, /dev/shm, /var/tmp. */

@@ -50,124 +50,39 @@ const TIMEOUT_RESPONSE = new TextEncoder().encode(
 
 /** Listens on `hostname:port` and relays complete requests to `upstream`. */
 export function serveFront(options: FrontOptions): Front {
-  const headMs = options.headMs ?? 10_000;
-  const bodyMs = options.bodyMs ?? 30_000;
-  const maxPending = options.maxPending ?? 256;
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-  const conns = new Set<Relay>();
+  const door = new FrontDoor(options);
+  void door.acceptLoop();
+  return {
+    addr: door.listener.addr as Deno.NetAddr,
+    open: () => door.conns.size,
+    dropped: () => door.dropped,
+    close: () => door.close(),
+  };
+}
+
+/** The listener and its connections (see the module comment). */
+class FrontDoor {
+  readonly headMs: number;
+  readonly bodyMs: number;
+  readonly maxPending: number;
+  readonly listener: Deno.TcpListener;
+  readonly conns = new Set<Relay>();
   /** Connections waiting for a head, oldest first (a Set keeps insertion order). */
-  const waiting = new Set<Relay>();
-  let dropped = 0;
+  readonly waiting = new Set<Relay>();
+  dropped = 0;
 
-  class Relay {
-    #timer: ReturnType<typeof setTimeout> | undefined;
-    #upstream: Deno.UnixConn | undefined;
-    #closed = false;
-    #framer = new RequestFramer();
-    #passed = false;
-
-    constructor(readonly conn: Deno.TcpConn) {}
-
-    async run(): Promise<void> {
-      this.#wait(headMs, "no complete request head");
-      const buf = new Uint8Array(64 * 1024);
-      let held: Uint8Array[] = [];
-      try {
-        while (!this.#closed) {
-          const n = await this.conn.read(buf);
-          if (n === null) break;
-          const chunk = buf.slice(0, n);
-          const ev = this.#framer.feed(chunk);
-          if (ev.error) {
-            this.#slow(ev.error);
-            return;
-          }
-          if (ev.state === "idle" || ev.state === "opaque") this.#clear();
-          else if (ev.state === "head") {
-            // a later request's head gets its own time; the first one's counts from accept
-            if (ev.headStarted && this.#framer.heads > 0) {
-              this.#wait(headMs, "request head too slow");
-            }
-          } else if (ev.headEnded) this.#wait(bodyMs, "request body too slow");
-          if (!this.#upstream) {
-            held.push(chunk);
-            if (this.#framer.heads === 0) continue; // first head still incomplete
-            this.#upstream = await Deno.connect({ transport: "unix", path: options.upstream });
-            if (this.#closed) return;
-            this.#passed = true;
-            waiting.delete(this);
-            this.#pump(this.#upstream);
-            for (const c of held) await writeAll(this.#upstream, c);
-            held = [];
-            continue;
-          }
-          await writeAll(this.#upstream, chunk);
-        }
-        // the client finished sending (half-close); let the response still come back
-        await this.#upstream?.closeWrite().catch(() => {});
-        if (!this.#upstream) this.close();
-      } catch {
-        this.close();
-      }
-    }
-
-    #pump(up: Deno.UnixConn): void {
-      (async () => {
-        const buf = new Uint8Array(64 * 1024);
-        try {
-          while (true) {
-            const n = await up.read(buf);
-            if (n === null) break;
-            await writeAll(this.conn, buf.subarray(0, n));
-          }
-        } catch { /* either side gone */ }
-        this.close();
-      })();
-    }
-
-    #wait(ms: number, why: string): void {
-      this.#clear();
-      this.#timer = setTimeout(() => this.#slow(why), ms);
-    }
-
-    #clear(): void {
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-
-    #slow(why: string): void {
-      if (this.#closed) return;
-      dropped++;
-      options.onSlow?.(why);
-      if (!this.#passed) {
-        // best effort: tell an honest but slow client why, without waiting on it
-        this.conn.write(TIMEOUT_RESPONSE).catch(() => {}).finally(() => this.close());
-        setTimeout(() => this.close(), 100);
-        return;
-      }
-      this.close();
-    }
-
-    close(): void {
-      if (this.#closed) return;
-      this.#closed = true;
-      this.#clear();
-      conns.delete(this);
-      waiting.delete(this);
-      try {
-        this.conn.close();
-      } catch { /* closed */ }
-      try {
-        this.#upstream?.close();
-      } catch { /* closed */ }
-    }
+  constructor(readonly options: FrontOptions) {
+    this.headMs = options.headMs ?? 10_000;
+    this.bodyMs = options.bodyMs ?? 30_000;
+    this.maxPending = options.maxPending ?? 256;
+    this.listener = Deno.listen({ hostname: options.hostname, port: options.port });
   }
 
-  (async () => {
+  async acceptLoop(): Promise<void> {
     while (true) {
-      let conn: Deno.Conn;
+      let conn: Deno.TcpConn;
       try {
-        conn = await listener.accept();
+        conn = await this.listener.accept();
       } catch (err) {
         if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
           return; // closed
@@ -176,37 +91,137 @@ export function serveFront(options: FrontOptions): Front {
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
-      {
-        // A response is relayed in pieces (head, then body chunks): with Nagle's algorithm the
-        // second piece waits for the client's delayed ACK, ~40 ms per tool call.
-        (conn as Deno.TcpConn).setNoDelay(true);
-        const relay = new Relay(conn as Deno.TcpConn);
-        conns.add(relay);
-        waiting.add(relay);
-        if (waiting.size > maxPending) {
-          const oldest = waiting.values().next().value!;
-          dropped++;
-          options.onSlow?.("too many connections waiting for a request head");
-          oldest.close();
-        }
-        relay.run();
+      // A response is relayed in pieces (head, then body chunks): with Nagle's algorithm the
+      // second piece waits for the client's delayed ACK, ~40 ms per tool call.
+      conn.setNoDelay(true);
+      const relay = new Relay(this, conn);
+      this.conns.add(relay);
+      this.waiting.add(relay);
+      if (this.waiting.size > this.maxPending) {
+        const oldest = this.waiting.values().next().value!;
+        this.dropped++;
+        this.options.onSlow?.("too many connections waiting for a request head");
+        oldest.close();
       }
+      void relay.run();
     }
-  })();
+  }
 
-  return {
-    addr: listener.addr as Deno.NetAddr,
-    open: () => conns.size,
-    dropped: () => dropped,
-    close() {
-      try {
-        listener.close();
-      } catch { /* closed */ }
-      for (const c of [...conns]) c.close();
-    },
-  };
+  close(): void {
+    try {
+      this.listener.close();
+    } catch { /* closed */ }
+    for (const c of [...this.conns]) c.close();
+  }
 }
 
+/** One client connection: held until its first request head is complete, then relayed. */
+class Relay {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #upstream: Deno.UnixConn | undefined;
+  #closed = false;
+  #framer = new RequestFramer();
+  #passed = false;
+
+  constructor(readonly door: FrontDoor, readonly conn: Deno.TcpConn) {}
+
+  async run(): Promise<void> {
+    this.#wait(this.door.headMs, "no complete request head");
+    const buf = new Uint8Array(64 * 1024);
+    let held: Uint8Array[] = [];
+    try {
+      while (!this.#closed) {
+        const n = await this.conn.read(buf);
+        if (n === null) break;
+        const chunk = buf.slice(0, n);
+        const ev = this.#framer.feed(chunk);
+        if (ev.error) {
+          this.#slow(ev.error);
+          return;
+        }
+        if (ev.state === "idle" || ev.state === "opaque") this.#clear();
+        else if (ev.state === "head") {
+          // a later request's head gets its own time; the first one's counts from accept
+          if (ev.headStarted && this.#framer.heads > 0) {
+            this.#wait(this.door.headMs, "request head too slow");
+          }
+        } else if (ev.headEnded) this.#wait(this.door.bodyMs, "request body too slow");
+        if (!this.#upstream) {
+          held.push(chunk);
+          if (this.#framer.heads === 0) continue; // first head still incomplete
+          this.#upstream = await Deno.connect({
+            transport: "unix",
+            path: this.door.options.upstream,
+          });
+          if (this.#closed) return;
+          this.#passed = true;
+          this.door.waiting.delete(this);
+          this.#pump(this.#upstream);
+          for (const c of held) await writeAll(this.#upstream, c);
+          held = [];
+          continue;
+        }
+        await writeAll(this.#upstream, chunk);
+      }
+      // the client finished sending (half-close); let the response still come back
+      await this.#upstream?.closeWrite().catch(() => {});
+      if (!this.#upstream) this.close();
+    } catch {
+      this.close();
+    }
+  }
+
+  #pump(up: Deno.UnixConn): void {
+    (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      try {
+        while (true) {
+          const n = await up.read(buf);
+          if (n === null) break;
+          await writeAll(this.conn, buf.subarray(0, n));
+        }
+      } catch { /* either side gone */ }
+      this.close();
+    })();
+  }
+
+  #wait(ms: number, why: string): void {
+    this.#clear();
+    this.#timer = setTimeout(() => this.#slow(why), ms);
+  }
+
+  #clear(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #slow(why: string): void {
+    if (this.#closed) return;
+    this.door.dropped++;
+    this.door.options.onSlow?.(why);
+    if (!this.#passed) {
+      // best effort: tell an honest but slow client why, without waiting on it
+      this.conn.write(TIMEOUT_RESPONSE).catch(() => {}).finally(() => this.close());
+      setTimeout(() => this.close(), 100);
+      return;
+    }
+    this.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clear();
+    this.door.conns.delete(this);
+    this.door.waiting.delete(this);
+    try {
+      this.conn.close();
+    } catch { /* closed */ }
+    try {
+      this.#upstream?.close();
+    } catch { /* closed */ }
+  }
+}
 async function writeAll(
   w: { write(p: Uint8Array): Promise<number> },
   bytes: Uint8Array,

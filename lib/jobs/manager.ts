@@ -213,10 +213,11 @@ export class JobManager {
         options.signal?.removeEventListener("abort", onAbort);
         resolve(why);
       };
-      const progress = (force: boolean) => {
+      // the tool registry decides how often a notification goes out; here every change is
+      // reported, and a heartbeat keeps a silent job's call visibly alive
+      const progress = () => {
         if (!options.onProgress) return;
         const now = Date.now();
-        if (!force && now - lastProgress < 1000) return;
         lastProgress = now;
         options.onProgress(job.latestLine(), now - started);
       };
@@ -231,12 +232,12 @@ export class JobManager {
       };
       const unsubscribe = job.onChange(() => {
         if (job.state !== "running") return finish("ended");
-        progress(false);
+        progress();
         if (options.until && checkTimer === undefined) checkTimer = setTimeout(check, 30);
       });
       const timer = setTimeout(() => finish("waited"), options.waitMs);
       const beat = setInterval(() => {
-        if (Date.now() - lastProgress >= heartbeat - 50) progress(true);
+        if (Date.now() - lastProgress >= heartbeat - 50) progress();
       }, Math.min(heartbeat, 1000));
       const onAbort = () => finish("aborted");
       options.signal?.addEventListener("abort", onAbort, { once: true });

@@ -93,15 +93,11 @@ const lifecycle: ToolDef[] = [
       ),
     },
     annotations: { destructiveHint: true },
+    audit: (a) => ({ target: a.host_id, command: `kill ${a.signal ?? "SIGKILL"} ${a.container}` }),
     run: async (a, ctx) => {
       await containerAction(ctx.app.docker.get(a.host_id), a.container, {
         action: "kill",
         signal: a.signal,
-      });
-      ctx.app.audit.record({
-        tool: "docker_container_kill",
-        target: a.host_id,
-        command: `kill ${a.signal ?? "SIGKILL"} ${a.container}`,
       });
       return new Text(`killed ${a.container}`);
     },
@@ -117,20 +113,13 @@ const lifecycle: ToolDef[] = [
       remove_volumes: z.boolean().optional().describe("also remove its anonymous volumes"),
     },
     annotations: { destructiveHint: true },
+    audit: (a) => ({ target: a.host_id, command: `rm ${a.container}` }),
     run: async (a, ctx) => {
-      try {
-        await containerAction(ctx.app.docker.get(a.host_id), a.container, {
-          action: "remove",
-          force: a.force,
-          removeVolumes: a.remove_volumes,
-        });
-      } finally {
-        ctx.app.audit.record({
-          tool: "docker_container_remove",
-          target: a.host_id,
-          command: `rm ${a.container}`,
-        });
-      }
+      await containerAction(ctx.app.docker.get(a.host_id), a.container, {
+        action: "remove",
+        force: a.force,
+        removeVolumes: a.remove_volumes,
+      });
       return new Text(`removed ${a.container}`);
     },
   }),
@@ -265,6 +254,7 @@ const work: ToolDef[] = [
       user: a.user,
       cwd: a.working_dir,
     }),
+    audit: (a) => ({ target: `${a.host_id}/${a.container}`, command: JSON.stringify(a.cmd) }),
     run: async (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
       let stopped: AbortSignal | undefined;
@@ -274,32 +264,20 @@ const work: ToolDef[] = [
         target: `${a.host_id}/${a.container}`,
         summary: a.cmd.join(" ").slice(0, 200),
         waitMs: a.wait_ms,
-        work: async (job) => {
+        work: (job) => {
           stopped = job.signal;
-          let code: number | null | undefined;
-          try {
-            const r = await dockerExec(host, a.container, {
-              cmd: a.cmd,
-              workingDir: a.working_dir,
-              user: a.user,
-              env: a.env,
-              stdin: a.stdin,
-              timeoutMs: a.timeout_ms ?? JOB_TIMEOUT_DEFAULT_MS,
-              stdout: capture(ctx, `${label} stdout`, a.max_output),
-              stderr: capture(ctx, `${label} stderr`, a.max_output),
-              signal: job.signal,
-              onOutput: (chunk, stream) => job.write(stream, chunk),
-            });
-            code = r.exit_code;
-            return r;
-          } finally {
-            ctx.app.audit.record({
-              tool: "docker_exec",
-              target: `${a.host_id}/${a.container}`,
-              command: JSON.stringify(a.cmd),
-              exit_code: code ?? null,
-            });
-          }
+          return dockerExec(host, a.container, {
+            cmd: a.cmd,
+            workingDir: a.working_dir,
+            user: a.user,
+            env: a.env,
+            stdin: a.stdin,
+            timeoutMs: a.timeout_ms ?? JOB_TIMEOUT_DEFAULT_MS,
+            stdout: capture(ctx, `${label} stdout`, a.max_output),
+            stderr: capture(ctx, `${label} stderr`, a.max_output),
+            signal: job.signal,
+            onOutput: (chunk, stream) => job.write(stream, chunk),
+          });
         },
         // a stop through job_signal kills the process tree: the job ends killed, not timed out
         outcome: (r) => ({ exit_code: r.exit_code, timed_out: r.timed_out && !stopped?.aborted }),
@@ -322,31 +300,26 @@ const work: ToolDef[] = [
       user: a.spec.user,
       cwd: a.spec.working_dir,
     }),
-    run: (a, ctx) => {
+    audit: (a) => ({
+      target: a.host_id,
+      command: JSON.stringify([a.spec.image, ...(a.spec.cmd ?? [])]),
+    }),
+    run: async (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
-      const start = async (
+      const start = (
         signal: AbortSignal,
         progress: (done: number, total: number | undefined, message: string) => void,
-      ) => {
-        let code: number | null | undefined;
-        try {
-          const r = await runContainer(host, a.spec, {
-            onPullProgress: progress,
-            logs: capture(ctx, `docker_run ${a.host_id} ${a.spec.image} logs`, a.max_output),
-            signal,
-          });
-          code = r.exit_code;
-          return r;
-        } finally {
-          ctx.app.audit.record({
-            tool: "docker_run",
-            target: a.host_id,
-            command: JSON.stringify([a.spec.image, ...(a.spec.cmd ?? [])]),
-            exit_code: code ?? null,
-          });
-        }
-      };
-      if (!a.spec.wait) return start(ctx.signal, ctx.progress);
+      ) =>
+        runContainer(host, a.spec, {
+          onPullProgress: progress,
+          logs: capture(ctx, `docker_run ${a.host_id} ${a.spec.image} logs`, a.max_output),
+          signal,
+        });
+      if (!a.spec.wait) {
+        const r = await start(ctx.signal, ctx.progress);
+        ctx.audit.set({ exit_code: r.exit_code ?? null });
+        return r;
+      }
       return runLong(ctx, {
         kind: "docker_run",
         target: a.host_id,

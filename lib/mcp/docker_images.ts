@@ -53,15 +53,10 @@ async function verifiedCopy(
   return compareHashes(here, there, inside);
 }
 
-function throttled(report: (done: number, total: number | undefined, message: string) => void) {
-  let last = 0;
-  return (bytes: number, message: string) => {
-    const now = Date.now();
-    if (now - last < 250) return;
-    last = now;
-    report(bytes, undefined, message);
-  };
-}
+/** Transfer progress in bytes, reported as measured (the registry throttles notifications). */
+const bytesProgress =
+  (report: (done: number, total: number | undefined, message: string) => void) =>
+  (bytes: number, message: string) => report(bytes, undefined, message);
 
 /** Image and copy tools. */
 export const imageTools: ToolDef[] = [
@@ -108,19 +103,12 @@ export const imageTools: ToolDef[] = [
       ),
     },
     annotations: { destructiveHint: true },
+    audit: (a) => ({ target: a.host_id, command: `rmi ${a.image}` }),
     run: async (a, ctx) => {
-      try {
-        await removeImage(ctx.app.docker.get(a.host_id), a.image, {
-          force: a.force,
-          pruneChildren: a.prune_children,
-        });
-      } finally {
-        ctx.app.audit.record({
-          tool: "docker_image_remove",
-          target: a.host_id,
-          command: `rmi ${a.image}`,
-        });
-      }
+      await removeImage(ctx.app.docker.get(a.host_id), a.image, {
+        force: a.force,
+        pruneChildren: a.prune_children,
+      });
       return new Text(`removed ${a.image}`);
     },
   }),
@@ -139,6 +127,7 @@ export const imageTools: ToolDef[] = [
       verify: verifyField(),
     },
     policy: (a) => ({ kind: "docker", target: a.host_id, writes: [a.remote_path] }),
+    audit: (a) => ({ target: `${a.host_id}/${a.container}`, path: a.remote_path }),
     run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
       return runLong(ctx, {
@@ -147,30 +136,19 @@ export const imageTools: ToolDef[] = [
         summary: `${a.local_path} -> ${a.remote_path}`,
         waitMs: a.wait_ms,
         work: async (job) => {
-          let ok = false;
-          try {
-            const from = resolve(a.local_path);
-            if (a.verify && (await Deno.stat(from)).isDirectory) {
-              await verifiedCopy(host, a.container, from, a.remote_path, job.signal); // explains
-            }
-            const r = await upload(host, a.container, from, a.remote_path, {
-              onProgress: throttled(job.progress),
-              signal: job.signal,
-            });
-            ok = true;
-            if (!a.verify) return r;
-            return {
-              ...r,
-              ...await verifiedCopy(host, a.container, from, a.remote_path, job.signal),
-            };
-          } finally {
-            ctx.app.audit.record({
-              tool: "docker_upload",
-              target: `${a.host_id}/${a.container}`,
-              path: a.remote_path,
-              exit_code: ok ? 0 : 1,
-            });
+          const from = resolve(a.local_path);
+          if (a.verify && (await Deno.stat(from)).isDirectory) {
+            await verifiedCopy(host, a.container, from, a.remote_path, job.signal); // explains
           }
+          const r = await upload(host, a.container, from, a.remote_path, {
+            onProgress: bytesProgress(job.progress),
+            signal: job.signal,
+          });
+          if (!a.verify) return r;
+          return {
+            ...r,
+            ...await verifiedCopy(host, a.container, from, a.remote_path, job.signal),
+          };
         },
         outcome: resultOutcome,
       });
@@ -190,6 +168,7 @@ export const imageTools: ToolDef[] = [
       wait_ms: waitField(),
       verify: verifyField(),
     },
+    audit: (a) => ({ target: `${a.host_id}/${a.container}`, path: a.local_path }),
     run: (a, ctx) => {
       const host = ctx.app.docker.get(a.host_id);
       return runLong(ctx, {
@@ -198,27 +177,16 @@ export const imageTools: ToolDef[] = [
         summary: `${a.remote_path} -> ${a.local_path}`,
         waitMs: a.wait_ms,
         work: async (job) => {
-          let ok = false;
-          try {
-            const to = resolve(a.local_path);
-            const r = await download(host, a.container, a.remote_path, to, {
-              onProgress: throttled(job.progress),
-              signal: job.signal,
-            });
-            ok = true;
-            if (!a.verify) return r;
-            return {
-              ...r,
-              ...await verifiedCopy(host, a.container, to, a.remote_path, job.signal),
-            };
-          } finally {
-            ctx.app.audit.record({
-              tool: "docker_download",
-              target: `${a.host_id}/${a.container}`,
-              path: a.local_path,
-              exit_code: ok ? 0 : 1,
-            });
-          }
+          const to = resolve(a.local_path);
+          const r = await download(host, a.container, a.remote_path, to, {
+            onProgress: bytesProgress(job.progress),
+            signal: job.signal,
+          });
+          if (!a.verify) return r;
+          return {
+            ...r,
+            ...await verifiedCopy(host, a.container, to, a.remote_path, job.signal),
+          };
         },
         outcome: resultOutcome,
       });

@@ -3,7 +3,7 @@
  * cancel, output bounded head+tail, audited, with throttled progress.
  */
 import { z } from "zod";
-import { defineTool, fields, type ToolDef } from "./tool.ts";
+import { defineTool, fields, type ToolContext, type ToolDef } from "./tool.ts";
 import {
   type DurableRecord,
   execCommand,
@@ -92,6 +92,45 @@ export function summaryOf(command: string): string {
   return first.length > 200 || command.trim().includes("\n") ? first.slice(0, 200) + " …" : first;
 }
 
+/** `ssh_exec`'s input. */
+const execInput = {
+  session_id: fields.id("session id (see ssh_list)"),
+  command: z.string().min(1).max(1 << 20).describe(
+    "shell command line (the user's login shell)",
+  ),
+  env: fields.env().optional(),
+  stdin: z.string().max(16 << 20).optional().describe("text written to the command's stdin"),
+  wait_ms: waitField(true),
+  timeout_ms: jobTimeoutField(),
+  durable: z.boolean().optional().describe(
+    "run detached: survives disconnects and daemon restarts",
+  ),
+  cwd: z.string().min(1).max(4096).optional().describe("working directory"),
+  pty: z.boolean().optional().describe("allocate a tty (stderr merges into stdout)"),
+  sudo: z.boolean().optional().describe("run as root through sudo -S"),
+  sudo_password_env: z.string().min(1).max(200).optional().describe(
+    "daemon env var holding the sudo password",
+  ),
+  sudo_password_file: z.string().min(1).max(4096).optional().describe(
+    "file holding the sudo password",
+  ),
+  ...fields.output(),
+};
+type ExecArgs = z.infer<z.ZodObject<typeof execInput>>;
+type SshClient = Parameters<typeof execCommand>[0];
+
+/** What one `ssh_exec` call works with once its session is ready. */
+interface ExecCall {
+  args: ExecArgs;
+  ctx: ToolContext;
+  client: SshClient;
+  timeoutMs: number;
+  stdout: Capture;
+  stderr: Capture;
+  /** The job's kind, target, summary and wait. */
+  call: { kind: string; target: string; summary: string; waitMs: number | undefined };
+}
+
 /** The exec tools. */
 export const execTools: ToolDef[] = [
   defineTool({
@@ -102,29 +141,7 @@ export const execTools: ToolDef[] = [
       "stdout and stderr as raw text. A non-zero exit is a result, not an error. Not done " +
       "within wait_ms: returns a job_id and goes on (job_wait). On timeout_ms it and its " +
       "children are killed.",
-    input: {
-      session_id: fields.id("session id (see ssh_list)"),
-      command: z.string().min(1).max(1 << 20).describe(
-        "shell command line (the user's login shell)",
-      ),
-      env: fields.env().optional(),
-      stdin: z.string().max(16 << 20).optional().describe("text written to the command's stdin"),
-      wait_ms: waitField(true),
-      timeout_ms: jobTimeoutField(),
-      durable: z.boolean().optional().describe(
-        "run detached: survives disconnects and daemon restarts",
-      ),
-      cwd: z.string().min(1).max(4096).optional().describe("working directory"),
-      pty: z.boolean().optional().describe("allocate a tty (stderr merges into stdout)"),
-      sudo: z.boolean().optional().describe("run as root through sudo -S"),
-      sudo_password_env: z.string().min(1).max(200).optional().describe(
-        "daemon env var holding the sudo password",
-      ),
-      sudo_password_file: z.string().min(1).max(4096).optional().describe(
-        "file holding the sudo password",
-      ),
-      ...fields.output(),
-    },
+    input: execInput,
     annotations: { destructiveHint: true, openWorldHint: true },
     policy: (a) => ({
       kind: "ssh",
@@ -133,6 +150,7 @@ export const execTools: ToolDef[] = [
       cwd: a.cwd,
       ...(a.sudo ? { user: "root (sudo)" } : {}),
     }),
+    audit: (a) => ({ target: a.session_id, command: a.command }),
     run: async (args, ctx) => {
       const { app } = ctx;
       const session = app.ssh.get(args.session_id);
@@ -157,129 +175,33 @@ export const execTools: ToolDef[] = [
         session.client(); // throws the NOT_CONNECTED explanation
         throw err;
       }
-      // sudo with no password source: one a person typed, or ask for one if sudo needs it
-      const sudoKey = `sudo:${args.session_id}`;
-      const typedSudo = args.sudo && password === undefined ? typedSecret(sudoKey) : undefined;
-      if (args.sudo && password === undefined && typedSudo === undefined) {
-        await needSudoPassword(client, args.session_id, session.user, ctx.signal);
-      }
-      const audit = (extra: { exit_code?: number | null; error?: string }) =>
-        app.audit.record({
-          tool: "ssh_exec",
-          target: args.session_id,
-          command: args.command,
-          ...extra,
-        });
-      const call = {
-        kind: "ssh_exec",
-        target: args.session_id,
-        summary: summaryOf(args.command),
-        waitMs: args.wait_ms,
-      };
-      let result: ExecResult | RunningJob;
       const keep = Math.max(64 * 1024, args.max_output ?? 0);
       const label = `ssh_exec ${args.session_id}`;
-      const stdout = new Capture({ keep, store: app.outputs, label: `${label} stdout` });
-      const stderr = new Capture({ keep, store: app.outputs, label: `${label} stderr` });
-      if (args.durable) {
-        const started = Date.now();
-        // the job id names the directory on the server, so start the job first and launch
-        // the command from inside its work
-        const source = (signal: AbortSignal) => app.ssh.get(args.session_id).ready(signal);
-        const value = await runLong(ctx, {
-          ...call,
-          work: async (job) => {
-            try {
-              const { dir, pid } = await startDetached(client, job.id, args.command, {
-                env: args.env,
-                cwd: args.cwd,
-              });
-              const record: DurableRecord = {
-                session_id: args.session_id,
-                dir,
-                pid,
-                deadline: started + timeoutMs,
-              };
-              job.setDurable({ ...record });
-              const outcome = await followDetached(source, record, {
-                ...job,
-                write: (stream, chunk) => {
-                  (stream === "stdout" ? stdout : stderr).push(chunk);
-                  job.write(stream, chunk);
-                },
-              });
-              audit({ exit_code: outcome.exit_code ?? null });
-              await Promise.all([stdout.end(), stderr.end()]);
-              return outcome;
-            } catch (err) {
-              audit({ error: errorMessage(err) });
-              throw err;
-            }
-          },
-          outcome: (o) => o,
-        });
-        if (isRunning(value)) return value;
-        if (value.lost) throw new RsmError("CONNECTION_LOST", value.lost);
-        result = {
-          exit_code: value.exit_code ?? null,
-          signal: value.signal,
-          stdout,
-          stderr,
-          timed_out: !!value.timed_out,
-          duration_ms: Date.now() - started,
-        };
-      } else {
-        result = await runLong(ctx, {
-          ...call,
-          work: async (job) => {
-            try {
-              const r = await execCommand(client, args.command, {
-                env: args.env,
-                cwd: args.cwd,
-                stdin: args.stdin,
-                timeoutMs,
-                pty: args.pty,
-                sudo: args.sudo,
-                sudoPassword: password ?? typedSudo,
-                signal: job.signal,
-                stdout,
-                stderr,
-                onOutput: job.write,
-                onStarted: job.setKiller,
-              });
-              audit({ exit_code: r.exit_code });
-              if (
-                typedSudo !== undefined &&
-                /incorrect password|try again/i.test(r.stderr.render(4096).text)
-              ) {
-                forgetTypedSecret(sudoKey); // the next sudo call asks the person again
-              }
-              return r;
-            } catch (err) {
-              audit({ error: errorMessage(err) });
-              throw err;
-            }
-          },
-          outcome: (r) => {
-            const lost = r.exit_code === null && !r.signal && !r.timed_out;
-            if (lost && session.state !== "connected") {
-              return {
-                lost: `lost the connection of session ${args.session_id} while the command ` +
-                  `ran (${session.lastError || "connection closed"}); it may still be running`,
-              };
-            }
-            return { exit_code: r.exit_code, signal: r.signal, timed_out: r.timed_out };
-          },
-        });
-        if (isRunning(result)) return result;
-      }
+      const exec: ExecCall = {
+        args,
+        ctx,
+        client,
+        timeoutMs,
+        stdout: new Capture({ keep, store: app.outputs, label: `${label} stdout` }),
+        stderr: new Capture({ keep, store: app.outputs, label: `${label} stderr` }),
+        call: {
+          kind: "ssh_exec",
+          target: args.session_id,
+          summary: summaryOf(args.command),
+          waitMs: args.wait_ms,
+        },
+      };
+      const result = args.durable
+        ? await runDurable(exec)
+        : await runAttached(exec, await sudoOf(exec, session.user, password));
+      if (isRunning(result)) return result;
       const lost = result.exit_code === null && !result.signal && !result.timed_out;
       if (lost && session.state !== "connected") {
         throw new RsmError(
           "CONNECTION_LOST",
           `Lost the connection of session ${args.session_id} while the command ran ` +
             `(${session.lastError || "connection closed"}); it may still be running on the ` +
-            `server. Partial stdout: ${boundText(stdout.text(), 2000).text}`,
+            `server. Partial stdout: ${boundText(exec.stdout.text(), 2000).text}`,
         );
       }
       if (result.timed_out && result.stop_result && result.stop_result !== "stopped") {
@@ -292,3 +214,106 @@ export const execTools: ToolDef[] = [
     },
   }),
 ];
+
+/** The sudo password to use: given, typed by a person earlier, or asked for now if sudo needs one. */
+async function sudoOf(
+  { args, ctx, client }: ExecCall,
+  user: string,
+  password: string | undefined,
+): Promise<{ password?: string | undefined; typed?: string | undefined; key: string }> {
+  const key = `sudo:${args.session_id}`;
+  if (!args.sudo || password !== undefined) return { password, key };
+  const typed = typedSecret(key);
+  if (typed === undefined) await needSudoPassword(client, args.session_id, user, ctx.signal);
+  return { typed, key };
+}
+
+/** A detached command on the server (survives disconnects and daemon restarts). */
+async function runDurable(exec: ExecCall): Promise<ExecResult | RunningJob> {
+  const { args, ctx, client, stdout, stderr } = exec;
+  const { app } = ctx;
+  const started = Date.now();
+  // the job id names the directory on the server, so start the job first and launch the
+  // command from inside its work
+  const source = (signal: AbortSignal) => app.ssh.get(args.session_id).ready(signal);
+  const value = await runLong(ctx, {
+    ...exec.call,
+    work: async (job) => {
+      const { dir, pid } = await startDetached(client, job.id, args.command, {
+        env: args.env,
+        cwd: args.cwd,
+      });
+      const record: DurableRecord = {
+        session_id: args.session_id,
+        dir,
+        pid,
+        deadline: started + exec.timeoutMs,
+      };
+      job.setDurable({ ...record });
+      const outcome = await followDetached(source, record, {
+        ...job,
+        write: (stream, chunk) => {
+          (stream === "stdout" ? stdout : stderr).push(chunk);
+          job.write(stream, chunk);
+        },
+      });
+      await Promise.all([stdout.end(), stderr.end()]);
+      return outcome;
+    },
+    outcome: (o) => o,
+  });
+  if (isRunning(value)) return value;
+  if (value.lost) throw new RsmError("CONNECTION_LOST", value.lost);
+  return {
+    exit_code: value.exit_code ?? null,
+    signal: value.signal,
+    stdout,
+    stderr,
+    timed_out: !!value.timed_out,
+    duration_ms: Date.now() - started,
+  };
+}
+
+/** The command on its own channel, stopped for real on timeout or cancel. */
+function runAttached(
+  exec: ExecCall,
+  sudo: { password?: string | undefined; typed?: string | undefined; key: string },
+): Promise<ExecResult | RunningJob> {
+  const { args, ctx, client } = exec;
+  const session = ctx.app.ssh.get(args.session_id);
+  return runLong(ctx, {
+    ...exec.call,
+    work: async (job) => {
+      const r = await execCommand(client, args.command, {
+        env: args.env,
+        cwd: args.cwd,
+        stdin: args.stdin,
+        timeoutMs: exec.timeoutMs,
+        pty: args.pty,
+        sudo: args.sudo,
+        sudoPassword: sudo.password ?? sudo.typed,
+        signal: job.signal,
+        stdout: exec.stdout,
+        stderr: exec.stderr,
+        onOutput: job.write,
+        onStarted: job.setKiller,
+      });
+      if (
+        sudo.typed !== undefined && /incorrect password|try again/i.test(r.stderr.render(4096).text)
+      ) {
+        forgetTypedSecret(sudo.key); // the next sudo call asks the person again
+      }
+      return r;
+    },
+    outcome: (r) => {
+      const lost = r.exit_code === null && !r.signal && !r.timed_out;
+      if (lost && session.state !== "connected") {
+        return {
+          lost: `lost the connection of session ${args.session_id} while the command ` +
+            `ran (${session.lastError || "connection closed"}); it may still be running`,
+        };
+      }
+      return { exit_code: r.exit_code, signal: r.signal, timed_out: r.timed_out };
+    },
+  });
+}

@@ -56,22 +56,6 @@ async function sftpOf(ctx: ToolContext, id: string): ReturnType<SshSession["sftp
   }
 }
 
-/** Runs a file-changing action and writes one audit line (with the error, if any). */
-async function audited<T>(
-  app: App,
-  entry: { tool: string; target: string; path: string },
-  fn: () => Promise<T>,
-): Promise<T> {
-  try {
-    const value = await fn();
-    app.audit.record(entry);
-    return value;
-  } catch (err) {
-    app.audit.record({ ...entry, error: errorMessage(err) });
-    throw err;
-  }
-}
-
 function localPath(path: string): string {
   const p = path === "~" ? homeDir() : path.replace(/^~(?=\/)/, homeDir());
   if (!isAbsolute(p)) {
@@ -92,18 +76,13 @@ const human = (n: number) =>
     ? `${(n / MiB).toFixed(1)} MiB`
     : `${Math.round(n / 1024)} KiB`;
 
-/** Progress callback for transfers (bytes of total), throttled to one per 250 ms. */
+/** Progress callback for transfers: bytes of total (the registry throttles notifications). */
 function transferProgress(
   report: (done: number, total: number | undefined, message: string) => void,
   verb: string,
 ) {
-  let last = 0;
-  return (done: number, total: number, current: string) => {
-    const now = Date.now();
-    if (now - last < 250 && current !== "done") return;
-    last = now;
+  return (done: number, total: number, current: string) =>
     report(done, total, `${verb} ${human(done)} of ${human(total)}: ${current}`);
-  };
 }
 
 function transferValue(r: TransferResult, started: number) {
@@ -265,15 +244,12 @@ export const fileTools: ToolDef[] = [
     },
     annotations: { destructiveHint: true },
     policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
+    audit: (a) => ({ target: a.session_id, path: a.path }),
     run: async (a, ctx) => {
       const mode = a.mode !== undefined ? parseMode(a.mode) : undefined;
       const sftp = await sftpOf(ctx, a.session_id);
       const data = new TextEncoder().encode(a.data);
-      const n = await audited(
-        ctx.app,
-        { tool: "ssh_file_write", target: a.session_id, path: a.path },
-        () => writeData(sftp, a.path, data, { append: a.append, mode }),
-      );
+      const n = await writeData(sftp, a.path, data, { append: a.append, mode });
       return { bytes_written: n };
     },
   }),
@@ -290,13 +266,10 @@ export const fileTools: ToolDef[] = [
     },
     annotations: { destructiveHint: true },
     policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
+    audit: (a) => ({ target: a.session_id, path: a.path }),
     run: async (a, ctx) => {
       const sftp = await sftpOf(ctx, a.session_id);
-      const n = await audited(
-        ctx.app,
-        { tool: "ssh_file_delete", target: a.session_id, path: a.path },
-        () => removePath(sftp, a.path, { recursive: a.recursive, signal: ctx.signal }),
-      );
+      const n = await removePath(sftp, a.path, { recursive: a.recursive, signal: ctx.signal });
       return new Text(`deleted ${a.path}${n > 1 ? ` (${n} entries)` : ""}`);
     },
   }),
@@ -313,13 +286,10 @@ export const fileTools: ToolDef[] = [
     },
     annotations: { destructiveHint: false, idempotentHint: true },
     policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
+    audit: (a) => ({ target: a.session_id, path: a.path }),
     run: async (a, ctx) => {
       const sftp = await sftpOf(ctx, a.session_id);
-      await audited(
-        ctx.app,
-        { tool: "ssh_file_mkdir", target: a.session_id, path: a.path },
-        () => makeDir(sftp, a.path, { recursive: a.recursive }),
-      );
+      await makeDir(sftp, a.path, { recursive: a.recursive });
       return new Text(`created ${a.path}`);
     },
   }),
@@ -330,14 +300,11 @@ export const fileTools: ToolDef[] = [
     input: { session_id: sessionId(), path: remote("path"), mode: modeField() },
     annotations: { destructiveHint: false, idempotentHint: true },
     policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.path] }),
+    audit: (a) => ({ target: a.session_id, path: `${a.path} ${a.mode}` }),
     run: async (a, ctx) => {
       const mode = parseMode(a.mode);
       const sftp = await sftpOf(ctx, a.session_id);
-      await audited(
-        ctx.app,
-        { tool: "ssh_file_chmod", target: a.session_id, path: `${a.path} ${a.mode}` },
-        () => chmodPath(sftp, a.path, mode),
-      );
+      await chmodPath(sftp, a.path, mode);
       return new Text("chmod ok");
     },
   }),
@@ -354,13 +321,10 @@ export const fileTools: ToolDef[] = [
     },
     annotations: { destructiveHint: true },
     policy: (a) => ({ kind: "ssh", target: a.session_id, writes: [a.from, a.to] }),
+    audit: (a) => ({ target: a.session_id, path: `${a.from} -> ${a.to}` }),
     run: async (a, ctx) => {
       const sftp = await sftpOf(ctx, a.session_id);
-      await audited(
-        ctx.app,
-        { tool: "ssh_file_rename", target: a.session_id, path: `${a.from} -> ${a.to}` },
-        () => renamePath(sftp, a.from, a.to, { overwrite: a.overwrite }),
-      );
+      await renamePath(sftp, a.from, a.to, { overwrite: a.overwrite });
       return new Text(`renamed ${a.from} to ${a.to}`);
     },
   }),
@@ -386,21 +350,17 @@ export const fileTools: ToolDef[] = [
       const sftp = await sftpOf(ctx, a.session_id);
       const started = Date.now();
       const path = `${from} -> ${a.remote_path}`;
+      ctx.audit.set({ target: a.session_id, path });
       return await runLong(ctx, {
         kind: "ssh_upload",
         target: a.session_id,
         summary: path,
         waitMs: a.wait_ms,
         work: async (job) => {
-          const r = await audited(
-            ctx.app,
-            { tool: "ssh_upload", target: a.session_id, path },
-            () =>
-              upload(sftp, from, a.remote_path, {
-                signal: job.signal,
-                onProgress: transferProgress(job.progress, "uploaded"),
-              }),
-          );
+          const r = await upload(sftp, from, a.remote_path, {
+            signal: job.signal,
+            onProgress: transferProgress(job.progress, "uploaded"),
+          });
           if (!a.verify) return transferValue(r, started);
           job.note(`verifying ${a.remote_path} (SHA-256 on both ends)`);
           const v = await verified(ctx, a.session_id, from, a.remote_path, job.signal);
@@ -432,21 +392,17 @@ export const fileTools: ToolDef[] = [
       if (a.verify) verifiable((await statPath(sftp, a.remote_path)).is_dir, a.remote_path);
       const started = Date.now();
       const path = `${a.remote_path} -> ${to}`;
+      ctx.audit.set({ target: a.session_id, path });
       return await runLong(ctx, {
         kind: "ssh_download",
         target: a.session_id,
         summary: path,
         waitMs: a.wait_ms,
         work: async (job) => {
-          const r = await audited(
-            ctx.app,
-            { tool: "ssh_download", target: a.session_id, path },
-            () =>
-              download(sftp, a.remote_path, to, {
-                signal: job.signal,
-                onProgress: transferProgress(job.progress, "downloaded"),
-              }),
-          );
+          const r = await download(sftp, a.remote_path, to, {
+            signal: job.signal,
+            onProgress: transferProgress(job.progress, "downloaded"),
+          });
           if (!a.verify) return transferValue(r, started);
           job.note(`verifying ${to} (SHA-256 on both ends)`);
           const v = await verified(ctx, a.session_id, to, a.remote_path, job.signal);

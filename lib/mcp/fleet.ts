@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { defineTool, type ToolDef } from "./tool.ts";
+import type { CallAudit } from "./audit.ts";
 import { sessionSpec } from "./ssh.ts";
 import { fields } from "./tool.ts";
 import { describeIssues } from "./validate.ts";
@@ -21,7 +22,6 @@ import { Capture, splitBudget } from "../output/mod.ts";
 import { createHash } from "node:crypto";
 import { RsmError } from "../errors.ts";
 import { render } from "./format.ts";
-import type { App } from "../app.ts";
 
 const concurrency = z.number().int().min(1).max(256).optional().describe("default 16");
 
@@ -174,10 +174,10 @@ function layoutGroups(raws: Raw[], base: ExecManyResult, avail: number): ExecMan
   return result;
 }
 
-function auditHosts(app: App, command: string, outcomes: ExecOutcome[]) {
+/** One audit line per host (the call's own line is not written then). */
+function auditHosts(audit: CallAudit, command: string, outcomes: ExecOutcome[]) {
   for (const o of outcomes) {
-    app.audit.record({
-      tool: "ssh_exec_many",
+    audit.record({
       target: o.session_id,
       command,
       ...(o.ok ? { exit_code: o.result.exit_code } : { error: o.error }),
@@ -249,7 +249,7 @@ export const fleetTools: ToolDef[] = [
       cwd: z.string().min(1).max(4096).optional().describe("working directory"),
     },
     annotations: { destructiveHint: true, openWorldHint: true },
-    run: async (args, { app, signal, authorize, progress }) => {
+    run: async (args, { app, signal, authorize, progress, audit }) => {
       const ids = selectSessions(app.ssh, args.session_ids);
       const timeoutMs = args.timeout_ms ?? 30_000;
       const keep = Math.max(4096, app.maxOutput);
@@ -273,7 +273,7 @@ export const fleetTools: ToolDef[] = [
           progress(done, ids.length, `${done} of ${ids.length} hosts done`);
         },
       });
-      auditHosts(app, args.command, outcomes);
+      auditHosts(audit, args.command, outcomes);
       const shown = (v: unknown) => enc.encode(render(v, app.format)).length;
       return groupOutcomes(outcomes, app.maxOutput - 256, timeoutMs, shown);
     },

@@ -4,7 +4,7 @@
  * signal and forget jobs. The engine is lib/jobs.
  */
 import { z } from "zod";
-import { RsmError } from "../errors.ts";
+import { errorMessage, RsmError } from "../errors.ts";
 import { Capture, completeLength, nextBoundary } from "../output/mod.ts";
 import type { Job, JobControl, JobOutcome, JobStream } from "../jobs/mod.ts";
 import { defineTool, Text, type ToolContext, type ToolDef } from "./tool.ts";
@@ -66,6 +66,7 @@ export async function runLong<T>(ctx: ToolContext, call: LongCall<T>): Promise<T
   let value: T | undefined;
   let failure: unknown;
   let ok = false;
+  ctx.audit.defer(); // the call's audit line is written when the work ends, not the call
   const job = app.jobs.start({
     kind: call.kind,
     target: call.target,
@@ -77,9 +78,12 @@ export async function runLong<T>(ctx: ToolContext, call: LongCall<T>): Promise<T
         ok = true;
       } catch (err) {
         failure = err;
+        ctx.audit.end({ error: errorMessage(err) });
         throw err;
       }
-      return call.outcome(value);
+      const outcome = call.outcome(value);
+      ctx.audit.end(outcome.lost ? { error: outcome.lost } : { exit_code: outcome.exit_code });
+      return outcome;
     },
   });
   const why = await app.jobs.wait(job, {
@@ -310,13 +314,9 @@ export const jobTools: ToolDef[] = [
             `HUP or KILL`,
         );
       }
+      ctx.audit.set({ target: job.target, command: `kill -${signal} ${job.id} (${job.summary})` });
       const delivered = await job.kill(signal);
       await waitAtMost(job.done, 3000);
-      ctx.app.audit.record({
-        tool: "job_signal",
-        target: job.target,
-        command: `kill -${signal} ${job.id} (${job.summary})`,
-      });
       return { ...stateOf(job), delivered };
     },
   }),

@@ -18,7 +18,8 @@ import { redactDeep, redactShapes } from "../redact.ts";
 import type { AskPerson, Subject } from "../policy/mod.ts";
 import { RsmError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { GROUPS, type ToolContext, type ToolDef } from "./tool.ts";
+import { GROUPS, PROGRESS_PERIOD_MS, type ToolContext, type ToolDef } from "./tool.ts";
+import { CallAudit } from "./audit.ts";
 import { askForSecret, type PersonChannel, personChannel } from "./person.ts";
 import { renderResult } from "./render.ts";
 import { INSTRUCTIONS, titleOf } from "./titles.ts";
@@ -92,7 +93,7 @@ export class ToolRegistry {
     app: App,
     name: string,
     args: unknown,
-    ctx: Omit<ToolContext, "app" | "authorize">,
+    ctx: Omit<ToolContext, "app" | "authorize" | "audit">,
     person: PersonChannel = {},
   ): Promise<CallToolResult> {
     const entry = this.#entries.get(name);
@@ -122,18 +123,25 @@ export class ToolRegistry {
       await authorize(
         entry.def.policy ? entry.def.policy(parsed.data) : defaultSubject(parsed.data),
       );
-      const full: ToolContext = { app, ...ctx, authorize: (s) => authorize(s) };
+      const audit = new CallAudit(app.audit, name, entry.def.audit?.(parsed.data));
+      const full: ToolContext = { app, ...ctx, audit, authorize: (s) => authorize(s) };
       let value: unknown;
-      for (let round = 0;; round++) {
-        try {
-          value = await entry.def.run(parsed.data, full);
-          break;
-        } catch (err) {
-          // a secret only a person can give (a password, a one-time code): ask, then retry
-          if (!(err instanceof SecretNeededError) || round >= 4) throw err;
-          await askForSecret(app, err, person, ctx.signal, name);
+      try {
+        for (let round = 0;; round++) {
+          try {
+            value = await entry.def.run(parsed.data, full);
+            break;
+          } catch (err) {
+            // a secret only a person can give (a password, a one-time code): ask, then retry
+            if (!(err instanceof SecretNeededError) || round >= 4) throw err;
+            await askForSecret(app, err, person, ctx.signal, name);
+          }
         }
+      } catch (err) {
+        if (!audit.deferred) audit.end({ error: errorMessage(err) });
+        throw err;
       }
+      if (!audit.deferred) audit.end();
       // credential shapes are found in the value's strings, before JSON/TOON escape them
       const shaped = app.policy.current().redact;
       const data = parsed.data as { max_output?: number; keep?: "head" | "tail" | "both" };
@@ -187,10 +195,15 @@ export class ToolRegistry {
       extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
     ) => {
       const token = request.params._meta?.progressToken;
+      let lastSent = -Infinity;
       return this.call(app, request.params.name, request.params.arguments, {
         signal: AbortSignal.any([extra.signal, app.shutdown.signal]),
         progress(progress, total, message) {
           if (token === undefined) return;
+          const now = Date.now();
+          const last = total !== undefined && progress >= total;
+          if (!last && now - lastSent < PROGRESS_PERIOD_MS) return;
+          lastSent = now;
           extra.sendNotification({
             method: "notifications/progress",
             params: {

@@ -131,17 +131,16 @@ function makeShellTools(b: ShellBackend): ToolDef[] {
           typed: a.data,
           typedInto: `${f.kind}:${ownerOf(a)}/${a.shell_id}`,
         }),
+      audit: (a) => ({
+        target: `${ownerOf(a)}/${a.shell_id}`,
+        command: a.data.length > 2000 ? a.data.slice(0, 2000) + "…" : a.data,
+      }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         const waits = args.wait_until !== undefined || args.wait_idle_ms !== undefined ||
           args.wait_ms !== undefined;
         const until = compileUntil(args.wait_until, "wait_until");
         await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
-        ctx.app.audit.record({
-          tool: name("write"),
-          target: `${ownerOf(args)}/${args.shell_id}`,
-          command: args.data.length > 2000 ? args.data.slice(0, 2000) + "…" : args.data,
-        });
         if (!waits) return { bytes_written: await shell.write(args.data, ctx.signal) };
         const result = await shell.writeAndRead(args.data, {
           timeoutMs: args.wait_ms ?? 10_000,
@@ -206,6 +205,7 @@ function makeShellTools(b: ShellBackend): ToolDef[] {
         ...fields.output(),
       },
       policy: (a) => f.subject(ownerOf(a), { command: a.command }),
+      audit: (a) => ({ target: `${ownerOf(a)}/${a.shell_id}`, command: a.command }),
       run: async (args, ctx) => {
         const shell = ctx.app.shells.get(f.kind, ownerOf(args), args.shell_id);
         await shell.watch.agentTurn(PERSON_WAIT_MS, ctx.signal); // a person at the console first
@@ -229,12 +229,6 @@ function makeShellTools(b: ShellBackend): ToolDef[] {
             });
             // the shell hands over a run's output when it ends: keep it whole for job_output
             job.write("stdout", new TextEncoder().encode(r.output));
-            ctx.app.audit.record({
-              tool: name("run"),
-              target,
-              command: args.command,
-              exit_code: r.exit_code,
-            });
             return r;
           },
           outcome: (r) => ({ exit_code: r.exit_code, timed_out: r.timed_out }),
@@ -328,8 +322,7 @@ function openTool(b: ShellBackend, f: Flavour): ToolDef {
         signal: ctx.signal,
       });
       const opened = ctx.app.shells.opened(f.kind, owner, id);
-      ctx.app.audit.record({
-        tool: `${f.kind}_shell_open`,
+      ctx.audit.set({
         target: [owner, ...Object.values(opened.info ?? {}), id].join("/"),
         command: opened.command ?? "",
       });

@@ -1,10 +1,14 @@
 import { z } from "zod";
 import type { App } from "../app.ts";
 import type { Subject } from "../policy/mod.ts";
+import type { AuditSubject, CallAudit } from "./audit.ts";
 
 import type { Group } from "../config.ts";
 
 export { type Group, GROUPS } from "../config.ts";
+
+/** The shortest gap between two progress notifications of one call. */
+export const PROGRESS_PERIOD_MS = 250;
 
 /** MCP tool annotations (hints for the client). */
 export interface Annotations {
@@ -21,9 +25,13 @@ export interface ToolContext {
   signal: AbortSignal;
   /**
    * Sends a progress notification when the client asked for progress (a no-op otherwise).
-   * Throttle at the call site for chatty sources; `message` is shown to the user.
+   * Call it as often as the work likes: the registry sends at most one per
+   * {@link PROGRESS_PERIOD_MS} (and always the last step, `progress === total`);
+   * `message` is shown to the user.
    */
   progress(progress: number, total?: number, message?: string): void;
+  /** This call's audit line (written by the registry; see lib/mcp/audit.ts). */
+  audit: CallAudit;
   /**
    * Checks one more target of this call against the policy (e.g. each host of a fleet call):
    * returns when it may run, throws the refusal otherwise (a person may be asked first).
@@ -62,6 +70,12 @@ export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
    * `host_id` when the tool has one. Return undefined for nothing to check.
    */
   policy?(args: z.infer<z.ZodObject<S>>): Subject | undefined;
+  /**
+   * What the audit log records of a call that runs a command or changes something: its
+   * target and command or path. The registry writes the line when the call ends (with the
+   * error, if any); add what is known only later with `ctx.audit.set`.
+   */
+  audit?(args: z.infer<z.ZodObject<S>>): AuditSubject | undefined;
   run(args: z.infer<z.ZodObject<S>>, ctx: ToolContext): Promise<unknown>;
 }
 

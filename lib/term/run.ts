@@ -76,107 +76,128 @@ export async function runMarked(
   command: string,
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
-  const nonce = randomHex(8);
-  const startMark = `\x1b]133;C;rsm=${nonce}\x07`;
-  const endRe = new RegExp(
-    `\\x1b\\]133;D;(\\d+);rsm=${host.hookToken ?? nonce}\\x07`,
-    "g",
-  );
-  const parts: Uint8Array[] = [];
-  let latin = ""; // one char per byte: mark positions are byte offsets
-  let startAt = -1;
-  let searched = 0; // where the next search for the end mark may begin
-  const echo = new TextEncoder().encode(command.replace(/\r?\n/g, "\r\n") + "\r\n");
-  let joined: Uint8Array | undefined;
-  let joinedParts = 0;
-  const bytes = () => {
-    if (!joined || joinedParts !== parts.length) {
-      joined = concatBytes(parts);
-      joinedParts = parts.length;
-    }
-    return joined;
-  };
-  host.capture((chunk) => {
-    const before = latin.length;
-    parts.push(chunk);
-    latin += latin1(chunk);
-    if (startAt >= 0) {
-      options.onOutput?.(chunk);
-      return host.show(chunk);
-    }
-    const i = latin.indexOf(startMark, Math.max(0, before - startMark.length));
-    if (i < 0) return;
-    startAt = searched = i + startMark.length;
-    // what came before the typed line's echo (a late prompt) is the shell's own
-    const typed = latin.search(/ (?:printf '\\033\]133;C;rsm=|__rsm_c=)/);
-    if (typed > 0) {
-      host.show(bytes().subarray(0, typed));
-      host.giveBack(bytes().subarray(0, typed));
-    }
-    host.show(echo); // the command as a person would have typed it
-    host.show(bytes().subarray(startAt));
-    options.onOutput?.(bytes().subarray(startAt));
-  });
-  const deadline = Date.now() + timeoutMs;
-  const signal = options.signal;
-  const finishOutput = (raw: Uint8Array) => {
-    let out = stripMarks(new TextDecoder().decode(raw)).replace(/\r\n/g, "\n");
-    if (options.stripAnsi) out = stripAnsi(out);
-    return out;
-  };
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS);
+  const run = new MarkedRun(host, command, options);
   try {
-    await host.write(commandLines(command, nonce, host));
-    let code = -1;
-    let endLen = 0;
-    const end = await waitMatch(
-      host,
-      () => {
-        if (startAt < 0) return -1;
-        endRe.lastIndex = searched;
-        const hit = endRe.exec(latin);
-        if (!hit) {
-          searched = Math.max(startAt, latin.length - 96);
-          return -1;
-        }
-        code = Number(hit[1]);
-        endLen = hit[0].length;
-        return hit.index;
-      },
-      deadline,
-      signal,
-    );
-    if (end !== undefined) {
-      const all = bytes();
-      host.capture(undefined);
-      host.giveBack(all.subarray(end + endLen));
-      return {
-        output: finishOutput(all.subarray(startAt, end)),
-        exit_code: code,
-        timed_out: false,
-      };
+    await host.write(commandLines(command, run.nonce, host));
+    const end = await waitMatch(host, () => run.findEnd(), deadline, options.signal);
+    if (end !== undefined) return run.finished(end);
+    return await run.cut();
+  } finally {
+    host.capture(undefined);
+  }
+}
+
+/** One run's view of the shell's output: start mark, output, end mark (see {@link runMarked}). */
+class MarkedRun {
+  readonly nonce = randomHex(8);
+  readonly #startMark = `\x1b]133;C;rsm=${this.nonce}\x07`;
+  readonly #endRe: RegExp;
+  readonly #parts: Uint8Array[] = [];
+  /** The output so far, one char per byte: mark positions are byte offsets. */
+  #latin = "";
+  /** Where the output starts (after the start mark); -1 until it is seen. */
+  #startAt = -1;
+  /** Where the next search for the end mark may begin. */
+  #searched = 0;
+  #code = -1;
+  #endLen = 0;
+  #joined: Uint8Array | undefined;
+  #joinedParts = 0;
+  /** The command as a person would have typed it, for the screen. */
+  readonly #echo: Uint8Array;
+
+  constructor(readonly host: RunHost, command: string, readonly options: RunOptions) {
+    this.#endRe = new RegExp(`\\x1b\\]133;D;(\\d+);rsm=${host.hookToken ?? this.nonce}\\x07`, "g");
+    this.#echo = new TextEncoder().encode(command.replace(/\r?\n/g, "\r\n") + "\r\n");
+    host.capture((chunk) => this.#onChunk(chunk));
+  }
+
+  /** The offset of the end mark, or -1 while it has not come. */
+  findEnd(): number {
+    if (this.#startAt < 0) return -1;
+    this.#endRe.lastIndex = this.#searched;
+    const hit = this.#endRe.exec(this.#latin);
+    if (!hit) {
+      this.#searched = Math.max(this.#startAt, this.#latin.length - 96);
+      return -1;
     }
-    // the process ended, the deadline passed, or the caller gave up
+    this.#code = Number(hit[1]);
+    this.#endLen = hit[0].length;
+    return hit.index;
+  }
+
+  /** The end mark came at `end`: the output before it; what follows goes to the ring. */
+  finished(end: number): RunResult {
+    const all = this.#bytes();
+    this.host.capture(undefined);
+    this.host.giveBack(all.subarray(end + this.#endLen));
+    return {
+      output: this.#clean(all.subarray(this.#startAt, end)),
+      exit_code: this.#code,
+      timed_out: false,
+    };
+  }
+
+  /** The process ended, the deadline passed, or the caller gave up: partial output. */
+  async cut(): Promise<RunResult> {
+    const { host } = this;
     const ended = host.ended();
-    const all = bytes();
-    const partial = startAt >= 0 ? all.subarray(startAt) : new Uint8Array();
+    const all = this.#bytes();
+    const partial = this.#startAt >= 0 ? all.subarray(this.#startAt) : new Uint8Array();
     if (ended) {
       host.capture(undefined);
-      return { output: finishOutput(partial), exit_code: ended.code, timed_out: false };
+      return { output: this.#clean(partial), exit_code: ended.code, timed_out: false };
     }
     const cut = all.length;
     await interrupt(host, () => {
       if (!host.hookToken) return -1;
-      endRe.lastIndex = cut;
-      return endRe.test(latin) ? 1 : -1;
+      this.#endRe.lastIndex = cut;
+      return this.#endRe.test(this.#latin) ? 1 : -1;
     });
-    const after = bytes();
+    const after = this.#bytes();
     host.capture(undefined);
-    if (startAt < 0) host.show(after.subarray(cut));
+    if (this.#startAt < 0) host.show(after.subarray(cut));
     host.giveBack(after.subarray(cut));
-    return { output: finishOutput(partial), exit_code: null, timed_out: true };
-  } finally {
-    host.capture(undefined);
+    return { output: this.#clean(partial), exit_code: null, timed_out: true };
+  }
+
+  #bytes(): Uint8Array {
+    if (!this.#joined || this.#joinedParts !== this.#parts.length) {
+      this.#joined = concatBytes(this.#parts);
+      this.#joinedParts = this.#parts.length;
+    }
+    return this.#joined;
+  }
+
+  #onChunk(chunk: Uint8Array): void {
+    const { host, options } = this;
+    const before = this.#latin.length;
+    this.#parts.push(chunk);
+    this.#latin += latin1(chunk);
+    if (this.#startAt >= 0) {
+      options.onOutput?.(chunk);
+      return host.show(chunk);
+    }
+    const mark = this.#startMark;
+    const i = this.#latin.indexOf(mark, Math.max(0, before - mark.length));
+    if (i < 0) return;
+    this.#startAt = this.#searched = i + mark.length;
+    // what came before the typed line's echo (a late prompt) is the shell's own
+    const typed = this.#latin.search(/ (?:printf '\\033\]133;C;rsm=|__rsm_c=)/);
+    if (typed > 0) {
+      host.show(this.#bytes().subarray(0, typed));
+      host.giveBack(this.#bytes().subarray(0, typed));
+    }
+    host.show(this.#echo);
+    host.show(this.#bytes().subarray(this.#startAt));
+    options.onOutput?.(this.#bytes().subarray(this.#startAt));
+  }
+
+  #clean(raw: Uint8Array): string {
+    let out = stripMarks(new TextDecoder().decode(raw)).replace(/\r\n/g, "\n");
+    if (this.options.stripAnsi) out = stripAnsi(out);
+    return out;
   }
 }
 

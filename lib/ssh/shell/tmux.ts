@@ -99,117 +99,145 @@ export async function openTmux(client: Client, options: TmuxOptions): Promise<Tm
 }
 
 function controlStream(channel: ClientChannel, options: TmuxOptions): TmuxStream {
-  const ev = new PtyEvents();
-  const paneTarget = shq(`=${options.name}:`);
-  let sawExit = false;
-  let ended = false;
-  let pending = new Uint8Array(0);
-  let block: { lines: string[] } | undefined;
-  const replies: ((ok: boolean, lines: string[]) => void)[] = [];
+  return new TmuxControl(channel, options);
+}
 
-  const send = (line: string, reply: (ok: boolean, lines: string[]) => void = () => {}) =>
-    new Promise<void>((resolve) => {
-      if (ended) return resolve();
-      replies.push(reply);
-      if (channel.write(Buffer.from(line + "\n"))) resolve();
-      else channel.once("drain", () => resolve());
+/** Our tmux client in control mode (`tmux -C`): commands out, `%`-notifications in. */
+class TmuxControl implements TmuxStream {
+  readonly seeded: Promise<void>;
+  readonly #ev = new PtyEvents();
+  readonly #paneTarget: string;
+  #sawExit = false;
+  #ended = false;
+  /** Bytes of an unfinished line. */
+  #pending = new Uint8Array(0);
+  /** The output lines of the command reply being read (`%begin` … `%end`). */
+  #block: { lines: string[] } | undefined;
+  /** Replies awaited, in the order the commands were sent. */
+  readonly #replies: ((ok: boolean, lines: string[]) => void)[] = [];
+  #markSeeded!: () => void;
+
+  constructor(readonly channel: ClientChannel, readonly options: TmuxOptions) {
+    this.#paneTarget = shq(`=${options.name}:`);
+    this.seeded = new Promise<void>((resolve) => this.#markSeeded = resolve);
+    channel.on("data", (b: Uint8Array) => this.#onChunk(b));
+    channel.stderr?.on("data", () => {});
+    channel.on("error", () => {});
+    channel.on("close", () => {
+      this.#ended = true;
+      for (const r of this.#replies.splice(0)) r(false, []);
+      this.#markSeeded();
+      this.#ev.exit(null);
     });
+    this.#seed();
+  }
 
-  const onLine = (line: Uint8Array) => {
+  get connectionLost(): boolean {
+    return this.#ended && !this.#sawExit;
+  }
+
+  async write(data: string | Uint8Array): Promise<void> {
+    if (this.#ended) throw new RsmError("CLOSED", "the tmux client's channel is closed");
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    for (let i = 0; i < bytes.length; i += 256) {
+      const hex = Array.from(bytes.subarray(i, i + 256), (b) => b.toString(16).padStart(2, "0"));
+      await this.#send(`send-keys -t ${this.#paneTarget} -H ${hex.join(" ")}`);
+    }
+  }
+
+  async resize(rows: number, cols: number): Promise<void> {
+    await this.#send(`refresh-client -C ${cols}x${rows}`);
+  }
+
+  close(): void {
+    if (this.#ended) return;
+    this.#send(`kill-session -t ${shq(`=${this.options.name}`)}`, () => this.channel.close());
+    setTimeout(() => {
+      try {
+        this.channel.close();
+      } catch { /* gone */ }
+    }, 2000);
+  }
+
+  detach(): void {
+    if (this.#ended) return;
+    try {
+      this.channel.end();
+      this.channel.close();
+    } catch { /* gone */ }
+  }
+
+  onData(cb: (data: Uint8Array) => void): void {
+    this.#ev.onData(cb);
+  }
+
+  onExit(cb: (code: number | null) => void): void {
+    this.#ev.onExit(cb);
+  }
+
+  /** Sends one command; `reply` gets its output lines (ok false for `%error` or a closed channel). */
+  #send(line: string, reply: (ok: boolean, lines: string[]) => void = () => {}): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.#ended) return resolve();
+      this.#replies.push(reply);
+      if (this.channel.write(Buffer.from(line + "\n"))) resolve();
+      else this.channel.once("drain", () => resolve());
+    });
+  }
+
+  /** Size, then the current screen, so `screen` and the first read show where the shell is. */
+  #seed(): void {
+    const { cols, rows } = this.options;
+    this.#send(`refresh-client -C ${cols}x${rows}`);
+    this.#send(`capture-pane -p -e -t ${this.#paneTarget}`, (ok, lines) => {
+      if (!ok) return this.#markSeeded();
+      const cursor = `display-message -p -t ${this.#paneTarget} '#{cursor_x} #{cursor_y}'`;
+      this.#send(cursor, (ok2, pos) => {
+        this.#markSeeded();
+        while (lines.length && lines[lines.length - 1] === "") lines.pop();
+        const [x, y] = ok2 ? (pos[0] ?? "0 0").split(" ").map(Number) : [0, lines.length];
+        const seed = `\x1b[H\x1b[2J${lines.join("\r\n")}\x1b[${y + 1};${x + 1}H`;
+        this.#ev.data(new TextEncoder().encode(seed));
+      });
+    });
+  }
+
+  #onChunk(b: Uint8Array): void {
+    const merged = new Uint8Array(this.#pending.length + b.length);
+    merged.set(this.#pending);
+    merged.set(b, this.#pending.length);
+    let start = 0;
+    for (let i = 0; i < merged.length; i++) {
+      if (merged[i] === 0x0a) {
+        this.#onLine(merged.subarray(start, i));
+        start = i + 1;
+      }
+    }
+    this.#pending = merged.slice(start);
+  }
+
+  #onLine(line: Uint8Array): void {
     if (line[0] !== 0x25 /* % */) {
-      if (block) block.lines.push(new TextDecoder().decode(line));
+      if (this.#block) this.#block.lines.push(new TextDecoder().decode(line));
       return;
     }
     const text = new TextDecoder().decode(line.subarray(0, Math.min(line.length, 64)));
     if (text.startsWith("%output ")) {
       const sp = line.indexOf(0x20, 8);
-      if (sp > 0) ev.data(unescapeOutput(line.subarray(sp + 1)));
+      if (sp > 0) this.#ev.data(unescapeOutput(line.subarray(sp + 1)));
     } else if (text.startsWith("%begin ")) {
       const flags = Number(text.trim().split(" ")[3] ?? "0");
-      block = (flags & 1) ? { lines: [] } : undefined;
+      this.#block = (flags & 1) ? { lines: [] } : undefined;
     } else if (text.startsWith("%end ") || text.startsWith("%error ")) {
       const flags = Number(text.trim().split(" ")[3] ?? "0");
-      if (flags & 1) replies.shift()?.(text.startsWith("%end "), block?.lines ?? []);
-      block = undefined;
+      if (flags & 1) this.#replies.shift()?.(text.startsWith("%end "), this.#block?.lines ?? []);
+      this.#block = undefined;
     } else if (text.startsWith("%exit")) {
-      sawExit = true;
-    } else if (block) {
-      block.lines.push(new TextDecoder().decode(line));
+      this.#sawExit = true;
+    } else if (this.#block) {
+      this.#block.lines.push(new TextDecoder().decode(line));
     }
-  };
-
-  channel.on("data", (b: Uint8Array) => {
-    const merged = new Uint8Array(pending.length + b.length);
-    merged.set(pending);
-    merged.set(b, pending.length);
-    let start = 0;
-    for (let i = 0; i < merged.length; i++) {
-      if (merged[i] === 0x0a) {
-        onLine(merged.subarray(start, i));
-        start = i + 1;
-      }
-    }
-    pending = merged.slice(start);
-  });
-  channel.stderr?.on("data", () => {});
-  channel.on("error", () => {});
-  channel.on("close", () => {
-    ended = true;
-    for (const r of replies.splice(0)) r(false, []);
-    seeded?.();
-    ev.exit(null);
-  });
-
-  // size, then the current screen so `screen` and the first read show where the shell is
-  let seeded!: () => void;
-  const seed = new Promise<void>((resolve) => seeded = resolve);
-  send(`refresh-client -C ${options.cols}x${options.rows}`);
-  send(`capture-pane -p -e -t ${paneTarget}`, (ok, lines) => {
-    if (!ok) return seeded();
-    send(`display-message -p -t ${paneTarget} '#{cursor_x} #{cursor_y}'`, (ok2, pos) => {
-      seeded();
-      while (lines.length && lines[lines.length - 1] === "") lines.pop();
-      const [x, y] = ok2 ? (pos[0] ?? "0 0").split(" ").map(Number) : [0, lines.length];
-      const seed = `\x1b[H\x1b[2J${lines.join("\r\n")}\x1b[${y + 1};${x + 1}H`;
-      ev.data(new TextEncoder().encode(seed));
-    });
-  });
-
-  return {
-    seeded: seed,
-    get connectionLost() {
-      return ended && !sawExit;
-    },
-    async write(data) {
-      if (ended) throw new RsmError("CLOSED", "the tmux client's channel is closed");
-      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-      for (let i = 0; i < bytes.length; i += 256) {
-        const hex = Array.from(bytes.subarray(i, i + 256), (b) => b.toString(16).padStart(2, "0"));
-        await send(`send-keys -t ${paneTarget} -H ${hex.join(" ")}`);
-      }
-    },
-    async resize(rows, cols) {
-      await send(`refresh-client -C ${cols}x${rows}`);
-    },
-    close() {
-      if (ended) return;
-      send(`kill-session -t ${shq(`=${options.name}`)}`, () => channel.close());
-      setTimeout(() => {
-        try {
-          channel.close();
-        } catch { /* gone */ }
-      }, 2000);
-    },
-    detach() {
-      if (ended) return;
-      try {
-        channel.end();
-        channel.close();
-      } catch { /* gone */ }
-    },
-    onData: (cb) => ev.onData(cb),
-    onExit: (cb) => ev.onExit(cb),
-  };
+  }
 }
 
 /** Decodes tmux's `%output` escaping (`\ooo` octal and `\\`). */
