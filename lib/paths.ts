@@ -36,7 +36,10 @@ export function configDir(): string {
  *
  * @example
  * ```ts
- * setting(flags.state, "STATE", join(configDir(), "state.json"));
+ * import { setting } from "./paths.ts";
+ *
+ * // a command-line flag wins over REMOTE_SHELL_MCP_STATE and the default
+ * console.assert(setting("/srv/rsm/state.json", "STATE", "/default") === "/srv/rsm/state.json");
  * ```
  */
 export function setting(flag: string | undefined, name: string, fallback: string): string;

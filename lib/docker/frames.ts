@@ -7,8 +7,16 @@ import { concatBytes } from "../output/mod.ts";
  *
  * @example
  * ```ts
- * const frames = new FrameSplitter((stream, body) => (stream === 2 ? err : out).push(body));
- * socket.on("data", (chunk) => frames.push(chunk));
+ * import { FrameSplitter } from "./frames.ts";
+ *
+ * const got: string[] = [];
+ * const frames = new FrameSplitter((stream, body) =>
+ *   got.push(`${stream}:${new TextDecoder().decode(body)}`)
+ * );
+ * const frame = new Uint8Array([2, 0, 0, 0, 0, 0, 0, 3, 0x61, 0x62, 0x63]); // stderr "abc"
+ * frames.push(frame.subarray(0, 5)); // split across chunks: reassembled
+ * frames.push(frame.subarray(5));
+ * console.assert(got.join() === "2:abc");
  * ```
  */
 export class FrameSplitter {

@@ -75,9 +75,12 @@ interface Section {
  * Renders a tool's value, bounded to `options.max` bytes.
  *
  * @example
- * ```ts ignore
- * renderResult({ exit_code: 0, stdout: "hi\n", stderr: "" }, { format: "toon", max: 32768 }).text;
- * // exit_code: 0\ntruncated: false\n--- stdout (3 bytes) ---\nhi\n--- stderr (0 bytes) ---\n
+ * ```ts
+ * import { renderResult } from "./render.ts";
+ *
+ * const { text } = renderResult({ exit_code: 0, stdout: "hi\n" }, { format: "toon", max: 32768 });
+ * console.assert(text.startsWith("exit_code: 0\n"), text);
+ * console.assert(text.includes("\nhi\n"), text); // the output as raw text, not escaped
  * ```
  */
 export function renderResult(value: unknown, options: RenderOptions): Rendered {

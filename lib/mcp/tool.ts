@@ -84,6 +84,9 @@ export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
  *
  * @example
  * ```ts
+ * import { z } from "zod";
+ * import { defineTool, Text } from "./tool.ts";
+ *
  * export const ping = defineTool({
  *   name: "ping", group: "meta", description: "Answers pong.",
  *   input: { text: z.string().optional() },

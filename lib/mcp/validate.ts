@@ -5,8 +5,12 @@ import { z } from "zod";
  *
  * @example
  * ```ts
- * describeIssues("ssh_exec", issues);
- * // invalid arguments for ssh_exec: field "timeout_ms": expected number, received string
+ * import { z } from "zod";
+ * import { describeIssues } from "./validate.ts";
+ *
+ * const parsed = z.strictObject({ timeout_ms: z.number() }).safeParse({ timeout_ms: "5s" });
+ * const message = describeIssues("ssh_exec", parsed.error?.issues ?? []);
+ * console.assert(message.includes("timeout_ms"), message);
  * ```
  */
 export function describeIssues(tool: string, issues: readonly z.core.$ZodIssue[]): string {

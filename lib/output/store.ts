@@ -130,6 +130,7 @@ export class OutputStore {
    *
    * @example
    * ```ts ignore
+   * // not run as a doc test: needs a started store (see tests/output_unit_test.ts)
    * const w = store.create("ssh_exec web1 stdout");
    * w.append(new TextEncoder().encode("hello\n"));
    * await w.close();
@@ -199,6 +200,7 @@ export class OutputStore {
    *
    * @example
    * ```ts ignore
+   * // not run as a doc test: needs a started store (see tests/output_unit_test.ts)
    * const id = store.put("line 1\nline 2\n", "ssh_file_read /etc/hosts");
    * ```
    */

@@ -112,7 +112,8 @@ interface Plan {
  * exit code.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run as a doc test: it reads this machine's real MCP client configs
  * Deno.exit(await setupCommand(["--dry-run"]));
  * ```
  */

@@ -7,7 +7,12 @@ import { dirname, join } from "node:path";
  *
  * @example
  * ```ts
- * await writeFileAtomic("/tmp/state.json", JSON.stringify(state), 0o600);
+ * import { writeFileAtomic } from "./atomic.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/state.json`, JSON.stringify({ ssh: [] }), 0o600);
+ * console.assert(await Deno.readTextFile(`${dir}/state.json`) === '{"ssh":[]}');
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFileAtomic(path: string, text: string, mode = 0o600): Promise<void> {

@@ -111,6 +111,7 @@ export interface ShellBackend<O = Record<string, unknown>> {
  *
  * @example
  * ```ts ignore
+ * // not run as a doc test: needs SSH sessions (see tests/shell_manager_test.ts)
  * const backends = new ShellBackends();
  * backends.register(sshShellBackend({ session: (id) => ssh.get(id) }));
  * backends.get("ssh").kind; // "ssh"

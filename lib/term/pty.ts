@@ -44,7 +44,8 @@ export type PtyOpener = (options: PtyOpenOptions) => Promise<PtyStream>;
  * moment its channel opens. Backends call `data()` and `exit()`; they expose `onData`/`onExit`.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run as a doc test: the body of a backend's open() over an SSH channel
  * const ev = new PtyEvents();
  * channel.on("data", (b: Uint8Array) => ev.data(b));
  * channel.on("close", () => ev.exit(code));

@@ -112,7 +112,8 @@ function principalList(buf: Buffer): string[] {
  * Throws when it claims to be one but is malformed.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run as a doc test: needs a certificate line (see tests/ssh_cert_test.ts)
  * const cert = parseCert(Buffer.from(line.split(" ")[1], "base64"));
  * ```
  */
