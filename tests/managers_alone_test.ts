@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { RsmError } from "../lib/errors.ts";
+import { type ErrorCode, RsmError } from "../lib/errors.ts";
 import { Logger } from "../lib/log.ts";
 import { StateStore } from "../lib/state/store.ts";
 import { ForwardManager, type SessionSpec, SshManager } from "../lib/ssh/mod.ts";
@@ -35,7 +35,7 @@ function memoryStore() {
 }
 
 /** A check for assert.throws/rejects: an RsmError with `code` whose message matches. */
-function rsmError(code: string, message: RegExp) {
+function rsmError(code: ErrorCode, message: RegExp) {
   return (err: unknown) => {
     assert.ok(err instanceof RsmError, `not an RsmError: ${err}`);
     assert.equal(err.code, code);
@@ -45,11 +45,11 @@ function rsmError(code: string, message: RegExp) {
 }
 
 /** Asserts that `fn` throws an RsmError with `code` and a message matching `message`. */
-function assertCode(fn: () => unknown, code: string, message: RegExp): void {
+function assertCode(fn: () => unknown, code: ErrorCode, message: RegExp): void {
   assert.throws(fn, rsmError(code, message));
 }
 
-async function assertRejectsCode(p: Promise<unknown>, code: string, message: RegExp) {
+async function assertRejectsCode(p: Promise<unknown>, code: ErrorCode, message: RegExp) {
   await assert.rejects(p, rsmError(code, message));
 }
 
@@ -78,7 +78,7 @@ Deno.test("SshManager alone lists nothing, names ssh_list for an unknown id, and
     await ssh.close(); // idempotent
     await assertRejectsCode(
       ssh.connect("late", { addresses: ["127.0.0.1:1"] }),
-      "CLOSED",
+      "SHUTTING_DOWN",
       /Cannot connect: the daemon is shutting down/,
     );
     assert.deepEqual(ssh.rows(), []);
@@ -113,7 +113,7 @@ Deno.test("ForwardManager alone refuses unknown sessions and forwards with clear
     await forwards.close();
     await assertRejectsCode(
       forwards.open("nope", "f2", { kind: "dynamic", bind_addr: "127.0.0.1", bind_port: 0 }),
-      "CLOSED",
+      "SHUTTING_DOWN",
       /shutting down/,
     );
   });
@@ -274,7 +274,7 @@ testIf(
         assert.ok(info.engine_version, "the engine's version is shown");
         await assertRejectsCode(
           docker.connect("eng", { host: d.host }),
-          "CONFLICT",
+          "ALREADY_EXISTS",
           /the id is in use/,
         );
         assert.deepEqual(store.saved("docker"), {
