@@ -1,7 +1,8 @@
 /**
  * `ssh_exec` with `durable: true` against a real sshd: the command runs detached on the
  * server, survives `kill -9` of the daemon, is re-attached by the next daemon and finishes
- * with every line of its output; forgetting it removes its files on the server.
+ * with every line of its output, none repeated (what job_wait showed before the crash is not
+ * shown again); forgetting it removes its files on the server.
  */
 import assert from "node:assert/strict";
 import { need, run, testIf, waitFor } from "./support/env.ts";
@@ -36,13 +37,20 @@ testIf(
     assert.equal(first.state, "running");
     assert.match(first.tail, /line1/);
 
+    // read some of it before the crash: it must not come again after the restart
+    const before = await rsm.callJson("job_wait", {
+      job_id: first.job_id,
+      wait_ms: 10_000,
+      until: "^line4$",
+    });
+    assert.match(before.output, /line4\n/);
     const handle = await readHandle(rsm.tmp.env);
     assert.ok(handle, "daemon handle");
-    await waitFor("state.json records the job", async () => {
+    await waitFor("state.json records the job and what was read", async () => {
       const state = JSON.parse(await Deno.readTextFile(`${rsm.tmp.rsmDir}/state.json`));
-      return state.jobs?.jobs?.some((j: { id: string; durable?: { pid?: number } }) =>
-        j.id === first.job_id && j.durable?.pid
-      );
+      return state.jobs?.jobs?.some((
+        j: { id: string; cursor: number; durable?: { pid?: number } },
+      ) => j.id === first.job_id && j.durable?.pid && j.cursor === before.output_bytes);
     });
     Deno.kill(handle.pid, "SIGKILL");
     await waitFor("daemon gone", () => !alive(handle.pid));
@@ -61,18 +69,26 @@ testIf(
     assert.equal(row.kind, "ssh_exec");
 
     let last;
+    const waited = [before.output];
     for (let i = 0; i < 10; i++) {
       last = await call("job_wait", { job_id: first.job_id, wait_ms: 10_000 });
+      waited.push(last.output);
       if (last.state !== "running") break;
     }
     assert.equal(last.state, "exited");
     assert.equal(last.exit_code, 3);
     const lines = (n: number, p: string) =>
       Array.from({ length: n }, (_, i) => `${p}${i + 1}\n`).join("");
+    // every line came once through job_wait, across the crash (stdout and stderr interleave)
+    const seen = waited.join("").split("\n").filter(Boolean).sort();
+    const want = (lines(20, "line") + lines(20, "err")).split("\n").filter(Boolean).sort();
+    assert.deepEqual(seen, want, "job_wait repeated or missed lines across the restart");
     const out = await call("job_output", { job_id: first.job_id, stream: "stdout" });
     assert.equal(out.data, lines(20, "line"));
     const err = await call("job_output", { job_id: first.job_id, stream: "stderr" });
     assert.equal(err.data, lines(20, "err"));
+    const all = await call("job_output", { job_id: first.job_id });
+    assert.equal(all.total_bytes, lines(20, "line").length + lines(20, "err").length);
 
     // forgetting it removes its directory on the server
     const dir = `${user.home}/.cache/rsm/jobs/${first.job_id}`;

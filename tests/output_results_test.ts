@@ -1,8 +1,8 @@
 /**
  * Readable results and the output store through `rsm stdio` against a real sshd: raw text
- * sections, structuredContent, plain screens, exact bounds for `seq 1 N` in both formats,
- * output_read paging and grep of a 5 MiB output, and the small one-call fixes (stat name,
- * forward spec, ssh_file_hash).
+ * sections, structuredContent, plain screens, output_read paging and grep of a 5 MiB output,
+ * and the small one-call fixes (stat name, forward spec, ssh_file_hash). Exact bounds for
+ * every tool are in output_bounds_test.ts.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -10,6 +10,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { need, run, tempEnv, testIf, waitFor } from "./support/env.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
 import { type RsmClient, startRsm, stopDaemon } from "./support/mcp.ts";
+import { section, textOf } from "./support/bounds.ts";
 
 const missing = await need(["sshd", "ssh-keygen", "useradd", "sha256sum", "vi", "top"], true);
 const enc = new TextEncoder();
@@ -43,48 +44,32 @@ async function clients(user: { name: string; keyPath: string }, address: string)
   };
 }
 
-const textOf = (r: CallToolResult) =>
-  r.content.map((c: { type: string; text?: string }) => (c.type === "text" ? c.text : ""))
-    .join("");
-
-/** The body of one `--- name (…) ---` section of a TOON result (its bytes as shown). */
-function section(text: string, name: string): { header: string; body: string } {
-  const at = text.indexOf(`--- ${name} (`);
-  assert.ok(at >= 0, `no ${name} section in:\n${text.slice(0, 400)}`);
-  const nl = text.indexOf("\n", at);
-  const header = text.slice(at, nl);
-  const rest = text.slice(nl + 1);
-  const next = rest.search(/^--- (stdout|stderr|output|data|logs|screen) \(\d+ bytes/m);
-  let body = next < 0 ? rest : rest.slice(0, next);
-  // a newline put in only to start the next header on its own line is not part of the text
-  const size = Number(/\((\d+) bytes/.exec(header)![1]);
-  const cut = /shown/.test(header);
-  if (!cut && body.endsWith("\n") && enc.encode(body).length === size + 1) body = body.slice(0, -1);
-  return { header, body };
-}
-
-/** Checks a shown `seq` output against the full one: exact omitted counts and flags. */
-function checkSeq(where: string, full: string, shown: string, o: Record<string, unknown>) {
-  const m = /\[… (\d+) bytes omitted; output_read output_id=(o-\w+) …\]/.exec(shown);
-  const parts = shown.split(/\[… \d+ bytes omitted[^\]]*\]\n/);
-  let kept = 0;
-  if (parts.length === 2) {
-    assert.ok(full.startsWith(parts[0]!), `${where}: head`);
-    assert.ok(full.endsWith(parts[1]!), `${where}: tail`);
-    kept = enc.encode(parts[0]!).length + enc.encode(parts[1]!).length;
-  } else {
-    assert.equal(shown, full, where);
-    kept = full.length;
-  }
-  const omitted = full.length - kept;
-  assert.equal(o.truncated === true, omitted > 0, where);
-  if (omitted > 0) {
-    assert.ok(m, `${where}: marker`);
-    assert.equal(Number(m![1]), omitted, `${where}: marker count`);
-    assert.equal(o.omitted_bytes, omitted, `${where}: omitted_bytes`);
-    assert.equal(o.total_bytes, full.length, `${where}: total_bytes`);
-    assert.equal(o.output_id, m![2]);
-  }
+/** A headless terminal (the emulator a person's terminal would be) fed by the test. */
+async function personTerminal(rows: number, cols: number) {
+  const { Terminal } = (await import("@xterm/headless")).default;
+  const term = new Terminal({ rows, cols, scrollback: 200, allowProposedApi: true });
+  const flush = () => new Promise<void>((resolve) => term.write("", resolve));
+  return {
+    async feed(text: string) {
+      term.write(text);
+      await flush();
+    },
+    /** Its rows as plain lines (trailing blanks and blank bottom lines left out) and cursor. */
+    async rows() {
+      await flush();
+      const b = term.buffer.active;
+      const lines: string[] = [];
+      for (let i = 0; i < rows; i++) {
+        lines.push((b.getLine(b.viewportY + i)?.translateToString(true) ?? "").replace(/\s+$/, ""));
+      }
+      while (lines.length && !lines[lines.length - 1]) lines.pop();
+      return { rows: lines, cursorRow: b.cursorY, cursorCol: b.cursorX };
+    },
+    [Symbol.asyncDispose]() {
+      term.dispose();
+      return Promise.resolve();
+    },
+  };
 }
 
 testIf(missing, "results read like a terminal, and nothing cut is lost", async (t) => {
@@ -119,46 +104,6 @@ testIf(missing, "results read like a terminal, and nothing cut is lost", async (
     assert.equal(parsed.exit_code, 3);
     assert.equal(parsed.truncated, false);
     assert.deepEqual(j.structuredContent, parsed);
-  });
-
-  await t.step("seq 1 N: truncated exactly when bytes are left out, counts exact", async () => {
-    for (const n of [1000, 5000, 6000, 7000, 20_000, 100_000, 400_000]) {
-      const full = Array.from({ length: n }, (_, i) => `${i + 1}\n`).join("");
-      for (const [format, rsm] of [["toon", c.toon], ["json", c.json]] as const) {
-        const r = await exec(rsm, { command: `seq 1 ${n}` });
-        const text = textOf(r);
-        const where = `seq 1 ${n} (${format})`;
-        assert.ok(enc.encode(text).length <= 32 * 1024, `${where}: ${text.length} bytes`);
-        const o = r.structuredContent as Record<string, unknown>;
-        const shown = format === "json"
-          ? String(JSON.parse(text).stdout)
-          : section(text, "stdout").body;
-        checkSeq(`seq 1 ${n} (${format})`, full, shown, o);
-      }
-    }
-  });
-
-  await t.step("ssh_shell_run output is bounded by the same rule, both formats", async () => {
-    for (const [format, rsm] of [["toon", c.toon], ["json", c.json]] as const) {
-      const sh = { session_id: "box", shell_id: `seq-${format}` };
-      await rsm.call("ssh_shell_open", sh);
-      for (const n of [1000, 7000, 100_000]) {
-        const full = Array.from({ length: n }, (_, i) => `${i + 1}\n`).join("");
-        const r = await rsm.client.callTool({
-          name: "ssh_shell_run",
-          arguments: { ...sh, command: `seq 1 ${n}` },
-        }) as CallToolResult;
-        const text = textOf(r);
-        const where = `shell seq 1 ${n} (${format})`;
-        assert.ok(enc.encode(text).length <= 32 * 1024, `${where}: ${text.length} bytes`);
-        const o = r.structuredContent as Record<string, unknown>;
-        const shown = format === "json"
-          ? String(JSON.parse(text).output)
-          : section(text, "output").body;
-        checkSeq(where, full, shown, o);
-      }
-      await rsm.call("ssh_shell_close", sh);
-    }
   });
 
   await t.step(
@@ -208,34 +153,56 @@ testIf(missing, "results read like a terminal, and nothing cut is lost", async (
       await run("chown", [user.name, file]);
       const sh = { session_id: "box", shell_id: "s" };
       await c.toon.call("ssh_shell_open", sh);
+      // A terminal of the test's own, fed every byte the shell printed (ssh_shell_read): what
+      // a person's terminal would show. rsm's screen must equal its rows, line for line.
+      await using person = await personTerminal(24, 80);
+      const drain = async () => {
+        const r = await c.toon.call("ssh_shell_read", { ...sh, idle_ms: 500, timeout_ms: 3000 });
+        if (/--- data \(/.test(r)) await person.feed(section(r, "data").body);
+      };
+      /** The screen now, checked against the person's terminal once the shell is quiet. */
+      const screenMatches = async (what: string) => {
+        await drain();
+        const shown = await c.toon.call("ssh_shell_screen", sh);
+        await drain(); // nothing came in between (else the two could differ for that reason)
+        const lines = section(shown, "screen").body.replace(/\n$/, "").split("\n");
+        const want = await person.rows();
+        assert.deepEqual(lines, want.rows, `${what}: rsm's screen differs from the terminal's`);
+        assert.match(shown, new RegExp(`^cursor_row: ${want.cursorRow}$`, "m"), what);
+        assert.match(shown, new RegExp(`^cursor_col: ${want.cursorCol}$`, "m"), what);
+        for (const l of lines) {
+          assert.ok(!/\s$/.test(l), `no trailing blanks: ${JSON.stringify(l)}`);
+        }
+        return { shown, lines };
+      };
       await c.toon.call("ssh_shell_write", { ...sh, data: "vi screen.txt\n" });
-      const vi: string = (await waitFor("vi to draw", async () => {
+      await waitFor("vi to draw", async () => {
         const t = await c.toon.call("ssh_shell_screen", sh);
-        return t.includes("row 23") ? t : null;
-      }))!;
-      assert.match(vi, /^rows: 24$/m);
-      assert.match(vi, /^cursor_row: 0$/m);
-      const lines = section(vi, "screen").body.replace(/\n$/, "").split("\n");
-      assert.equal(lines[0], "row 1");
-      assert.equal(lines[22], "row 23");
-      assert.match(lines[23]!, /screen\.txt/);
-      for (const l of lines) assert.ok(!/\s$/.test(l), `no trailing blanks: ${JSON.stringify(l)}`);
-      assert.ok(!vi.includes('"row'), "no quoting");
+        return t.includes("row 23") && /screen\.txt/.test(t);
+      });
+      const vi = await screenMatches("vi");
+      assert.match(vi.shown, /^rows: 24$/m);
+      assert.match(vi.shown, /^cursor_row: 0$/m);
+      assert.equal(vi.lines[0], "row 1");
+      assert.equal(vi.lines[22], "row 23");
+      assert.match(vi.lines[23]!, /screen\.txt/);
+      assert.ok(!vi.shown.includes('"row'), "no quoting");
       await c.toon.call("ssh_shell_write", { ...sh, data: "\x1b:q!\r" });
       await waitFor("vi to leave", async () => {
         const t = await c.toon.call("ssh_shell_screen", sh);
         return !t.includes("row 23");
       });
-      await c.toon.call("ssh_shell_read", { ...sh, idle_ms: 300 });
-      await c.toon.call("ssh_shell_write", { ...sh, data: "top -d 1\n" });
-      const top: string = (await waitFor("top to draw", async () => {
+      await screenMatches("after vi");
+      // a long delay keeps top from redrawing while the two screens are compared
+      await c.toon.call("ssh_shell_write", { ...sh, data: "top -d 60\n" });
+      await waitFor("top to draw", async () => {
         const t = await c.toon.call("ssh_shell_screen", sh);
-        return /load average/.test(t) && /PID/.test(t) ? t : null;
-      }, 30_000))!;
-      const topLines = section(top, "screen").body.split("\n");
-      assert.match(topLines[0]!, /^top - .*load average/);
-      assert.ok(topLines.some((l) => /^\s*PID\s+USER/.test(l)));
-      assert.ok(!top.includes(',"'), "not a comma-joined quoted list");
+        return /load average/.test(t) && /PID\s+USER/.test(t);
+      }, 30_000);
+      const top = await screenMatches("top");
+      assert.match(top.lines[0]!, /^top - .*load average/);
+      assert.ok(top.lines.some((l) => /^\s*PID\s+USER/.test(l)));
+      assert.ok(!top.shown.includes(',"'), "not a comma-joined quoted list");
       await c.toon.call("ssh_shell_write", { ...sh, data: "q" });
     },
   );

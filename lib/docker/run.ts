@@ -245,7 +245,7 @@ export async function runContainer(
         stream: true,
         stdout: true,
         stderr: true,
-        logs: true,
+        logs: false, // attached before the start: a replay of the logs would repeat what streams
       }) as unknown as Duplex;
       attached = collect(stream, out, spec.tty ?? false);
       waited = container.wait(

@@ -33,7 +33,10 @@ export interface SavedJob {
 
 /** What a kind of job can do besides running: re-attach after a restart, clean up. */
 export interface JobKind {
-  /** Work that follows a running durable job again (its output is re-read from the start). */
+  /**
+   * Work that follows a running durable job again, from the output the job already holds
+   * (`job.output` sizes of stdout and stderr).
+   */
   reattach?(job: Job): JobWork;
   /** Removes what a durable job left on the remote side (called on forget). */
   cleanup?(job: Job): Promise<void>;
@@ -142,6 +145,16 @@ export class JobManager {
     job.output.spill();
     this.#store?.changed();
     if (job.durable) await this.#store?.flush().catch(() => {});
+  }
+
+  /**
+   * Moves a job's read cursor (job_wait, job_output) and saves it, so the output a client
+   * was shown is not shown again after a restart.
+   */
+  moveCursor(job: Job, to: number): void {
+    if (to === job.cursor) return;
+    job.cursor = to;
+    if (job.visible) this.#store?.changed();
   }
 
   /** Drops a job whose call got its result (it is never listed). */
@@ -321,13 +334,19 @@ export class JobManager {
         JobOutput.restore(this.dir, rec.id),
       );
       job.visible = true;
-      job.cursor = Number(rec.cursor) || 0;
+      job.cursor = Math.min(Number(rec.cursor) || 0, job.output.size("both"));
       this.#jobs.set(job.id, job);
       const reattach = rec.durable ? this.#kinds.get(job.kind)?.reattach : undefined;
       if (rec.state === "running" && reattach) {
-        this.#log.info("job re-attaching", { job: job.id });
-        job.output.reset();
-        job.cursor = 0;
+        // The output kept here goes on where it stopped (the command re-reads from the sizes
+        // of stdout and stderr), so nothing is repeated; only output torn by the crash
+        // (stdout + stderr not adding up to both) is re-read from the start.
+        const out = job.output;
+        if (out.size("stdout") + out.size("stderr") !== out.size("both")) {
+          out.reset();
+          job.cursor = 0;
+        }
+        this.#log.info("job re-attaching", { job: job.id, from_bytes: out.size("both") });
         this.#launch(job, reattach(job));
         continue;
       }

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { errorMessage, RsmError } from "../errors.ts";
-import { Capture, completeLength, nextBoundary } from "../output/mod.ts";
+import { Capture, type CapturedStream, completeLength, fitHead, JSON_COST } from "../output/mod.ts";
 import type { Job, JobControl, JobOutcome, JobStream } from "../jobs/mod.ts";
 import { defineTool, Text, type ToolContext, type ToolDef } from "./tool.ts";
 import { waitAtMost } from "../timeout.ts";
@@ -128,42 +128,63 @@ export function isRunning(value: unknown): value is RunningJob {
 }
 
 /**
- * Bytes of output text one job result shows: the result's bound less room for its other
- * fields (output is a raw text section; the registry's renderer bounds the whole honestly).
+ * Bytes of output text one job_output page or grep shows: the result's bound less room for
+ * its other fields, counted as the text costs in JSON (the stricter format), so a page is
+ * never cut again by the renderer.
  */
 function budget(ctx: ToolContext): number {
   return Math.max(1024, ctx.app.maxOutput - 1024);
 }
 
-/** The output after the job's cursor (bounded head + tail), moving the cursor to its end. */
-function unread(ctx: ToolContext, job: Job): { output: string; omitted?: string } {
-  const size = job.output.size("both");
-  const from = job.cursor;
-  const dec = new TextDecoder();
-  const max = budget(ctx);
-  if (size - from <= max) {
-    const bytes = job.output.read("both", from, size - from);
-    const n = job.state === "running" ? completeLength(bytes) : bytes.length;
-    job.cursor = from + n;
-    return { output: dec.decode(bytes.subarray(0, n)) };
+/**
+ * A job's output from `from` to `end` as a section the renderer cuts once, to what the
+ * result has room for (README "Readable results"): the head and tail it shows and, where it
+ * leaves bytes out, a marker saying how many and the job_output offset that reads them.
+ */
+class JobText implements CapturedStream {
+  readonly total: number;
+  readonly whole: Uint8Array | undefined;
+  readonly #job: Job;
+  readonly #from: number;
+  readonly #keep: number;
+
+  constructor(job: Job, from: number, end: number, keep: number) {
+    this.#job = job;
+    this.#from = from;
+    this.#keep = keep;
+    this.total = end - from;
+    this.whole = this.total <= 2 * keep ? job.output.read("both", from, this.total) : undefined;
   }
-  const half = Math.floor(max / 2);
-  const head = job.output.read("both", from, half);
-  const headLen = completeLength(head);
-  let tailStart = size - half;
-  const tail = job.output.read("both", tailStart, half);
-  const skip = nextBoundary(tail, 0);
-  tailStart += skip;
-  const tailBytes = tail.subarray(skip);
-  const n = job.state === "running" ? completeLength(tailBytes) : tailBytes.length;
-  job.cursor = tailStart + n;
-  const gapFrom = from + headLen;
-  const omitted = `${tailStart - gapFrom} bytes at offsets ${gapFrom}-${tailStart}`;
-  return {
-    output: `${dec.decode(head.subarray(0, headLen))}\n[… ${omitted} omitted; read them with ` +
-      `job_output offset ${gapFrom} …]\n${dec.decode(tailBytes.subarray(0, n))}`,
-    omitted,
-  };
+  head(): Uint8Array {
+    return this.whole ?? this.#job.output.read("both", this.#from, this.#keep);
+  }
+  tail(): Uint8Array {
+    if (this.whole) return new Uint8Array(0);
+    return this.#job.output.read("both", this.#from + this.total - this.#keep, this.#keep);
+  }
+  storedId(): undefined {
+    return undefined;
+  }
+  marker(omitted: number, headShown: number): string {
+    return `[… ${omitted} bytes omitted; job_output job_id=${this.#job.id} ` +
+      `offset=${this.#from + headShown} …]`;
+  }
+}
+
+/**
+ * The output after the job's cursor, moving the cursor to its end (a character still
+ * arriving stays for the next read).
+ */
+function unread(ctx: ToolContext, job: Job): JobText {
+  const size = job.output.size("both");
+  const from = Math.min(job.cursor, size);
+  let end = size;
+  if (job.state === "running" && size > from) {
+    const last = job.output.read("both", Math.max(from, size - 4), size - Math.max(from, size - 4));
+    end = size - last.length + completeLength(last);
+  }
+  ctx.app.jobs.moveCursor(job, end);
+  return new JobText(job, from, end, Math.max(64 * 1024, ctx.app.maxOutput));
 }
 
 /** A job's state fields, as job_wait and job_signal show them. */
@@ -227,8 +248,7 @@ export const jobTools: ToolDef[] = [
         signal: ctx.signal,
         onProgress: progressOf(ctx, job),
       });
-      const { output, omitted } = unread(ctx, job);
-      return { ...stateOf(job), ...(omitted ? { omitted } : {}), output };
+      return { ...stateOf(job), output: unread(ctx, job) };
     },
   }),
   defineTool({
@@ -257,7 +277,8 @@ export const jobTools: ToolDef[] = [
         let shown = 0;
         for (const m of found) {
           const l = `${m.line}: ${m.text.length > 2000 ? m.text.slice(0, 2000) + "…" : m.text}`;
-          bytes += l.length + 1;
+          // what the line costs in a JSON string: its quotes stand for the "\n" after it
+          bytes += new TextEncoder().encode(JSON.stringify(l)).length;
           if (bytes > budget(ctx)) break;
           lines.push(l);
           shown++;
@@ -273,11 +294,14 @@ export const jobTools: ToolDef[] = [
         });
       }
       const offset = Math.min(a.offset ?? 0, total);
-      const want = Math.min(a.length ?? budget(ctx), budget(ctx));
-      const bytes = job.output.read(stream, offset, want);
-      const end = offset + bytes.length;
-      const n = end < total ? completeLength(bytes) : bytes.length;
-      if (stream === "both") job.cursor = Math.max(job.cursor, offset + n);
+      const room = budget(ctx);
+      const bytes = job.output.read(stream, offset, Math.min(a.length ?? room, room));
+      // the page fits the bound even as a JSON string, so the renderer never cuts it again
+      let n = fitHead(bytes, room, JSON_COST);
+      if (n === bytes.length && (offset + n < total || job.state === "running")) {
+        n = completeLength(bytes); // a character cut at the page's end comes with the next
+      }
+      if (stream === "both") ctx.app.jobs.moveCursor(job, Math.max(job.cursor, offset + n));
       const eof = offset + n >= total && job.state !== "running";
       return Promise.resolve({
         job_id: job.id,

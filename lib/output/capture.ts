@@ -8,6 +8,8 @@ import { concatBytes, RAW_COST } from "./bytes.ts";
 import { type CapturedStream, cutText, MARKER_ROOM, prepare } from "./cut.ts";
 import type { OutputStore, OutputWriter } from "./store.ts";
 
+const DECODER = new TextDecoder();
+
 /** Options for {@link Capture}. */
 export interface CaptureOptions {
   /** Bytes kept in memory at each end (default 64 KiB); a result never shows more. */
@@ -36,7 +38,9 @@ export class Capture implements CapturedStream {
   readonly #label: string;
   #head: Uint8Array[] = [];
   #headLen = 0;
+  /** Tail chunks from `#tailFrom` on (dropping from the front moves the index, not the array). */
   #tail: Uint8Array[] = [];
+  #tailFrom = 0;
   #tailLen = 0;
   #writer?: OutputWriter;
   #stored?: string;
@@ -67,14 +71,26 @@ export class Capture implements CapturedStream {
       // The stream no longer fits in memory whole: from now on it all goes to the store.
       this.#writer = this.#store.create(this.#label);
       for (const part of this.#head) this.#writer.append(part);
-      for (const part of this.#tail) this.#writer.append(part);
+      for (const part of this.#tailParts()) this.#writer.append(part);
       this.#writer.append(chunk);
     }
-    this.#tail.push(chunk.slice());
+    // Many small chunks (a log line each) must not cost a shift of the whole array each.
+    const tail = this.#tail;
+    tail.push(chunk.slice());
     this.#tailLen += chunk.length;
-    while (this.#tail.length > 1 && this.#tailLen - this.#tail[0]!.length >= this.keep) {
-      this.#tailLen -= this.#tail.shift()!.length;
+    while (
+      tail.length - this.#tailFrom > 1 && this.#tailLen - tail[this.#tailFrom]!.length >= this.keep
+    ) {
+      this.#tailLen -= tail[this.#tailFrom++]!.length;
     }
+    if (this.#tailFrom > 1024 && this.#tailFrom * 2 > tail.length) {
+      this.#tail = tail.slice(this.#tailFrom);
+      this.#tailFrom = 0;
+    }
+  }
+
+  #tailParts(): Uint8Array[] {
+    return this.#tailFrom ? this.#tail.slice(this.#tailFrom) : this.#tail;
   }
 
   /** The first bytes kept (up to `keep`). */
@@ -84,7 +100,7 @@ export class Capture implements CapturedStream {
 
   /** The last bytes kept after the head (up to about `keep`; none if the head holds all). */
   tail(): Uint8Array {
-    return concatBytes(this.#tail, this.#tailLen);
+    return concatBytes(this.#tailParts(), this.#tailLen);
   }
 
   /** Every byte, when the stream was small enough to be kept whole in memory. */
@@ -129,7 +145,7 @@ export class Capture implements CapturedStream {
   }
 
   #noteLastLine(chunk: Uint8Array): void {
-    const piece = new TextDecoder().decode(chunk.subarray(Math.max(0, chunk.length - 400)));
+    const piece = DECODER.decode(chunk.subarray(Math.max(0, chunk.length - 400)));
     const lines = piece.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
     if (lines.length) this.#last = lines[lines.length - 1]!.slice(-200);
   }

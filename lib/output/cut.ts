@@ -15,6 +15,12 @@ export interface CapturedStream {
   head(): Uint8Array;
   tail(): Uint8Array;
   storedId(): string | undefined;
+  /**
+   * The marker for `omitted` bytes left out after the first `headShown` bytes, for a stream
+   * whose full text is read elsewhere than the output store (default: {@link marker} naming
+   * `storedId()`). At most {@link MARKER_ROOM} bytes.
+   */
+  marker?(omitted: number, headShown: number): string;
 }
 
 /** A text to show: a plain string, raw bytes or a collected stream. */
@@ -119,7 +125,8 @@ export function cutText(
   const head = headSrc.subarray(0, h);
   const tail = tailSrc.subarray(tailSrc.length - t);
   const omitted = p.total - h - t;
-  const mark = marker(omitted, idOf());
+  const src = p.source;
+  const mark = isStream(src) && src.marker ? src.marker(omitted, h) : marker(omitted, idOf());
   const sep = h && head[h - 1] !== 0x0a ? "\n" : "";
   const text = keep === "tail" && !h
     ? `${mark}\n${dec.decode(tail)}`

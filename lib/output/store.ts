@@ -161,6 +161,7 @@ export class OutputStore {
     };
     this.#entries.set(id, entry);
     let closing: Promise<void> | undefined;
+    const pending: Uint8Array[] = [];
     const fail = (err: unknown) => {
       this.#onError(`output ${id}: write failed`, err);
     };
@@ -175,10 +176,18 @@ export class OutputStore {
         const part = bytes.slice(0, room);
         entry.info.stored_bytes += part.length;
         this.#stored += part.length;
-        entry.chain = entry.chain.then(async () => {
-          let off = 0;
-          while (entry.file && off < part.length) off += await entry.file.write(part.subarray(off));
-        }).catch(fail);
+        // Chunks that arrive while a write is under way go out together in the next one (a
+        // log line each would otherwise cost one write each).
+        pending.push(part);
+        if (pending.length === 1) {
+          entry.chain = entry.chain.then(async () => {
+            const data = concatBytes(pending.splice(0));
+            let off = 0;
+            while (entry.file && off < data.length) {
+              off += await entry.file.write(data.subarray(off));
+            }
+          }).catch(fail);
+        }
         if (this.#stored > this.maxTotal) this.#evict();
       },
       close: () => {

@@ -254,6 +254,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** A restored durable job: its record and the output it already holds. */
+interface HeldJob {
+  durable?: Record<string, unknown>;
+  output: { size(stream: "stdout" | "stderr"): number };
+}
+
 /**
  * The `ssh_exec` job kind: durable commands re-attach after a restart through the session
  * named in their record, and forgetting one removes its directory on the server.
@@ -264,9 +270,11 @@ export function durableKind(session: (id: string) => { ready(s?: AbortSignal): P
   const recordOf = (job: { durable?: Record<string, unknown> }) =>
     job.durable as unknown as DurableRecord | undefined;
   return {
-    reattach: (job: { durable?: Record<string, unknown> }) => (control: JobControl) => {
+    reattach: (job: HeldJob) => (control: JobControl) => {
       const rec = recordOf(job)!;
-      return followDetached(sourceOf(rec), rec, control);
+      // go on after the bytes this job already holds of each file
+      const offsets = { out: job.output.size("stdout"), err: job.output.size("stderr") };
+      return followDetached(sourceOf(rec), rec, control, offsets);
     },
     cleanup: async (job: { durable?: Record<string, unknown> }) => {
       const rec = recordOf(job);
