@@ -16,22 +16,40 @@ export function sessionChannels(client: Client): number {
   return n;
 }
 
+/** One admitted open: what the gate knew when the channel open was sent. */
+export interface Slot {
+  /** Exec channels this gate had seen close before the open was sent. */
+  readonly closedBefore: number;
+}
+
 /**
  * Per-connection gate for exec channels. sshd caps the session channels one connection may
  * hold (`MaxSessions`, 10 by default, shared with SFTP and shells) and refuses the rest with
  * "open failed". Instead of failing those calls, the gate learns the cap and queues later
  * opens until a channel closes.
  *
- * The cap is what the connection held when the first refusal came — every session channel
- * the server had confirmed (exec, shell, SFTP), not opens still in flight — less one slot kept
- * for the kill helper of a timed-out command. A later refusal that races a closing channel
- * (sshd had not freed its slot yet) is retried shortly and never lowers the cap.
+ * The cap is what the server held when it refused, as far as this side can tell: sshd reads
+ * the connection in order, so when it handled the refused open it held every exec channel it
+ * had confirmed before (all confirmations before a refusal arrive before it) except those
+ * whose close was sent before that open, plus the other session channels (shell, SFTP). The
+ * channels this side still holds at the refusal are not that number: under a burst of quick
+ * commands most have closed here while their close was still on its way to the server (a
+ * burst of 128 `echo` once learned a cap of 2). One slot is kept for the kill helper of a
+ * timed-out command. The estimate can be low (sshd may hold a session a little longer than
+ * its channel), so the cap grows by one after each cap's worth of opens without a refusal, and
+ * each refusal learns it anew.
  */
 export class ChannelGate {
   #client: Client;
   #inFlight = 0;
   #open = 0;
+  #confirmed = 0;
+  #closed = 0;
   #limit = Infinity;
+  /** Opens since the last refusal (the cap grows by one per cap's worth). */
+  #sinceRefusal = 0;
+  /** Refusals in a row while no session channel was known to be held. */
+  #emptyRefusals = 0;
   #waiters: (() => void)[] = [];
 
   constructor(client: Client) {
@@ -53,16 +71,28 @@ export class ChannelGate {
       sessionChannels(this.#client) + this.#inFlight >= this.#limit;
   }
 
-  /** Waits for a free slot and takes it; call {@link opened} or {@link failed} next. */
-  async acquire(signal?: AbortSignal): Promise<void> {
+  /**
+   * Waits for a free slot and takes it; send the open right away (no `await` in between),
+   * then call {@link opened} or {@link failed}.
+   */
+  async acquire(signal?: AbortSignal): Promise<Slot> {
     while (this.#full()) await this.#wait(signal);
     this.#inFlight++;
     this.#open++;
+    return { closedBefore: this.#closed };
   }
 
   /** The slot's channel is open; {@link closed} when it closes. */
   opened(): void {
     this.#inFlight--;
+    this.#confirmed++;
+    this.#emptyRefusals = 0;
+    // a cap learned too low (the estimate can only see this side) grows back: one more
+    // slot after each cap's worth of opens without a refusal; a refusal learns it anew
+    if (this.#limit !== Infinity && ++this.#sinceRefusal >= this.#limit) {
+      this.#limit++;
+      this.#sinceRefusal = 0;
+    }
   }
 
   /** The slot's open failed. */
@@ -75,22 +105,48 @@ export class ChannelGate {
   /** The slot's channel closed. */
   closed(): void {
     this.#open--;
+    this.#closed++;
     this.#wakeAll();
   }
 
   /**
-   * The server refused a channel: learns the cap, then waits until a slot frees (or briefly,
-   * when the refusal raced a closing channel) before the caller retries.
+   * The server refused the open of `slot` (already {@link failed}): learns the cap, then
+   * waits until a slot frees (or briefly, when the refusal raced a closing channel) before
+   * the caller retries. Returns false when the server keeps refusing while this side knows
+   * of no session channel it holds (it refuses sessions for another reason).
    */
-  async refused(signal?: AbortSignal): Promise<void> {
-    const held = sessionChannels(this.#client);
-    const cap = held >= 3 ? held - 1 : Math.max(1, held);
-    if (this.#limit === Infinity) this.#limit = cap;
-    if (!this.#full()) {
-      await new Promise((r) => setTimeout(r, 20));
-      return;
+  async refused(slot: Slot, signal?: AbortSignal): Promise<boolean> {
+    const mine = this.#open - this.#inFlight; // exec channels confirmed and not closed here
+    const others = Math.max(0, sessionChannels(this.#client) - mine);
+    const held = others + Math.max(0, this.#confirmed - slot.closedBefore);
+    if (held === 0) {
+      // sshd may still count sessions whose close it has not finished (a child not yet
+      // reaped): retry for a while before calling the refusal final
+      if (++this.#emptyRefusals > 40) return false;
+      await this.#sleep(50, signal);
+      return true;
     }
-    await this.#wait(signal);
+    this.#emptyRefusals = 0;
+    this.#limit = held >= 3 ? held - 1 : held;
+    this.#sinceRefusal = 0;
+    if (!this.#full()) await this.#sleep(20, signal);
+    else await this.#wait(signal);
+    return true;
+  }
+
+  #sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason ?? new Error("aborted"));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   #wakeAll(): void {

@@ -15,7 +15,7 @@ import type { Client, ClientChannel } from "ssh2";
 import { Buffer } from "node:buffer";
 import { RsmError } from "../errors.ts";
 import { Capture, type ExecOutcome } from "../output/mod.ts";
-import { gateOf, isChannelRefused, sessionChannels } from "./channels.ts";
+import { gateOf, isChannelRefused } from "./channels.ts";
 import { waitAtMost } from "../timeout.ts";
 
 /** Options for {@link execCommand}. */
@@ -95,7 +95,7 @@ async function openExec(
 ): Promise<ClientChannel> {
   const gate = gateOf(client);
   while (true) {
-    await gate.acquire(signal);
+    const slot = await gate.acquire(signal);
     try {
       const ch = await openChannel(client, cmd, pty);
       gate.opened();
@@ -103,9 +103,8 @@ async function openExec(
       return ch;
     } catch (err) {
       gate.failed();
-      if (!isChannelRefused(err) || sessionChannels(client) === 0) throw err;
       // over the server's MaxSessions: wait for a channel to close, then retry
-      await gate.refused(signal);
+      if (!isChannelRefused(err) || !await gate.refused(slot, signal)) throw err;
     }
   }
 }
