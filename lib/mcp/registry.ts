@@ -15,7 +15,7 @@ import type { App } from "../app.ts";
 import { errorMessage } from "../errors.ts";
 import { redact, SecretNeededError } from "../secrets.ts";
 import { redactDeep, redactShapes } from "../redact.ts";
-import type { AskPerson, Subject } from "../policy/mod.ts";
+import type { AskPerson, Policy, Subject } from "../policy/mod.ts";
 import { RsmError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { GROUPS, PROGRESS_PERIOD_MS, type ToolContext, type ToolDef } from "./tool.ts";
@@ -117,11 +117,21 @@ export class ToolRegistry {
       confirm: person.confirm,
       approvalUrl: (a) => app.web.link(`/web/approvals/${a.id}`, a.expires - Date.now()),
     };
-    const authorize = (subject: Subject | undefined) =>
-      app.guard.authorize({ tool: name, readOnly, args: parsed.data, subject }, ask);
+    // the policy in force when the call came in, read once: every check of `policy.toml`
+    // is a stat of the file (a missing file made it ~10 failed stats per call)
+    const policy = app.policy.current();
+    const authorize = (subject: Subject | undefined, now?: Policy) =>
+      app.guard.authorize({
+        tool: name,
+        readOnly,
+        args: parsed.data,
+        subject,
+        ...(now ? { policy: now } : {}),
+      }, ask);
     try {
       await authorize(
         entry.def.policy ? entry.def.policy(parsed.data) : defaultSubject(parsed.data),
+        policy,
       );
       const audit = new CallAudit(app.audit, name, entry.def.audit?.(parsed.data));
       const full: ToolContext = { app, ...ctx, audit, authorize: (s) => authorize(s) };
@@ -143,7 +153,7 @@ export class ToolRegistry {
       }
       if (!audit.deferred) audit.end();
       // credential shapes are found in the value's strings, before JSON/TOON escape them
-      const shaped = app.policy.current().redact;
+      const shaped = policy.redact;
       const data = parsed.data as { max_output?: number; keep?: "head" | "tail" | "both" };
       const out = renderResult(shaped ? redactDeep(value) : value, {
         format: app.format,
@@ -154,10 +164,10 @@ export class ToolRegistry {
       });
       // collected streams are plain text only now: redact the structured strings, and the
       // JSON text from them (escapes would hide a multi-line shape from a text search)
-      const structured = out.structured && redactStructured(app, out.structured);
+      const structured = out.structured && redactStructured(out.structured, shaped);
       const text = app.format === "json" && structured
         ? JSON.stringify(structured, null, 2)
-        : redactFor(app, out.text);
+        : redactFor(app, out.text, shaped);
       // known secrets (typed or referenced) are hidden in the final text in any case
       return {
         content: [{ type: "text", text: redact(text) }],
@@ -228,9 +238,13 @@ function errorResult(app: App, message: string): CallToolResult {
  * What the model may see of `text`: secrets rsm knows are always hidden; credential shapes
  * too unless the policy says `redact = false`.
  */
-export function redactFor(app: App, text: string): string {
+export function redactFor(
+  app: App,
+  text: string,
+  shaped: boolean = app.policy.current().redact,
+): string {
   const known = redact(text);
-  return app.policy.current().redact ? redactShapes(known) : known;
+  return shaped ? redactShapes(known) : known;
 }
 
 /** The policy subject of a tool without its own description: its session or Docker host. */
@@ -241,12 +255,15 @@ function defaultSubject(args: Record<string, unknown>): Subject | undefined {
 }
 
 /** Redacts every string inside a structured result (the same rule as the text). */
-function redactStructured<T>(app: App, value: T): T {
-  if (typeof value === "string") return redactFor(app, value) as T;
-  if (Array.isArray(value)) return value.map((v) => redactStructured(app, v)) as T;
+function redactStructured<T>(value: T, shaped: boolean): T {
+  if (typeof value === "string") {
+    const known = redact(value);
+    return (shaped ? redactShapes(known) : known) as T;
+  }
+  if (Array.isArray(value)) return value.map((v) => redactStructured(v, shaped)) as T;
   if (value && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, redactStructured(app, v)]),
+      Object.entries(value).map(([k, v]) => [k, redactStructured(v, shaped)]),
     ) as T;
   }
   return value;

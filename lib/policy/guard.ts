@@ -8,6 +8,7 @@ import type { AuditLog } from "../audit.ts";
 import { type Approval, type ApprovalDetails, type Approvals, callHash } from "./approvals.ts";
 import { decide, type Subject, type TargetFacts } from "./check.ts";
 import type { PolicyStore } from "./store.ts";
+import type { Policy } from "./rules.ts";
 
 /** How the caller can reach a person for one call. */
 export interface AskPerson {
@@ -27,6 +28,8 @@ export interface GuardCall {
   /** The validated arguments: an approval binds to them exactly. */
   args: unknown;
   subject?: Subject;
+  /** The policy to check against (default: the one in force now, re-read if it changed). */
+  policy?: Policy;
 }
 
 /** Options for {@link PolicyGuard}. */
@@ -79,7 +82,7 @@ export class PolicyGuard {
   }
 
   async #authorize(call: GuardCall, ask: AskPerson): Promise<void> {
-    const policy = this.store.current();
+    const policy = call.policy ?? this.store.current();
     const facts = call.subject
       ? this.#opts.facts(call.subject.kind, call.subject.target)
       : { hosts: [] };
