@@ -6,14 +6,7 @@ import { readHandle } from "../tests/support/mcp.ts";
 import { consoleSession } from "../tests/support/console.ts";
 import { fmtLatency, fmtMs, latencyStats, percentile, type Row } from "./bench_report.ts";
 import { type Ctx, timeEach } from "./bench_rows.ts";
-import { daemonPid, newRsm, rsmSpec } from "./bench_world.ts";
-
-/** CPU time (user + system, ms) the process `pid` has used so far. */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
-}
+import { cpuMs, daemonPid, newRsm, rsmSpec } from "./bench_world.ts";
 
 /** CPU ms per second the daemon spends over `ms` of idleness. */
 async function idleCpu(pid: number, ms: number): Promise<number> {

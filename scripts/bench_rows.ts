@@ -8,6 +8,7 @@ import { type RsmClient, startRsm, stopDaemon } from "../tests/support/mcp.ts";
 import { rawLauncher } from "../tests/support/raw_stdio.ts";
 import { fmtBytes, fmtLatency, fmtMs, latencyStats, percentile, type Row } from "./bench_report.ts";
 import {
+  cpuMs,
   daemonPid,
   dockerEngine,
   log,
@@ -90,11 +91,16 @@ export async function execLatency(c: Ctx): Promise<Row> {
   const { rsm, session } = await c.main();
   const sid = await session(w.loopback);
   let lostExit = 0;
+  const pid = await daemonPid(rsm);
+  let cpu0 = 0;
   const rsmMs = await timeEach(n, 10, async () => {
+    cpu0 ||= await cpuMs(pid); // after the warm-up calls
     const r = await rsm.callJson("ssh_exec", { session_id: sid, command: "true" });
     if (r.exit_code === null && !r.signal && !r.timed_out) lostExit++;
     else if (r.exit_code !== 0) throw new Error(`ssh_exec true gave ${JSON.stringify(r)}`);
   });
+  // CPU the daemon spent per call: a figure the machine's load does not blur much
+  const cpuPerCall = ((await cpuMs(pid)) - cpu0) / n;
   // the MCP path alone (SDK client → rsm stdio → daemon → back), for the profile notes
   const floor = latencyStats(
     await timeEach(Math.min(n, 100), 5, async () => {
@@ -140,9 +146,11 @@ export async function execLatency(c: Ctx): Promise<Row> {
         ssh_p99_ms: b.p99,
         lost_exit_status: lostExit,
         mcp_floor_p50_ms: floor.p50,
+        daemon_cpu_ms_per_call: cpuPerCall,
       },
       note: [
         `MCP round trip alone (\`status\`): p50 ${fmtMs(floor.p50)}`,
+        `daemon CPU ${cpuPerCall.toFixed(2)} ms per call`,
         lostExit ? `${lostExit} ssh_exec results had exit_code null (exit status lost)` : "",
       ].filter(Boolean).join("; "),
     };
@@ -199,6 +207,8 @@ export async function concurrentExec(c: Ctx): Promise<Row> {
   let errors = 0;
   let lostExit = 0;
   let firstError = "";
+  const pid = await daemonPid(rsm);
+  const cpu0 = await cpuMs(pid);
   const t0 = performance.now();
   for (let r = 0; r < rounds; r++) {
     await Promise.all(Array.from({ length: conc }, async (_, i) => {
@@ -218,6 +228,7 @@ export async function concurrentExec(c: Ctx): Promise<Row> {
   }
   const wall = performance.now() - t0;
   const total = conc * rounds;
+  const cpuPerCall = ((await cpuMs(pid)) - cpu0) / total;
   if (errors === total) throw new Error(`every call failed: ${firstError}`);
   const p99 = percentile(ms, 99);
   const rate = total / (wall / 1000);
@@ -238,8 +249,10 @@ export async function concurrentExec(c: Ctx): Promise<Row> {
       errors,
       lost_exit_status: lostExit,
       calls: total,
+      daemon_cpu_ms_per_call: cpuPerCall,
     },
     note: [
+      `daemon CPU ${cpuPerCall.toFixed(2)} ms per call`,
       errors ? `first error: ${firstError}` : "",
       lostExit ? `${lostExit} results had exit_code null (exit status lost)` : "",
     ].filter(Boolean).join("; ") || undefined,

@@ -241,6 +241,13 @@ export async function daemonPid(c: RsmClient): Promise<number> {
   return h.pid;
 }
 
+/** CPU time (user + system, ms) the process `pid` has used so far. */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
+}
+
 /** VmRSS of `pid` in MB (10^6 bytes). */
 export async function rssMb(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
