@@ -1,4 +1,5 @@
 import type { Client } from "ssh2";
+import { waitAtMost } from "../timeout.ts";
 
 /**
  * Session channels (exec, shell, SFTP) open on `client`, as ssh2's channel table holds them
@@ -134,19 +135,10 @@ export class ChannelGate {
     return true;
   }
 
-  #sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  /** Waits `ms`; rejects with the reason if `signal` aborts first. */
+  async #sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    await waitAtMost(new Promise(() => {}), ms, { signal });
     signal?.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason ?? new Error("aborted"));
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
   }
 
   #wakeAll(): void {
