@@ -14,13 +14,13 @@ import { type Front, serveFront } from "./lib/http/front.ts";
 
 /** Flags of `rsm daemon` (each also has a REMOTE_SHELL_MCP_* env var). */
 export interface DaemonFlags {
-  addr?: string;
-  state?: string;
-  handle?: string;
-  format?: string;
-  logLevel?: string;
+  addr?: string | undefined;
+  state?: string | undefined;
+  handle?: string | undefined;
+  format?: string | undefined;
+  logLevel?: string | undefined;
   /** Started by a launcher: output already goes to daemon.log, so no stderr logging. */
-  detached?: boolean;
+  detached?: boolean | undefined;
 }
 
 /** The daemon's settings from flags and REMOTE_SHELL_MCP_* variables, once checked. */

@@ -27,16 +27,16 @@ interface Message {
 
 /** Flags of `rsm stdio`. */
 export interface LauncherFlags {
-  handle?: string;
-  noSpawn?: boolean;
+  handle?: string | undefined;
+  noSpawn?: boolean | undefined;
 }
 
 interface Link {
   handle: Handle;
-  sessionId?: string;
-  protocolVersion?: string;
+  sessionId?: string | undefined;
+  protocolVersion?: string | undefined;
   dead: boolean;
-  getStream?: AbortController;
+  getStream?: AbortController | undefined;
 }
 
 type PostOutcome = "ok" | "unreached" | "lost" | "session-gone";
@@ -55,8 +55,8 @@ class Bridge {
   #noSpawn: boolean;
   #link: Link | null = null;
   #linking: Promise<Link> | null = null;
-  #init?: Message;
-  #initialized?: Message;
+  #init: Message | undefined;
+  #initialized: Message | undefined;
   #out: Promise<void> = Promise.resolve();
   #enc = new TextEncoder();
   #inFlight = new Set<Promise<void>>();

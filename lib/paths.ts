@@ -52,7 +52,9 @@ export function setting(flag: string | undefined, name: string, fallback?: strin
 }
 
 /** All file paths, with `--state` / `--handle` overrides applied (flag, then env, then default). */
-export function resolvePaths(overrides: { state?: string; handle?: string } = {}): Paths {
+export function resolvePaths(
+  overrides: { state?: string | undefined; handle?: string | undefined } = {},
+): Paths {
   const dir = configDir();
   const handle = setting(overrides.handle, "HANDLE", join(dir, "daemon.json"));
   return {

@@ -144,7 +144,6 @@ Deno.test("registry credentials come from config.json auths", async () => {
     assert.deepEqual(await registryAuth("reg.example:5000", env), {
       username: "u",
       password: "p@ss:word",
-      identitytoken: undefined,
       serveraddress: "reg.example:5000",
     });
     assert.equal(await registryAuth("other:5000", env), null);

@@ -4,7 +4,7 @@ import { daemonJson } from "./connect.ts";
 /** Options of {@link consoleCommand}. */
 export interface ConsoleOptions {
   /** Only print the link, never open a browser. */
-  print?: boolean;
+  print?: boolean | undefined;
 }
 
 /**

@@ -16,13 +16,13 @@ export interface TransferResult {
   bytes: number;
   files: number;
   /** Entries not written because they would escape the destination (downloads). */
-  skipped?: string[];
+  skipped?: string[] | undefined;
 }
 
 /** Transfer options. */
 export interface TransferOptions {
-  onProgress?: (bytes: number, message: string) => void;
-  signal?: AbortSignal;
+  onProgress?: ((bytes: number, message: string) => void) | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 async function lstatOrNull(p: string): Promise<Deno.FileInfo | null> {

@@ -15,11 +15,11 @@ export interface ContainerRow {
 
 /** Options for {@link listContainers}. */
 export interface ListContainersOptions {
-  all?: boolean;
-  limit?: number;
+  all?: boolean | undefined;
+  limit?: number | undefined;
   /** Engine filters, e.g. `{name: ["web"], status: ["running"], label: ["a=b"]}`. */
-  filters?: Record<string, string[]>;
-  signal?: AbortSignal;
+  filters?: Record<string, string[]> | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** `127.0.0.1:8080->80/tcp, 443/tcp`, like `docker ps`. */

@@ -14,16 +14,16 @@ export const DEFAULT_SOCKET = "/var/run/docker.sock";
 export type Endpoint =
   | { kind: "unix"; socketPath: string }
   | { kind: "tcp"; host: string; port: number; tls: boolean }
-  | { kind: "ssh"; user?: string; host: string; port: number; socketPath: string }
+  | { kind: "ssh"; user?: string | undefined; host: string; port: number; socketPath: string }
   | { kind: "session"; sessionId: string; socketPath: string };
 
 /** TLS file paths (any may be missing). */
 export interface TlsPaths {
-  ca?: string;
-  cert?: string;
-  key?: string;
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
   /** From `DOCKER_TLS_VERIFY` / a context: verify the server even without a CA path. */
-  verify?: boolean;
+  verify?: boolean | undefined;
 }
 
 /** What {@link resolveHost} found: the host URL, where it came from, and TLS paths. */

@@ -4,7 +4,7 @@ import { type ErrorCode, RsmError } from "../errors.ts";
 /** A dockerode HTTP error (the engine answered with a status). */
 interface EngineError {
   statusCode: number;
-  json?: { message?: string } | Buffer | string | null;
+  json?: { message?: string } | Buffer | string | null | undefined;
   message: string;
 }
 

@@ -19,19 +19,19 @@ import { waitAtMost } from "../timeout.ts";
 /** Options for {@link dockerExec}. */
 export interface ExecOptions {
   cmd: string[];
-  workingDir?: string;
-  user?: string;
-  env?: Record<string, string>;
-  stdin?: string;
+  workingDir?: string | undefined;
+  user?: string | undefined;
+  env?: Record<string, string> | undefined;
+  stdin?: string | undefined;
   /** Default 30000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Where stdout goes (e.g. a {@link Capture} that spills to the output store). */
-  stdout?: Capture;
+  stdout?: Capture | undefined;
   /** Where stderr goes. */
-  stderr?: Capture;
-  signal?: AbortSignal;
+  stderr?: Capture | undefined;
+  signal?: AbortSignal | undefined;
   /** Sees every chunk of output as it arrives (for progress notifications). */
-  onOutput?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void;
+  onOutput?: ((chunk: Uint8Array, stream: "stdout" | "stderr") => void) | undefined;
 }
 
 /** `docker_exec`'s result: the exec outcome SSH uses too. */

@@ -29,22 +29,22 @@ export type DockerSshAuth = AuthSpec;
 
 /** `docker_connect`'s spec (README "Docker"). */
 export interface DockerHostSpec {
-  host?: string;
-  tls_ca_path?: string;
-  tls_cert_path?: string;
-  tls_key_path?: string;
+  host?: string | undefined;
+  tls_ca_path?: string | undefined;
+  tls_cert_path?: string | undefined;
+  tls_key_path?: string | undefined;
   /** Pin the Engine API version, e.g. `1.41`; default: the engine's own. */
-  api_version?: string;
+  api_version?: string | undefined;
   /** SSH user for `ssh://` hosts without `user@`. */
-  user?: string;
-  auth?: DockerSshAuth;
-  known_hosts_path?: string;
-  host_key_policy?: "strict" | "accept-new" | "insecure";
+  user?: string | undefined;
+  auth?: DockerSshAuth | undefined;
+  known_hosts_path?: string | undefined;
+  host_key_policy?: "strict" | "accept-new" | "insecure" | undefined;
   /** Connect timeout (ping / SSH handshake); default 15s. */
-  timeout?: string | number;
-  persistent?: boolean;
+  timeout?: string | number | undefined;
+  persistent?: boolean | undefined;
   /** Reach the engine socket through this existing SSH session. */
-  ssh_session?: string;
+  ssh_session?: string | undefined;
 }
 
 /** Host connection state. */
@@ -102,7 +102,7 @@ export class DockerHost {
   lastError = "";
   url = "";
   source = "";
-  connectedAt?: Date;
+  connectedAt?: Date | undefined;
   apiVersion = "";
   engineVersion = "";
   os = "";
@@ -112,11 +112,11 @@ export class DockerHost {
   failures = 0;
   /** The background health check skips this host until then (ms since epoch). */
   nextCheckAt = 0;
-  #docker?: Docker;
-  #endpoint?: Endpoint;
-  #ssh?: DialedSsh;
-  #sshDialing?: Promise<DialedSsh>;
-  #agent?: ForwardAgent;
+  #docker: Docker | undefined;
+  #endpoint: Endpoint | undefined;
+  #ssh: DialedSsh | undefined;
+  #sshDialing: Promise<DialedSsh> | undefined;
+  #agent: ForwardAgent | undefined;
   #deps: HostDeps;
   #closed = false;
 
@@ -271,10 +271,10 @@ export class DockerHost {
       const d = this.#docker!;
       const version = d.version as unknown as (o: { abortSignal: AbortSignal }) => Promise<unknown>;
       const v = await version.call(d, { abortSignal: sig }) as {
-        ApiVersion?: string;
-        Version?: string;
-        Os?: string;
-        Arch?: string;
+        ApiVersion?: string | undefined;
+        Version?: string | undefined;
+        Os?: string | undefined;
+        Arch?: string | undefined;
       };
       this.apiVersion = v.ApiVersion ?? "";
       this.engineVersion = v.Version ?? "";

@@ -19,7 +19,7 @@ export type PullProgress = (done: number, total: number | undefined, message: st
 
 /** Registry host of an image reference (`docker.io` when none is named). */
 export function registryOf(ref: string): string {
-  const first = ref.split("/")[0];
+  const first = ref.split("/")[0] ?? "";
   if (ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) {
     return first;
   }
@@ -34,9 +34,9 @@ export function withTag(ref: string): string {
 }
 
 interface AuthConfig {
-  username?: string;
-  password?: string;
-  identitytoken?: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  identitytoken?: string | undefined;
   serveraddress: string;
 }
 
@@ -80,9 +80,9 @@ export async function registryAuth(
     addSecret(entry.auth);
     if (!username && !entry.identitytoken) continue;
     return {
-      username,
-      password,
-      identitytoken: entry.identitytoken,
+      ...(username !== undefined ? { username } : {}),
+      ...(password !== undefined ? { password } : {}),
+      ...(entry.identitytoken !== undefined ? { identitytoken: entry.identitytoken } : {}),
       serveraddress: registry === "docker.io" ? "https://index.docker.io/v1/" : registry,
     };
   }
@@ -90,11 +90,11 @@ export async function registryAuth(
 }
 
 interface PullEvent {
-  status?: string;
-  id?: string;
+  status?: string | undefined;
+  id?: string | undefined;
   progressDetail?: { current?: number; total?: number };
-  error?: string;
-  errorDetail?: { message?: string };
+  error?: string | undefined;
+  errorDetail?: { message?: string } | undefined;
 }
 
 /** Pulls `image`; returns the engine's last status line. */

@@ -13,17 +13,17 @@ import { Capture, concatBytes } from "../output/mod.ts";
 /** Options for {@link containerLogs}. */
 export interface LogsOptions {
   /** Last N lines, or "all". Default 200. */
-  tail?: number | "all";
+  tail?: number | "all" | undefined;
   /** RFC3339 time, unix seconds, or a duration back from now (`5m`). */
-  since?: string;
-  until?: string;
+  since?: string | undefined;
+  until?: string | undefined;
   /** Keep the engine's timestamp at the start of each line. */
-  timestamps?: boolean;
-  stdout?: boolean;
-  stderr?: boolean;
+  timestamps?: boolean | undefined;
+  stdout?: boolean | undefined;
+  stderr?: boolean | undefined;
   /** Where the text goes (default: a Capture without a store). */
-  sink?: Capture;
-  signal?: AbortSignal;
+  sink?: Capture | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** The logs (in time order) and how many lines they hold. */
@@ -134,7 +134,7 @@ export function containerLogs(
         method: "GET",
         options: query,
         isStream: true,
-        abortSignal: options.signal,
+        ...(options.signal ? { abortSignal: options.signal } : {}),
         statusCodes: { 200: true, 404: "no such container", 500: "server error" },
       }, (err: unknown, stream: unknown) => err ? reject(err) : resolve(stream as IncomingMessage));
     });

@@ -43,12 +43,12 @@ export interface DockerManagerOptions {
    */
   session(id: string): { client(): SshClientLike };
   /** Aborted when the daemon shuts down: health checks stop waiting. */
-  shutdown?: AbortSignal;
+  shutdown?: AbortSignal | undefined;
   /**
    * Called when a host is disconnected, before its connection closes: the daemon closes the
    * host's shells here (their processes end with it, like an SSH session's shells).
    */
-  onDisconnect?: (hostId: string) => void;
+  onDisconnect?: ((hostId: string) => void) | undefined;
 }
 
 /** Owns every Docker host connection. */
@@ -56,7 +56,7 @@ export class DockerManager {
   #opts: DockerManagerOptions;
   #shutdown: AbortSignal;
   #hosts = new Map<string, DockerHost>();
-  #timer?: ReturnType<typeof setInterval>;
+  #timer: ReturnType<typeof setInterval> | undefined;
   #checking = false;
   #closed = false;
 

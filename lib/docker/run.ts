@@ -13,46 +13,46 @@ import { waitAtMost } from "../timeout.ts";
 /** `docker_run`'s spec (README "Docker"). */
 export interface RunSpec {
   image: string;
-  name?: string;
-  cmd?: string[];
-  entrypoint?: string[];
-  env?: Record<string, string>;
+  name?: string | undefined;
+  cmd?: string[] | undefined;
+  entrypoint?: string[] | undefined;
+  env?: Record<string, string> | undefined;
   /** `"8080:80"`, `"127.0.0.1:8080:80/tcp"`, `"[::1]:8080:80"`, `"127.0.0.1:0:80"`, `"80"`. */
-  ports?: string[];
+  ports?: string[] | undefined;
   /** `"/host:/ctr[:ro]"`, `"volume:/ctr"`, or `"/ctr"` (anonymous volume). */
-  volumes?: string[];
-  labels?: Record<string, string>;
-  network_mode?: string;
+  volumes?: string[] | undefined;
+  labels?: Record<string, string> | undefined;
+  network_mode?: string | undefined;
   /** `no`, `always`, `unless-stopped`, `on-failure[:N]`. */
-  restart_policy?: string;
-  auto_remove?: boolean;
-  tty?: boolean;
-  working_dir?: string;
-  user?: string;
-  hostname?: string;
+  restart_policy?: string | undefined;
+  auto_remove?: boolean | undefined;
+  tty?: boolean | undefined;
+  working_dir?: string | undefined;
+  user?: string | undefined;
+  hostname?: string | undefined;
   /** Pull the image when it is not on the engine. Default true. */
-  pull_if_missing?: boolean;
+  pull_if_missing?: boolean | undefined;
   /** `"512m"`, `"1g"`, or bytes. */
-  memory?: string | number;
+  memory?: string | number | undefined;
   /** CPUs, e.g. 0.5. */
-  cpus?: number;
+  cpus?: number | undefined;
   /** Wait for the container to exit; return exit code and logs. */
-  wait?: boolean;
+  wait?: boolean | undefined;
 }
 
 /** `docker_run`'s result: what a person would check right after `docker run`. */
 export interface RunResult {
   id: string;
-  name?: string;
-  warnings?: string[];
+  name?: string | undefined;
+  warnings?: string[] | undefined;
   /** `running`, `exited`, `created`, … */
   state: string;
   /** Set once the container has exited. */
-  exit_code?: number | null;
+  exit_code?: number | null | undefined;
   /** Published ports as bound, e.g. `127.0.0.1:49153->80/tcp`. */
-  ports?: string[];
+  ports?: string[] | undefined;
   /** Its first log lines (all of them with `wait`). */
-  logs?: Capture;
+  logs?: Capture | undefined;
 }
 
 /** One parsed port mapping. */
@@ -94,9 +94,9 @@ export function parsePort(spec: string): PortMapping {
   const parts = s.split(":");
   let hostPort = "";
   let cport: string;
-  if (parts.length === 1) cport = parts[0];
-  else if (parts.length === 2) [hostPort, cport] = parts;
-  else if (parts.length === 3 && !hostIp) [hostIp, hostPort, cport] = parts;
+  if (parts.length === 1) cport = parts[0] ?? "";
+  else if (parts.length === 2) [hostPort = "", cport = ""] = parts;
+  else if (parts.length === 3 && !hostIp) [hostIp = "", hostPort = "", cport = ""] = parts;
   else throw bad();
   const num = (p: string, zeroOk: boolean) =>
     /^\d+$/.test(p) && Number(p) <= 65535 && (zeroOk || Number(p) > 0);
@@ -117,12 +117,12 @@ export function parseMemory(v: string | number): number {
     );
   }
   const mult: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  return Math.round(Number(m[1]) * mult[m[2].toLowerCase()]);
+  return Math.round(Number(m[1]) * (mult[(m[2] ?? "").toLowerCase()] ?? 1));
 }
 
 /** `"on-failure:3"` → the engine's restart policy. */
 export function parseRestart(v: string): { Name: string; MaximumRetryCount?: number } {
-  const [name, count] = v.split(":");
+  const [name = "", count] = v.split(":");
   if (
     !["no", "always", "unless-stopped", "on-failure"].includes(name) ||
     (count && name !== "on-failure")
@@ -182,12 +182,12 @@ export function createOptions(spec: RunSpec): Docker.ContainerCreateOptions {
 
 /** Options for {@link runContainer}. */
 export interface RunOptions {
-  onPullProgress?: PullProgress;
+  onPullProgress?: PullProgress | undefined;
   /** Where the logs go (default: a Capture without a store). */
-  logs?: Capture;
+  logs?: Capture | undefined;
   /** How long to watch a started container before describing it (default 700 ms). */
-  settleMs?: number;
-  signal?: AbortSignal;
+  settleMs?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Creates and starts a container (pulling the image when missing), optionally waiting. */
@@ -221,8 +221,8 @@ export async function runContainer(
     }
     try {
       await pullImage(host, spec.image, {
-        onProgress: options.onPullProgress,
-        signal: options.signal,
+        ...(options.onPullProgress ? { onProgress: options.onPullProgress } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);

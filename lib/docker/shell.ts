@@ -12,13 +12,13 @@ import { killTree, recordPid } from "./exec.ts";
 export interface DockerShellOptions {
   container: string;
   /** Default `["/bin/sh"]`. */
-  cmd?: string[];
-  env?: Record<string, string>;
-  user?: string;
-  working_dir?: string;
-  rows?: number;
-  cols?: number;
-  signal?: AbortSignal;
+  cmd?: string[] | undefined;
+  env?: Record<string, string> | undefined;
+  user?: string | undefined;
+  working_dir?: string | undefined;
+  rows?: number | undefined;
+  cols?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Opens a TTY exec in a container and returns it as a {@link PtyStream}. */

@@ -12,15 +12,15 @@ export type JobState = "running" | "exited" | "failed" | "killed" | "lost";
 /** How a job's work ended, as the work reports it. */
 export interface JobOutcome {
   /** The exit code of a command (null when it was killed by a signal or never exited). */
-  exit_code?: number | null;
+  exit_code?: number | null | undefined;
   /** The signal that ended it (`SIGTERM`…). */
-  signal?: string;
+  signal?: string | undefined;
   /** Stopped by its own timeout_ms. */
-  timed_out?: boolean;
+  timed_out?: boolean | undefined;
   /** The final value of a job that is not a command (a transfer's byte count…). */
-  result?: Record<string, unknown>;
+  result?: Record<string, unknown> | undefined;
   /** The work can no longer be followed (its session is gone…): why. */
-  lost?: string;
+  lost?: string | undefined;
 }
 
 /** Delivers a signal to a job's work; resolves with what happened (`stopped`, `sent`…). */
@@ -67,7 +67,7 @@ export interface JobInit {
   summary: string;
   startedAt: number;
   /** Kind-specific data needed to re-attach after a restart (no secrets). */
-  durable?: Record<string, unknown>;
+  durable?: Record<string, unknown> | undefined;
 }
 
 /** One job (see module doc). */
@@ -78,28 +78,28 @@ export class Job {
   readonly summary: string;
   readonly startedAt: number;
   readonly output: JobOutput;
-  durable?: Record<string, unknown>;
+  durable?: Record<string, unknown> | undefined;
   state: JobState = "running";
-  endedAt?: number;
+  endedAt?: number | undefined;
   exitCode: number | null = null;
-  signalName?: string;
+  signalName?: string | undefined;
   timedOut = false;
-  error?: string;
-  result?: Record<string, unknown>;
+  error?: string | undefined;
+  result?: Record<string, unknown> | undefined;
   /** The latest progress note of work without output. */
   noteLine = "";
   /** The latest measured progress (bytes of a transfer…), if the work measures any. */
-  meter?: { done: number; total?: number };
+  meter?: { done: number; total?: number | undefined };
   /** Set once the job outlived its call (listed, persisted). */
   visible = false;
   /** Offset in `both` up to which job_wait/job_output have shown the output. */
   cursor = 0;
   /** The signal job_signal sent last. */
-  requestedSignal?: string;
+  requestedSignal?: string | undefined;
   /** Called when something worth persisting changed (set by the manager). */
-  persist?: () => void;
+  persist?: (() => void) | undefined;
   readonly #abort = new AbortController();
-  #killer?: Killer;
+  #killer: Killer | undefined;
   #listeners = new Set<() => void>();
   #done: Promise<void>;
   #resolveDone!: () => void;

@@ -20,15 +20,15 @@ export interface SavedJob {
   target: string;
   summary: string;
   started_at: number;
-  ended_at?: number;
+  ended_at?: number | undefined;
   state: JobState;
   exit_code: number | null;
-  signal?: string;
-  timed_out?: boolean;
-  error?: string;
-  result?: Record<string, unknown>;
+  signal?: string | undefined;
+  timed_out?: boolean | undefined;
+  error?: string | undefined;
+  result?: Record<string, unknown> | undefined;
   cursor: number;
-  durable?: Record<string, unknown>;
+  durable?: Record<string, unknown> | undefined;
 }
 
 /** What a kind of job can do besides running: re-attach after a restart, clean up. */
@@ -47,11 +47,11 @@ export interface JobManagerOptions {
   /** Directory for the output files. */
   dir: string;
   log: Logger;
-  store?: StateStore;
+  store?: StateStore | undefined;
   /** Finished jobs kept at most this long (default 24 h). */
-  maxAgeMs?: number;
+  maxAgeMs?: number | undefined;
   /** Finished jobs kept at most (default 500). */
-  maxFinished?: number;
+  maxFinished?: number | undefined;
 }
 
 /** Options for {@link JobManager.start}. */
@@ -61,7 +61,7 @@ export interface StartJobOptions {
   summary: string;
   work: JobWork;
   /** Re-attach data of a durable job (see {@link JobKind.reattach}). */
-  durable?: Record<string, unknown>;
+  durable?: Record<string, unknown> | undefined;
 }
 
 /** Options for {@link JobManager.wait}. */
@@ -69,15 +69,15 @@ export interface WaitOptions {
   /** Longest wait in ms. */
   waitMs: number;
   /** Return as soon as the output after the job's cursor matches. */
-  until?: RegExp;
-  signal?: AbortSignal;
+  until?: RegExp | undefined;
+  signal?: AbortSignal | undefined;
   /**
    * Called with the latest output line on new output (at most once a second) and at least
    * every `heartbeatMs` while waiting, also when nothing new arrived.
    */
-  onProgress?: (line: string, elapsedMs: number) => void;
+  onProgress?: ((line: string, elapsedMs: number) => void) | undefined;
   /** Default 10000. */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
 }
 
 /** Why {@link JobManager.wait} returned. */
@@ -87,7 +87,7 @@ export type WaitEnd = "ended" | "waited" | "matched" | "aborted";
 export class JobManager {
   readonly dir: string;
   readonly #log: Logger;
-  readonly #store?: StateStore;
+  readonly #store: StateStore | undefined;
   readonly #maxAge: number;
   readonly #maxFinished: number;
   readonly #jobs = new Map<string, Job>();

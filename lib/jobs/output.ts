@@ -17,7 +17,7 @@ const MEMORY_LIMIT = 256 * 1024;
 /** Options for {@link JobOutput}. */
 export interface JobOutputOptions {
   /** Bytes kept per stream (default 1 GiB). */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
 }
 
 /** The complete output of one job (see module doc). */
@@ -27,7 +27,7 @@ export class JobOutput {
   readonly #max: number;
   #mem: Record<JobStream, Uint8Array[]> = { stdout: [], stderr: [], both: [] };
   #size: Record<JobStream, number> = { stdout: 0, stderr: 0, both: 0 };
-  #files?: Record<JobStream, Deno.FsFile>;
+  #files: Record<JobStream, Deno.FsFile> | undefined;
   /** Whether the output lives in files (from spill or restore on). */
   #onDisk = false;
   #tail: Uint8Array = new Uint8Array(0);
@@ -245,7 +245,7 @@ export function lastLineOf(bytes: Uint8Array): string {
       .replace(/[\x00-\x1f\x7f]/g, "")
       .trim()
   ).filter(Boolean);
-  return lines.length ? lines[lines.length - 1].slice(0, 200) : "";
+  return (lines.at(-1) ?? "").slice(0, 200);
 }
 
 function writeAll(f: Deno.FsFile, data: Uint8Array): void {

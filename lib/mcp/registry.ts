@@ -40,7 +40,7 @@ interface Entry {
  */
 export class ToolRegistry {
   readonly #entries = new Map<string, Entry>();
-  #listed?: Tool[];
+  #listed: Tool[] | undefined;
 
   constructor(defs: readonly ToolDef[]) {
     for (const def of defs) {

@@ -13,11 +13,11 @@ const DECODER = new TextDecoder();
 /** Options for {@link Capture}. */
 export interface CaptureOptions {
   /** Bytes kept in memory at each end (default 64 KiB); a result never shows more. */
-  keep?: number;
+  keep?: number | undefined;
   /** Where the full stream goes once it outgrows `keep` (none: the middle is only counted). */
-  store?: OutputStore;
+  store?: OutputStore | undefined;
   /** Label of the stored output, e.g. `ssh_exec web1 stdout`. */
-  label?: string;
+  label?: string | undefined;
 }
 
 /**
@@ -34,7 +34,7 @@ export interface CaptureOptions {
  */
 export class Capture implements CapturedStream {
   readonly keep: number;
-  readonly #store?: OutputStore;
+  readonly #store: OutputStore | undefined;
   readonly #label: string;
   #head: Uint8Array[] = [];
   #headLen = 0;
@@ -42,8 +42,8 @@ export class Capture implements CapturedStream {
   #tail: Uint8Array[] = [];
   #tailFrom = 0;
   #tailLen = 0;
-  #writer?: OutputWriter;
-  #stored?: string;
+  #writer: OutputWriter | undefined;
+  #stored: string | undefined;
   #last = "";
   /** Bytes received in total. */
   total = 0;

@@ -51,7 +51,7 @@ export function marker(omitted: number, outputId?: string): string {
 export interface Prepared {
   total: number;
   /** Every byte, when known. */
-  whole?: Uint8Array;
+  whole?: Uint8Array | undefined;
   head: Uint8Array;
   /** Bytes after `head` (disjoint from it). */
   tail: Uint8Array;

@@ -8,14 +8,14 @@ export interface ExecOutcome {
   /** null when the command was stopped or the exit status never arrived. */
   exit_code: number | null;
   /** The signal that ended it (`SIGKILL`), when one did. */
-  signal?: string;
+  signal?: string | undefined;
   stdout: Capture;
   stderr: Capture;
   /** Stopped on timeout or cancellation (partial output kept). */
   timed_out: boolean;
   duration_ms: number;
   /** When it had to be stopped: `stopped`, or what went wrong (`still running: …`). */
-  stop_result?: string;
+  stop_result?: string | undefined;
 }
 
 /**

@@ -13,11 +13,11 @@ import { concatBytes } from "./bytes.ts";
 /** Options for {@link OutputStore}. */
 export interface OutputStoreOptions {
   /** Bytes kept per output (default 256 MiB). */
-  maxPerOutput?: number;
+  maxPerOutput?: number | undefined;
   /** Bytes kept in all (default 2 GiB). */
-  maxTotal?: number;
+  maxTotal?: number | undefined;
   /** Called when a write fails (disk full…): the output is marked incomplete, never thrown. */
-  onError?: (message: string, error: unknown) => void;
+  onError?: ((message: string, error: unknown) => void) | undefined;
 }
 
 /** Facts about one stored output. */
@@ -55,7 +55,7 @@ export interface OutputWriter {
 
 interface Entry {
   info: OutputInfo;
-  file?: Deno.FsFile;
+  file?: Deno.FsFile | undefined;
   /** Queued writes, in order. */
   chain: Promise<void>;
   created: number;
@@ -72,7 +72,7 @@ export class OutputStore {
   readonly #entries = new Map<string, Entry>();
   #stored = 0;
   #evicted = 0;
-  #ready?: Promise<void>;
+  #ready: Promise<void> | undefined;
   readonly #removing = new Set<Promise<void>>();
   #closed = false;
 

@@ -14,24 +14,24 @@ export interface Subject {
   /** Session id or Docker host id. */
   target: string;
   /** A shell command line (ssh_exec, *_shell_run, a shell opened with a command). */
-  command?: string;
+  command?: string | undefined;
   /** An argv run without a shell (docker_exec, docker_run); `sh -c SCRIPT` scripts are read. */
-  argv?: string[];
+  argv?: string[] | undefined;
   /** Keystrokes typed into a shell (checked line by line). */
-  typed?: string;
+  typed?: string | undefined;
   /**
    * The shell typed into (e.g. `ssh:box/sh1`): the unfinished line of earlier writes is kept
    * per shell and checked with what follows, so a command split over writes is still seen.
    */
-  typedInto?: string;
+  typedInto?: string | undefined;
   /** Remote paths the call writes, creates, renames or deletes. */
-  writes?: string[];
+  writes?: string[] | undefined;
   /** Address a forward listens on. */
-  bindAddr?: string;
+  bindAddr?: string | undefined;
   /** Working directory, for the approval form. */
-  cwd?: string;
+  cwd?: string | undefined;
   /** User the command runs as, when the call says (docker_exec user). */
-  user?: string;
+  user?: string | undefined;
 }
 
 /** Facts about the call's target that the rules select on. */

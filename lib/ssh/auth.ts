@@ -44,7 +44,7 @@ export interface PrepareAuthOptions {
    * `user@host:port` of this hop: where secrets a person typed are looked up when no
    * reference provides them (see the README, "A person in control").
    */
-  where?: string;
+  where?: string | undefined;
 }
 
 /** What {@link prepareAuth} returns: the ssh2 handler and what it did. */
@@ -57,11 +57,11 @@ export interface AuthPlan {
   /** Methods not tried, with why. */
   skipped: string[];
   /** Methods the server said it accepts (after the first failure). */
-  serverAllows?: string[];
+  serverAllows?: string[] | undefined;
   /** A secret a person must type before this can succeed (set during authentication). */
-  need?: SecretNeed;
+  need?: SecretNeed | undefined;
   /** Ends the connection at once (set by the dialer; used when a secret is missing). */
-  abort?: () => void;
+  abort?: (() => void) | undefined;
   /** Builds the error to throw when authentication failed. */
   failure(target: string): RsmError;
 }

@@ -117,9 +117,9 @@ interface Attempt {
   proxied: boolean;
   phase: string;
   /** The server's host key, once seen. */
-  hostKey?: HostKey;
+  hostKey?: HostKey | undefined;
   /** Why the host key was refused, once checked. */
-  verifyError?: Error;
+  verifyError?: Error | undefined;
 }
 
 function dialAddress(

@@ -29,8 +29,8 @@ export interface DurableRecord {
 
 /** Options for {@link startDetached}. */
 export interface DetachedOptions {
-  env?: Record<string, string>;
-  cwd?: string;
+  env?: Record<string, string> | undefined;
+  cwd?: string | undefined;
 }
 
 /** Returns the connected client, waiting for a reconnect; throws when the session is gone. */
@@ -267,7 +267,7 @@ interface HeldJob {
 export function durableKind(session: (id: string) => { ready(s?: AbortSignal): Promise<Client> }) {
   const sourceOf = (rec: DurableRecord): ClientSource => (signal) =>
     session(rec.session_id).ready(signal);
-  const recordOf = (job: { durable?: Record<string, unknown> }) =>
+  const recordOf = (job: { durable?: Record<string, unknown> | undefined }) =>
     job.durable as unknown as DurableRecord | undefined;
   return {
     reattach: (job: HeldJob) => (control: JobControl) => {
@@ -276,7 +276,7 @@ export function durableKind(session: (id: string) => { ready(s?: AbortSignal): P
       const offsets = { out: job.output.size("stdout"), err: job.output.size("stderr") };
       return followDetached(sourceOf(rec), rec, control, offsets);
     },
-    cleanup: async (job: { durable?: Record<string, unknown> }) => {
+    cleanup: async (job: { durable?: Record<string, unknown> | undefined }) => {
       const rec = recordOf(job);
       if (!rec?.dir) return;
       const client = await sourceOf(rec)(AbortSignal.timeout(10_000));

@@ -20,28 +20,28 @@ import { waitAtMost } from "../timeout.ts";
 
 /** Options for {@link execCommand}. */
 export interface ExecOptions {
-  env?: Record<string, string>;
-  cwd?: string;
-  stdin?: string;
+  env?: Record<string, string> | undefined;
+  cwd?: string | undefined;
+  stdin?: string | undefined;
   /** Stop the command after this long. */
   timeoutMs: number;
   /** Allocate a PTY (stderr then arrives merged into stdout). */
-  pty?: boolean;
+  pty?: boolean | undefined;
   /** Run through `sudo -S`; `sudoPassword` is written to its stdin. */
-  sudo?: boolean;
-  sudoPassword?: string;
+  sudo?: boolean | undefined;
+  sudoPassword?: string | undefined;
   /** Cancels the command (it is stopped like on timeout). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Bytes kept in memory per stream (head and tail each) when no sinks are given. */
-  keepBytes?: number;
+  keepBytes?: number | undefined;
   /** Where stdout goes (e.g. a {@link Capture} that spills to the output store). */
-  stdout?: Capture;
+  stdout?: Capture | undefined;
   /** Where stderr goes. */
-  stderr?: Capture;
+  stderr?: Capture | undefined;
   /** Sees every chunk of output as it arrives (a job keeps it all). */
-  onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  onOutput?: ((stream: "stdout" | "stderr", chunk: Uint8Array) => void) | undefined;
   /** Called once the command's process group is known, with a way to signal it. */
-  onStarted?: (signal: (name: string) => Promise<string>) => void;
+  onStarted?: ((signal: (name: string) => Promise<string>) => void) | undefined;
 }
 
 /** What {@link execCommand} returns: the exec outcome Docker's exec returns too. */
@@ -85,7 +85,7 @@ export function wrapCommand(
 }
 
 /** Exit status of exec channels, recorded from the moment the channel exists. */
-const exits = new WeakMap<ClientChannel, { code: number | null; sig?: string }>();
+const exits = new WeakMap<ClientChannel, { code: number | null; sig?: string | undefined }>();
 
 async function openExec(
   client: Client,

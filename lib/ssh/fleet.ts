@@ -114,17 +114,17 @@ export function selectSessions(manager: SshManager, ids: string | readonly strin
 export interface ExecManyOptions {
   concurrency: number;
   timeoutMs: number;
-  env?: Record<string, string>;
-  cwd?: string;
+  env?: Record<string, string> | undefined;
+  cwd?: string | undefined;
   /** Bytes kept per stream per host (head and tail each) when no `sinks` are given. */
-  keepBytes?: number;
+  keepBytes?: number | undefined;
   /** Where a host's stdout and stderr go (e.g. Captures that spill to the output store). */
   sinks?: (sessionId: string) => { stdout: Capture; stderr: Capture };
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called before running on a host; throwing refuses that host (e.g. a policy). */
-  check?: (sessionId: string) => Promise<void> | void;
+  check?: ((sessionId: string) => Promise<void> | void) | undefined;
   /** Called each time a host is done, with how many are. */
-  onDone?: (done: number) => void;
+  onDone?: ((done: number) => void) | undefined;
 }
 
 /** The outcome of one host of {@link execMany}. */

@@ -27,7 +27,7 @@ export type ForwardSpec =
     bind_port: number;
     remote_host: string;
     remote_port: number;
-    allow_remote_clients?: boolean;
+    allow_remote_clients?: boolean | undefined;
   }
   | {
     kind: "remote";
@@ -75,7 +75,7 @@ export class Forward {
   #server: net.Server | undefined;
   /** The client the -R forward is registered on. */
   #remoteClient: Client | undefined;
-  #retry?: ReturnType<typeof setTimeout>;
+  #retry: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #opts: ForwardOptions;
 

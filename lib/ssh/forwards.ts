@@ -51,7 +51,7 @@ interface SavedForward {
 /** Options for {@link ForwardManager.open}. */
 export interface OpenForwardOptions {
   /** Cancels waiting for the session (-R). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** What {@link ForwardManager} needs: where to persist, where to log, the sessions. */

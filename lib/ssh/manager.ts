@@ -118,7 +118,7 @@ export class SshManager {
    * Opens session `id`. It is listed (`connecting`) while dialing; if the first connect fails
    * it is removed again and the error says why. `ssh_disconnect` during the dial aborts it.
    */
-  async connect(id: string, spec: SessionSpec, options: { signal?: AbortSignal } = {}) {
+  async connect(id: string, spec: SessionSpec, options: { signal?: AbortSignal | undefined } = {}) {
     registerSpecSecrets(spec);
     if (this.#closed) {
       throw new RsmError("SHUTTING_DOWN", "Cannot connect: the daemon is shutting down");
@@ -153,7 +153,10 @@ export class SshManager {
   }
 
   /** Reconnects `id` now (concurrent calls share one attempt). */
-  async reconnect(id: string, options: { signal?: AbortSignal } = {}): Promise<SshSession> {
+  async reconnect(
+    id: string,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<SshSession> {
     const s = this.get(id);
     await s.reconnect(options.signal);
     return s;
@@ -163,7 +166,7 @@ export class SshManager {
   async clone(
     sourceId: string,
     newId: string,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal | undefined } = {},
   ): Promise<SshSession> {
     const src = this.get(sourceId);
     return await this.connect(newId, structuredClone(src.spec), options);

@@ -52,7 +52,7 @@ export class Traffic {
 /** One accepted connection and, once dialed, its upstream. See the module doc. */
 export class Connection {
   readonly downstream: Duplex;
-  upstream?: Duplex;
+  upstream?: Duplex | undefined;
   #traffic: Traffic;
   #onDone: () => void;
   #done = false;

@@ -38,7 +38,7 @@ export interface HopTarget {
   /** known_hosts files read for this hop (the daemon's own file is added by the dialer). */
   knownHostsFiles: string[];
   /** ssh_config `ProxyCommand` (tokens not yet expanded), for a hop dialed directly. */
-  proxyCommand?: string;
+  proxyCommand?: string | undefined;
 }
 
 /** The local user name (default `user`). */

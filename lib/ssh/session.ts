@@ -32,7 +32,7 @@ export interface SessionOptions {
   daemonKnownHosts: string;
   log: Logger;
   /** Called on every change worth persisting or showing. */
-  onChange?: () => void;
+  onChange?: (() => void) | undefined;
 }
 
 function duration(value: string | number | undefined, field: string): number | undefined {
@@ -55,7 +55,7 @@ export class SshSession extends EventEmitter {
   persistent: boolean;
   autoReconnect: boolean;
   lastError = "";
-  connectedAt?: Date;
+  connectedAt?: Date | undefined;
   activeAddress = "";
   hostKeyFingerprint = "";
   /** The user on the target (after ssh_config). */
@@ -158,7 +158,9 @@ export class SshSession extends EventEmitter {
   }
 
   /** First connection (ssh_connect). Throws on failure; `retry` keeps trying in the background. */
-  connect(options: { signal?: AbortSignal; retry?: boolean } = {}): Promise<Client> {
+  connect(
+    options: { signal?: AbortSignal | undefined; retry?: boolean | undefined } = {},
+  ): Promise<Client> {
     this.state = this.#everConnected ? "reconnecting" : "connecting";
     return this.#run(options.signal, options.retry ?? false);
   }

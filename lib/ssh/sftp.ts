@@ -48,7 +48,7 @@ export interface FileEntry {
    * Where a symlink points (readlink). Only present for symlinks, except in a listing that
    * holds a symlink, where other rows get `""` so the rows stay one table.
    */
-  target?: string;
+  target?: string | undefined;
 }
 
 /** The largest byte range one text read may cover (README "Files (SFTP)"). */
@@ -107,7 +107,7 @@ async function refine(
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
+    while (next < items.length) await fn(items[next++] as T); // next < length: in range
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -28,20 +28,20 @@ export interface TransferResult {
   /** Directories created or merged into. */
   dirs: number;
   /** Entries not copied and why (at most 100 listed). */
-  skipped?: string[];
+  skipped?: string[] | undefined;
   /** Directories whose permission bits could not be set, each with the reason. */
-  mode_errors?: string[];
+  mode_errors?: string[] | undefined;
 }
 
 /** Options of `upload` and `download` (transfer.ts). */
 export interface TransferOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called often (every chunk); throttle at the call site. */
-  onProgress?: (done: number, total: number, current: string) => void;
+  onProgress?: ((done: number, total: number, current: string) => void) | undefined;
   /** Files copied at once. Default 8. */
-  parallelFiles?: number;
+  parallelFiles?: number | undefined;
   /** Per-file pipelining (see sftp_stream.ts). */
-  pipe?: Pick<PipeOptions, "chunkSize" | "concurrency">;
+  pipe?: Pick<PipeOptions, "chunkSize" | "concurrency"> | undefined;
 }
 
 /** One entry of a tree to copy, relative to its root. */
@@ -51,7 +51,7 @@ export interface Item {
   mode: number;
   size: number;
   mtime: number;
-  target?: string;
+  target?: string | undefined;
 }
 
 /** At most this many skipped entries are listed in a result. */

@@ -11,12 +11,12 @@ import { readAt, writeAt } from "./sftp_util.ts";
 /** Pipelining knobs. */
 export interface PipeOptions {
   /** Bytes per SFTP read/write request. Default 128 KiB. */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
   /** Requests in flight per file. Default 32. */
-  concurrency?: number;
+  concurrency?: number | undefined;
   signal?: AbortSignal | undefined;
   /** Called after every chunk that reached its destination. */
-  onBytes?: (n: number) => void;
+  onBytes?: ((n: number) => void) | undefined;
 }
 
 /** Default request size (OpenSSH's sftp-server takes up to 255 KiB per request). */

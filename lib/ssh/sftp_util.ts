@@ -70,9 +70,9 @@ export function sftpError(action: string, path: string, err: unknown, hint?: str
  */
 export function assertOpen(sftp: SFTPWrapper): void {
   const ch = sftp as unknown as {
-    outgoing?: { state?: string };
-    incoming?: { state?: string };
-    readable?: boolean;
+    outgoing?: { state?: string } | undefined;
+    incoming?: { state?: string } | undefined;
+    readable?: boolean | undefined;
   };
   // a dead connection marks only `incoming` closed (and ends `readable`) on SFTP channels
   const out = ch.outgoing?.state;

@@ -8,14 +8,14 @@ import { homeDir } from "../paths.ts";
 
 /** How to authenticate. Secrets may be given inline or by reference (`*_env`, `*_file`). */
 export interface AuthSpec {
-  key_path?: string;
-  key_passphrase?: string;
-  key_passphrase_env?: string;
-  use_agent?: boolean;
-  agent_socket?: string;
-  password?: string;
-  password_env?: string;
-  password_file?: string;
+  key_path?: string | undefined;
+  key_passphrase?: string | undefined;
+  key_passphrase_env?: string | undefined;
+  use_agent?: boolean | undefined;
+  agent_socket?: string | undefined;
+  password?: string | undefined;
+  password_env?: string | undefined;
+  password_file?: string | undefined;
 }
 
 /** Host key policy: `accept-new` (default) records unknown keys; changed keys are always refused. */
@@ -23,27 +23,27 @@ export type HostKeyPolicy = "strict" | "accept-new" | "insecure";
 
 /** One hop of a jump chain (also the shape of the target's own connection fields). */
 export interface HopSpec {
-  user?: string;
+  user?: string | undefined;
   /** Tried in order: `host`, `host:port`, `[v6]:port`, an ssh_config alias. */
   addresses: string[] | string;
-  auth?: AuthSpec;
-  known_hosts_path?: string;
-  host_key_policy?: HostKeyPolicy;
+  auth?: AuthSpec | undefined;
+  known_hosts_path?: string | undefined;
+  host_key_policy?: HostKeyPolicy | undefined;
   /** Alias for `host_key_policy: "insecure"`. */
-  insecure?: boolean;
+  insecure?: boolean | undefined;
 }
 
 /** The full `spec` of `ssh_connect`. */
 export interface SessionSpec extends HopSpec {
-  jump_hosts?: HopSpec[];
+  jump_hosts?: HopSpec[] | undefined;
   /** Whole connect per address (TCP, handshake, auth). Default 15s. */
-  timeout?: string | number;
+  timeout?: string | number | undefined;
   /** Keepalive interval. Default 15s (or ssh_config ServerAliveInterval). */
-  keepalive?: string | number;
-  auto_reconnect?: boolean;
-  persistent?: boolean;
-  forward_agent?: boolean;
-  disable_ssh_config?: boolean;
+  keepalive?: string | number | undefined;
+  auto_reconnect?: boolean | undefined;
+  persistent?: boolean | undefined;
+  forward_agent?: boolean | undefined;
+  disable_ssh_config?: boolean | undefined;
 }
 
 /** A parsed address. */
@@ -147,8 +147,8 @@ function readSecretEnv(name: string, what: string): string {
 
 /** Secrets of an {@link AuthSpec} resolved from inline values, env vars and files. */
 export interface ResolvedSecrets {
-  password?: string;
-  passphrase?: string;
+  password?: string | undefined;
+  passphrase?: string | undefined;
 }
 
 /** Reads the password and passphrase (registering them as secrets) the moment they are needed. */

@@ -17,30 +17,30 @@ import { RsmError } from "../errors.ts";
 
 /** What ssh_config says about one host (only the keys we honour; absent when unset). */
 export interface HostConfig {
-  hostName?: string;
-  port?: number;
-  user?: string;
+  hostName?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
   identityFiles: string[];
   /** `CertificateFile`s (tokens and `~` expanded). */
   certificateFiles: string[];
   /** `IdentitiesOnly yes`: only configured identities (agent keys only if configured too). */
-  identitiesOnly?: boolean;
-  identityAgent?: string;
+  identitiesOnly?: boolean | undefined;
+  identityAgent?: string | undefined;
   /** `none` is returned as undefined. */
-  proxyJump?: string;
+  proxyJump?: string | undefined;
   /** As written (tokens `%h %p %r %%` are expanded at dial time); `none` → undefined. */
-  proxyCommand?: string;
+  proxyCommand?: string | undefined;
   /** `UserKnownHostsFile` (expanded); undefined when not set. */
-  userKnownHostsFiles?: string[];
-  serverAliveIntervalMs?: number;
-  connectTimeoutMs?: number;
+  userKnownHostsFiles?: string[] | undefined;
+  serverAliveIntervalMs?: number | undefined;
+  connectTimeoutMs?: number | undefined;
 }
 
 type Line = {
   type: number;
   param: string;
   value: string | { val: string; separator: string; quoted?: boolean }[];
-  config?: Line[];
+  config?: Line[] | undefined;
 };
 
 interface Cached {

@@ -27,15 +27,15 @@ export interface ShellControl {
 /** What a backend returns for a shell it opened or restored. */
 export interface BackendShell {
   /** The terminal to attach now; absent while it is re-attached later (`control.shell.attach`). */
-  stream?: PtyStream;
+  stream?: PtyStream | undefined;
   /** What an end of `stream` means (default: the process exited with that code). */
   onEnd?(code: number | null): void;
   /** Fields this backend adds to {@link ShellInfo} after the owner (e.g. `container`). */
-  info?: Record<string, string>;
+  info?: Record<string, string> | undefined;
   /** What runs, for the audit log (e.g. the command, or "(login shell)"). */
-  command?: string;
+  command?: string | undefined;
   /** The remote process outlives the daemon (tmux): shutdown detaches instead of ending it. */
-  durable?: boolean;
+  durable?: boolean | undefined;
   /** Backend fields to keep in state.json to restore the shell; undefined: do not keep it now. */
   save?(): Record<string, unknown> | undefined;
   /** Shutdown of a durable shell: leave the remote process running. */
@@ -52,7 +52,7 @@ export interface OpenRequest<O> {
   cols: number;
   /** The backend's own options (the open tool's extra fields, validated by its schema). */
   options: O;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Zod pieces the tool layer lends backends for their open tool's extra fields. */

@@ -166,11 +166,11 @@ export class MarkFilter {
 export function parseMark(seq: string): Mark | undefined {
   const body = seq.slice(2, seq.endsWith("\x07") ? -1 : -2);
   const c = /^133;C;rsm=([0-9a-f]+)$/.exec(body);
-  if (c) return { kind: "start", token: c[1] };
+  if (c?.[1]) return { kind: "start", token: c[1] };
   const d = /^133;D;(\d+);rsm=([0-9a-f]+)$/.exec(body);
-  if (d) return { kind: "end", code: Number(d[1]), token: d[2] };
+  if (d?.[1] && d[2]) return { kind: "end", code: Number(d[1]), token: d[2] };
   const p = /^7;file:\/\/[^/]*(\/.*)$/.exec(body);
-  if (p) {
+  if (p?.[1]) {
     let path = p[1];
     try {
       path = decodeURIComponent(path);

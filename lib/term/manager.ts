@@ -15,7 +15,7 @@ export interface ShellInfo extends ShellState {
   buffered_bytes: number;
   dropped_bytes: number;
   closed: boolean;
-  exit_code?: number | null;
+  exit_code?: number | null | undefined;
   lost: boolean;
   durable: boolean;
   [field: string]: unknown;
@@ -51,7 +51,7 @@ export interface OpenShellOptions {
   cols?: number | undefined;
   signal?: AbortSignal | undefined;
   /** The backend's options (e.g. SSH's `command`, `durable`; Docker's `container`). */
-  options?: Record<string, unknown>;
+  options?: Record<string, unknown> | undefined;
 }
 
 /** One managed shell. */
@@ -66,15 +66,15 @@ interface Entry {
 /** A shell as saved in state.json: the engine's part plus the backend's `save()` fields. */
 interface SavedShell {
   /** Absent in files written before shell kinds were named: those are SSH shells. */
-  kind?: string;
+  kind?: string | undefined;
   shell_id: string;
   rows: number;
   cols: number;
-  opened_at?: string;
+  opened_at?: string | undefined;
   /** The shell's kind and its prompt hooks' token (installed in the still-running shell). */
-  flavour?: ShellFlavour;
-  hook_token?: string;
-  ansi_c?: boolean;
+  flavour?: ShellFlavour | undefined;
+  hook_token?: string | undefined;
+  ansi_c?: boolean | undefined;
   [field: string]: unknown;
 }
 

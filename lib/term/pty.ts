@@ -30,10 +30,10 @@ export interface PtyOpenOptions {
   rows: number;
   cols: number;
   /** `TERM` value, default `xterm-256color`. */
-  term?: string;
+  term?: string | undefined;
   /** Extra environment for the remote process. */
-  env?: Record<string, string>;
-  signal?: AbortSignal;
+  env?: Record<string, string> | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Opens one terminal; SSH and Docker each supply one. */
@@ -54,7 +54,7 @@ export type PtyOpener = (options: PtyOpenOptions) => Promise<PtyStream>;
  */
 export class PtyEvents {
   #pending: Uint8Array[] = [];
-  #dataCb?: (chunk: Uint8Array) => void;
+  #dataCb?: ((chunk: Uint8Array) => void) | undefined;
   #exitCbs: ((code: number | null) => void)[] = [];
   #exited = false;
   #code: number | null = null;

@@ -70,7 +70,8 @@ export class ByteRing {
 
   /** The unread bytes as one array, without consuming them. */
   peekBytes(): Uint8Array {
-    if (this.#chunks.length === 1) return this.#chunks[0];
+    const only = this.#chunks.length === 1 ? this.#chunks[0] : undefined;
+    if (only) return only;
     const out = new Uint8Array(this.#size);
     let o = 0;
     for (const c of this.#chunks) {
@@ -120,7 +121,7 @@ export class ByteRing {
 
   #byteAt(i: number): number {
     for (const c of this.#chunks) {
-      if (i < c.length) return c[i];
+      if (i < c.length) return c[i] ?? 0;
       i -= c.length;
     }
     return 0;
@@ -134,8 +135,7 @@ export class ByteRing {
   #drop(n: number): void {
     this.#dropped(n);
     this.#size -= n;
-    while (n > 0 && this.#chunks.length) {
-      const c = this.#chunks[0];
+    for (let c = this.#chunks[0]; n > 0 && c; c = this.#chunks[0]) {
       if (c.length <= n) {
         this.#chunks.shift();
         n -= c.length;

@@ -8,12 +8,12 @@ export const DEFAULT_RUN_TIMEOUT_MS = 30_000;
 /** Options for {@link runMarked}. */
 export interface RunOptions {
   /** Give up (Ctrl-C) after this long; default 30000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Remove escape sequences from the output. */
-  stripAnsi?: boolean;
-  signal?: AbortSignal;
+  stripAnsi?: boolean | undefined;
+  signal?: AbortSignal | undefined;
   /** Sees the command's output as it arrives (raw terminal bytes; the result is the clean text). */
-  onOutput?: (chunk: Uint8Array) => void;
+  onOutput?: ((chunk: Uint8Array) => void) | undefined;
 }
 
 /** What a `run` returns. */
@@ -44,15 +44,15 @@ export interface RunHost {
    * The token of the shell's prompt hook when it reports exit codes (`OSC 133;D`), so the
    * command line needs no end mark of its own.
    */
-  hookToken?: string;
+  hookToken?: string | undefined;
   /** The shell understands `$'…'` quoting (bash, zsh, ksh, busybox ash). */
-  ansiC?: boolean;
+  ansiC?: boolean | undefined;
   /**
    * The line prints its own end mark, then calls this function (defined by the hooks) with
    * the status, so the prompt hook still reports the command's (zsh prints its
    * partial-line marker before its hook runs, so its hook cannot end the output).
    */
-  restoreStatus?: string;
+  restoreStatus?: string | undefined;
 }
 
 /**
@@ -232,7 +232,11 @@ const MAX_LINE = 800;
 export function commandLines(
   command: string,
   nonce: string,
-  shell: { hookToken?: string; ansiC?: boolean; restoreStatus?: string } = {},
+  shell: {
+    hookToken?: string | undefined;
+    ansiC?: boolean | undefined;
+    restoreStatus?: string | undefined;
+  } = {},
 ): string {
   const start = ` printf '\\033]133;C;rsm=${nonce}\\007'; eval `;
   const restore = shell.restoreStatus ? `; ${shell.restoreStatus} $__rsm_e` : "";

@@ -28,29 +28,29 @@ export const MAX_READ_TIMEOUT_MS = 300_000;
 /** Options for {@link Shell.read}. */
 export interface ReadOptions {
   /** How long to wait for output when none is buffered (default 1000, max 300000). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Wait until the unread text matches this regex (or the timeout passes). */
-  until?: RegExp;
+  until?: RegExp | undefined;
   /** Wait until output has been quiet this long (or the timeout passes). */
-  idleMs?: number;
+  idleMs?: number | undefined;
   /**
    * Only output pushed after this ring position (`ring.pushedTotal`) counts for `until` and
    * for the default wait (write-and-wait: the output that followed the write).
    */
-  since?: number;
+  since?: number | undefined;
   /**
    * Without `until`/`idleMs`: return once the shell's prompt came back (an end mark beyond
    * this count) or output has been quiet `quietMs` after some arrived.
    */
-  settle?: { ends: number; quietMs: number };
+  settle?: { ends: number; quietMs: number } | undefined;
   /** Remove escape sequences and `\r` from the returned text. */
-  stripAnsi?: boolean;
+  stripAnsi?: boolean | undefined;
   /**
    * Return at most this many bytes as JSON-escaped text (escape codes count 6); the rest
    * stays for the next read (`more: true`).
    */
-  maxBytes?: number;
-  signal?: AbortSignal;
+  maxBytes?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** What {@link Shell.read} returns (README "Shells", plus `until_matched` when `until` was given). */
@@ -59,18 +59,18 @@ export interface ReadResult {
   eof: boolean;
   dropped_bytes: number;
   /** Present (true) when more output is buffered than this read returned. */
-  more?: boolean;
-  until_matched?: boolean;
+  more?: boolean | undefined;
+  until_matched?: boolean | undefined;
 }
 
 /** What rsm knows of the shell's state (shell integration; see integration.ts). */
 export interface ShellState {
   /** Exit status of the last command (typed or run), where the shell reports it. */
-  last_exit_code?: number;
+  last_exit_code?: number | undefined;
   /** Working directory, where the shell reports it (OSC 7). */
-  cwd?: string;
+  cwd?: string | undefined;
   /** A command is in progress (known where the shell has rsm's prompt hooks). */
-  running?: boolean;
+  running?: boolean | undefined;
   /** The cursor sits after a prompt-looking text (`password:`, `[y/N]`, `>>> `, `(END)`). */
   waiting_for_input: boolean;
 }
@@ -81,18 +81,22 @@ export interface ShellOptions {
   rows: number;
   cols: number;
   /** Ring capacity (default 1 MiB). */
-  capacity?: number;
+  capacity?: number | undefined;
   /** ISO time the shell was opened (kept across daemon restarts for durable shells). */
-  openedAt?: string;
+  openedAt?: string | undefined;
   /** Called when the shell's process ends (after the state changed). */
-  onExit?: (shell: Shell) => void;
+  onExit?: ((shell: Shell) => void) | undefined;
   /**
    * Hold all output back until {@link Shell.integrate} runs (it types its probe and hooks
    * where nothing of them shows).
    */
-  integrate?: boolean;
+  integrate?: boolean | undefined;
   /** A durable shell re-attached by a new daemon: its hooks are already installed. */
-  restored?: { flavour?: ShellFlavour; hookToken?: string; ansiC?: boolean };
+  restored?: {
+    flavour?: ShellFlavour | undefined;
+    hookToken?: string | undefined;
+    ansiC?: boolean | undefined;
+  };
 }
 
 /**
@@ -116,30 +120,30 @@ export class Shell {
   /** The connection under a plain shell was lost; buffered output stays readable. */
   lost = false;
   /** The shell's kind, once probed (see {@link integrate}). */
-  flavour?: ShellFlavour;
+  flavour?: ShellFlavour | undefined;
   /** The token the prompt hooks put in their marks (set when hooks are installed). */
-  hookToken?: string;
+  hookToken?: string | undefined;
   /** The shell understands `$'…'` quoting. */
   ansiC = false;
   /** Exit status of the last command, where known. */
-  lastExitCode?: number;
+  lastExitCode?: number | undefined;
   /** Working directory, where the shell reports it. */
-  cwd?: string;
+  cwd?: string | undefined;
   /** A command is in progress (undefined: unknown). */
-  running?: boolean;
+  running?: boolean | undefined;
   #filter = new MarkFilter();
-  #held?: Uint8Array[];
+  #held: Uint8Array[] | undefined;
   #ends = 0;
   #skipExit = false;
   #alternate = false;
-  #flushTimer?: ReturnType<typeof setTimeout>;
-  #stream?: PtyStream;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #stream: PtyStream | undefined;
   #gen = 0;
   #lock: Promise<void> = Promise.resolve();
   #waiters = new Set<() => void>();
-  #capture?: (chunk: Uint8Array) => void;
+  #capture?: ((chunk: Uint8Array) => void) | undefined;
   #lastDataAt = 0;
-  #onExit?: (shell: Shell) => void;
+  #onExit?: ((shell: Shell) => void) | undefined;
   #disposed = false;
 
   constructor(stream: PtyStream | undefined, options: ShellOptions) {

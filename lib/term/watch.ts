@@ -50,7 +50,7 @@ export class ShellWatch {
     const copy = chunk.slice();
     this.#recent.push(copy);
     this.#recentSize += copy.length;
-    while (this.#recentSize - this.#recent[0].length >= RECENT_BYTES) {
+    while (this.#recentSize - (this.#recent[0]?.length ?? 0) >= RECENT_BYTES) {
       this.#recentSize -= this.#recent.shift()!.length;
     }
     for (const fn of this.#listeners) {

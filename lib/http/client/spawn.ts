@@ -40,12 +40,12 @@ export function selfCommand(args: string[]): { cmd: string; args: string[] } {
 /** Options for {@link findOrSpawnDaemon}. */
 export interface SpawnOptions {
   /** Do not start a daemon when none answers. */
-  noSpawn?: boolean;
+  noSpawn?: boolean | undefined;
   /** How long to wait for a spawned daemon. Default 10 s. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Extra args for `rsm daemon` (e.g. `--state`). */
-  daemonArgs?: string[];
-  signal?: AbortSignal;
+  daemonArgs?: string[] | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /**

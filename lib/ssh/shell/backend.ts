@@ -41,10 +41,10 @@ interface Tracked {
   control: ShellControl;
   owner: string;
   /** tmux session name, for durable shells. */
-  tmux?: string;
+  tmux?: string | undefined;
   /** The ssh2 client a plain shell was opened on. */
-  client?: Client;
-  reattaching?: boolean;
+  client?: Client | undefined;
+  reattaching?: boolean | undefined;
 }
 
 /** The backend of kind "ssh": `ssh_shell_*` tools on SSH sessions. */

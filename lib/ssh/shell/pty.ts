@@ -6,7 +6,7 @@ import { PtyEvents, type PtyOpenOptions, type PtyStream } from "../../term/pty.t
 /** Options for {@link openSshPty}. */
 export interface SshPtyOptions extends PtyOpenOptions {
   /** Run this instead of the login shell. */
-  command?: string;
+  command?: string | undefined;
 }
 
 /** Quotes a string for a POSIX shell. */

@@ -11,12 +11,12 @@ export interface TmuxOptions {
   name: string;
   rows: number;
   cols: number;
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
   /** Run this instead of the default shell (only when the session is created). */
-  command?: string;
+  command?: string | undefined;
   /** Create the tmux session when missing (false when re-attaching). */
   create: boolean;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** A {@link PtyStream} over tmux control mode, plus what durable shells need. */
@@ -195,7 +195,9 @@ class TmuxControl implements TmuxStream {
       this.#send(cursor, (ok2, pos) => {
         this.#markSeeded();
         while (lines.length && lines[lines.length - 1] === "") lines.pop();
-        const [x, y] = ok2 ? (pos[0] ?? "0 0").split(" ").map(Number) : [0, lines.length];
+        const [x = 0, y = lines.length] = ok2
+          ? (pos[0] ?? "0 0").split(" ").map(Number)
+          : [0, lines.length];
         const seed = `\x1b[H\x1b[2J${lines.join("\r\n")}\x1b[${y + 1};${x + 1}H`;
         this.#ev.data(new TextEncoder().encode(seed));
       });
@@ -244,13 +246,15 @@ class TmuxControl implements TmuxStream {
 export function unescapeOutput(src: Uint8Array): Uint8Array {
   const out = new Uint8Array(src.length);
   let o = 0;
+  // every index read below is checked against src.length first
+  const at = (i: number) => src[i] ?? 0;
   for (let i = 0; i < src.length; i++) {
-    const b = src[i];
+    const b = at(i);
     if (
-      b === 0x5c && i + 3 < src.length && isOct(src[i + 1]) && isOct(src[i + 2]) &&
-      isOct(src[i + 3])
+      b === 0x5c && i + 3 < src.length && isOct(at(i + 1)) && isOct(at(i + 2)) &&
+      isOct(at(i + 3))
     ) {
-      out[o++] = ((src[i + 1] - 48) << 6) | ((src[i + 2] - 48) << 3) | (src[i + 3] - 48);
+      out[o++] = ((at(i + 1) - 48) << 6) | ((at(i + 2) - 48) << 3) | (at(i + 3) - 48);
       i += 3;
     } else if (b === 0x5c && src[i + 1] === 0x5c) {
       out[o++] = 0x5c;
