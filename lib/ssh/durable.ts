@@ -256,7 +256,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** A restored durable job: its record and the output it already holds. */
 interface HeldJob {
-  durable?: Record<string, unknown>;
+  durable?: Record<string, unknown> | undefined;
   output: { size(stream: "stdout" | "stderr"): number };
 }
 
