@@ -32,8 +32,9 @@ export const DEFAULT_MAX_OUTPUT = 32 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseGroups } from "./config.ts";
- * [...parseGroups("ssh")]; // ["ssh", "job"]
+ * assert.deepEqual([...parseGroups("ssh")], ["ssh", "job"]);
  * ```
  */
 export function parseGroups(value: string | undefined): Set<Group> {

@@ -4,8 +4,9 @@
  *
  * @example
  * ```ts
- * parseDuration("1m30s"); // 90000
- * parseDuration(250); // 250
+ * import assert from "node:assert/strict";
+ * assert.equal(parseDuration("1m30s"), 90000);
+ * assert.equal(parseDuration(250), 250);
  * ```
  */
 export function parseDuration(value: string | number): number {

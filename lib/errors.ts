@@ -144,10 +144,12 @@ export type ErrorCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RsmError } from "./errors.ts";
  *
  * const err = new RsmError("NOT_FOUND", "Cannot find session box: no such session; see ssh_list");
- * console.assert(err.code === "NOT_FOUND" && err instanceof Error);
+ * assert.equal(err.code, "NOT_FOUND");
+ * assert.ok(err instanceof Error);
  * ```
  */
 export class RsmError extends Error {

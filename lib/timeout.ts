@@ -13,11 +13,12 @@ export interface WaitAtMostOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { waitAtMost } from "./timeout.ts";
  *
  * const quick = new Promise((resolve) => setTimeout(resolve, 10));
- * console.assert(await waitAtMost(quick, 60_000) === true); // returns after ~10 ms
- * console.assert(await waitAtMost(new Promise(() => {}), 10) === false);
+ * assert.equal(await waitAtMost(quick, 60_000), true); // returns after ~10 ms
+ * assert.equal(await waitAtMost(new Promise(() => {}), 10), false);
  * ```
  */
 export function waitAtMost(

@@ -48,7 +48,8 @@ const ESCAPES: Record<string, string> = {
  *
  * @example
  * ```ts
- * esc('<b a="1">'); // "&lt;b a=&quot;1&quot;&gt;"
+ * import assert from "node:assert/strict";
+ * assert.equal(esc('<b a="1">'), "&lt;b a=&quot;1&quot;&gt;");
  * ```
  */
 export function esc(value: unknown): string {

@@ -11,10 +11,18 @@ export type Send = (event: string, data: string) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { sseStream } from "./sse.ts";
+ *
  * const res = sseStream((send) => {
- *   const t = setInterval(() => send("tick", String(Date.now())), 1000);
+ *   const t = setInterval(() => send("tick", String(Date.now())), 10);
  *   return () => clearInterval(t);
  * });
+ * const reader = res.body!.getReader();
+ * let text = "";
+ * while (!text.includes("event: tick")) text += new TextDecoder().decode((await reader.read()).value);
+ * await reader.cancel(); // the client went away: the interval is cleared
+ * assert.match(text, /^retry: 2000\n\n/);
  * ```
  */
 export function sseStream(start: (send: Send, close: () => void) => () => void): Response {

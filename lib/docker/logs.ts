@@ -40,7 +40,8 @@ const REORDER_WINDOW = 1000;
  *
  * @example
  * ```ts
- * logTime("2024-01-02T03:04:05Z"); // "1704164645"
+ * import assert from "node:assert/strict";
+ * assert.equal(logTime("2024-01-02T03:04:05Z"), "1704164645.000");
  * logTime("5m"); // now - 300 s
  * ```
  */

@@ -12,8 +12,9 @@ export { DEFAULT_MAX_OUTPUT, type Format } from "../config.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { boundText } from "./format.ts";
- * boundText("x".repeat(100_000), 1000).truncated; // true
+ * assert.equal(boundText("x".repeat(100_000), 1000).truncated, true);
  * ```
  */
 export function boundText(

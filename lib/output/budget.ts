@@ -4,8 +4,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitBudget } from "./budget.ts";
- * splitBudget(1000, 1000, 100); // [75, 25]
+ * assert.deepEqual(splitBudget(1000, 1000, 100), [75, 25]);
  * ```
  */
 export function splitBudget(

@@ -54,8 +54,9 @@ function continuation(b: number | undefined): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nextBoundary } from "./bytes.ts";
- * nextBoundary(new TextEncoder().encode("é!"), 1); // 2
+ * assert.equal(nextBoundary(new TextEncoder().encode("é!"), 1), 2);
  * ```
  */
 export function nextBoundary(bytes: Uint8Array, i: number): number {
@@ -70,8 +71,9 @@ export function nextBoundary(bytes: Uint8Array, i: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prevBoundary } from "./bytes.ts";
- * prevBoundary(new TextEncoder().encode("é!"), 1); // 0
+ * assert.equal(prevBoundary(new TextEncoder().encode("é!"), 1), 0);
  * ```
  */
 export function prevBoundary(bytes: Uint8Array, i: number): number {
@@ -86,8 +88,9 @@ export function prevBoundary(bytes: Uint8Array, i: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { completeLength } from "./bytes.ts";
- * completeLength(new TextEncoder().encode("aé").subarray(0, 2)); // 1
+ * assert.equal(completeLength(new TextEncoder().encode("aé").subarray(0, 2)), 1);
  * ```
  */
 export function completeLength(bytes: Uint8Array): number {
@@ -114,8 +117,9 @@ function inside(bytes: Uint8Array, i: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fitHead, RAW_COST } from "./bytes.ts";
- * fitHead(new TextEncoder().encode("ab\ncd"), 4, RAW_COST, 8); // 3
+ * assert.equal(fitHead(new TextEncoder().encode("ab\ncd"), 4, RAW_COST, 8), 3);
  * ```
  */
 export function fitHead(bytes: Uint8Array, budget: number, cost: ByteCost, snap = 0): number {
@@ -143,8 +147,9 @@ export function fitHead(bytes: Uint8Array, budget: number, cost: ByteCost, snap 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fitTail, RAW_COST } from "./bytes.ts";
- * fitTail(new TextEncoder().encode("ab\ncd"), 4, RAW_COST, 8); // 2
+ * assert.equal(fitTail(new TextEncoder().encode("ab\ncd"), 4, RAW_COST, 8), 2);
  * ```
  */
 export function fitTail(bytes: Uint8Array, budget: number, cost: ByteCost, snap = 0): number {

@@ -25,10 +25,11 @@ export interface CaptureOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Capture } from "./capture.ts";
  * const c = new Capture({ keep: 4 });
  * c.push(new TextEncoder().encode("abcdefghij"));
- * c.total; // 10
+ * assert.equal(c.total, 10);
  * c.whole; // undefined: the middle was not kept (no store)
  * ```
  */

@@ -91,10 +91,11 @@ export interface Cut {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cutText, prepare } from "./cut.ts";
  * import { RAW_COST } from "./bytes.ts";
  * const c = cutText(prepare("1\n2\n3\n4\n5\n"), 4, "both", RAW_COST);
- * c.omitted; // 6
+ * assert.equal(c.omitted, 6);
  * ```
  */
 export function cutText(
@@ -139,8 +140,9 @@ export function cutText(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { boundPlain } from "./cut.ts";
- * boundPlain("x".repeat(100_000), 1000).truncated; // true
+ * assert.equal(boundPlain("x".repeat(100_000), 1000).truncated, true);
  * ```
  */
 export function boundPlain(

@@ -35,7 +35,8 @@ export interface Approval extends ApprovalDetails {
  *
  * @example
  * ```ts
- * callHash("ssh_exec", { b: 1, a: 2 }) === callHash("ssh_exec", { a: 2, b: 1 }); // true
+ * import assert from "node:assert/strict";
+ * assert.equal(callHash("ssh_exec", { b: 1, a: 2 }), callHash("ssh_exec", { a: 2, b: 1 }));
  * ```
  */
 export function callHash(tool: string, args: unknown): string {

@@ -70,8 +70,9 @@ const RULE_KEYS = new Set([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * const p = parsePolicy('[[rule]]\ntargets = ["prod-*"]\ndeny = ["rm -rf"]', "policy.toml");
- * p.rules[0].deny[0].source; // "rm -rf"
+ * assert.equal(p.rules[0].deny[0].source, "rm -rf");
  * ```
  */
 export function parsePolicy(text: string, file: string): Policy {
@@ -201,7 +202,8 @@ function escapeRegExp(s: string): string {
  *
  * @example
  * ```ts
- * globMatch("prod-*", "prod-db1"); // true
+ * import assert from "node:assert/strict";
+ * assert.equal(globMatch("prod-*", "prod-db1"), true);
  * ```
  */
 export function globMatch(pattern: string, text: string): boolean {

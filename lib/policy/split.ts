@@ -27,7 +27,8 @@ export interface Split {
  *
  * @example
  * ```ts
- * splitCommand("echo ok; rm -rf /tmp/x").parts.map((p) => p.text); // ["echo ok", "rm -rf /tmp/x"]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(splitCommand("echo ok; rm -rf /tmp/x").parts.map((p) => p.text), ["echo ok", "rm -rf /tmp/x"]);
  * ```
  */
 export function splitCommand(command: string): Split {

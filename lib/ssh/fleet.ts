@@ -15,7 +15,8 @@ import { configHostNames } from "./ssh_config.ts";
  *
  * @example
  * ```ts
- * const squares = await pool([1, 2, 3], 2, (n) => Promise.resolve(n * n)); // [1, 4, 9]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(await pool([1, 2, 3], 2, (n) => Promise.resolve(n * n)), [1, 4, 9]);
  * ```
  */
 export async function pool<T, R>(

@@ -207,7 +207,8 @@ export function fileType(attrs: Attributes): "dir" | "file" | "symlink" | "other
  *
  * @example
  * ```ts
- * modeString(0o100644); // "-rw-r--r--"
+ * import assert from "node:assert/strict";
+ * assert.equal(modeString(0o100644), "-rw-r--r--");
  * ```
  */
 export function modeString(mode: number): string {
@@ -241,7 +242,8 @@ export function octal(mode: number): string {
  *
  * @example
  * ```ts
- * parseMode("0o640"); // 0o640
+ * import assert from "node:assert/strict";
+ * assert.equal(parseMode("0o640"), 0o640);
  * ```
  */
 export function parseMode(text: string): number {

@@ -94,7 +94,8 @@ function globToRegExp(glob: string): RegExp {
  *
  * @example
  * ```ts
- * patternListMatch(["web-*", "!web-db"], "web-1"); // true
+ * import assert from "node:assert/strict";
+ * assert.equal(patternListMatch(["web-*", "!web-db"], "web-1"), true);
  * ```
  */
 export function patternListMatch(patterns: string[], name: string): boolean {

@@ -11,7 +11,8 @@ const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
  *
  * @example
  * ```ts
- * stripAnsi("\x1b[31mred\x1b[0m\r\n"); // "red\n"
+ * import assert from "node:assert/strict";
+ * assert.equal(stripAnsi("\x1b[31mred\x1b[0m\r\n"), "red\n");
  * ```
  */
 export function stripAnsi(text: string): string {

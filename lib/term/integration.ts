@@ -19,9 +19,10 @@ const SHELL_NAMES = new Set(["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", 
  *
  * @example
  * ```ts
- * looksLikeShell(["/bin/sh"]); // true
- * looksLikeShell("busybox sh"); // true
- * looksLikeShell("python3"); // false
+ * import assert from "node:assert/strict";
+ * assert.equal(looksLikeShell(["/bin/sh"]), true);
+ * assert.equal(looksLikeShell("busybox sh"), true);
+ * assert.equal(looksLikeShell("python3"), false);
  * ```
  */
 export function looksLikeShell(command: string | string[]): boolean {
@@ -197,9 +198,10 @@ const PROMPTS = [
  *
  * @example
  * ```ts
- * promptLooking("[sudo] password for ann: "); // true
- * promptLooking(">>> "); // true
- * promptLooking("compiling…"); // false
+ * import assert from "node:assert/strict";
+ * assert.equal(promptLooking("[sudo] password for ann: "), true);
+ * assert.equal(promptLooking(">>> "), true);
+ * assert.equal(promptLooking("compiling…"), false);
  * ```
  */
 export function promptLooking(line: string): boolean {

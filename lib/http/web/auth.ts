@@ -53,9 +53,10 @@ export class WebAuth {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * const auth = new WebAuth();
    * auth.base = "http://127.0.0.1:4000";
-   * auth.link("/web/approvals/abc", 600_000); // "http://127.0.0.1:4000/web/login?code=…"
+   * assert.match(auth.link("/web/approvals/abc", 600_000), /^http:\/\/127\.0\.0\.1:4000\/web\/login\?code=[0-9a-f]+$/);
    * ```
    */
   link(next: string, ttlMs: number): string {
