@@ -111,7 +111,7 @@ e2eTest(
     const titles = tools.map((t) => t.title);
     assert.equal(new Set(titles).size, titles.length, "titles are distinct");
     const instructions = rsm.client.getInstructions() ?? "";
-    assert.ok(new TextEncoder().encode(instructions).length <= 2048, "instructions ≤ 2 KB");
+    assert.ok(new TextEncoder().encode(instructions).length <= 2000, "instructions ≤ 2,000 bytes");
     for (const word of ["ssh_exec", "shell", "job_id", "output_id", "output_read", "session_id"]) {
       assert.ok(instructions.includes(word), `instructions mention ${word}`);
     }
