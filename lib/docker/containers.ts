@@ -81,10 +81,10 @@ export function inspectContainer(
 /** Lifecycle actions on one container. */
 export type LifecycleAction =
   | { action: "start" }
-  | { action: "stop"; timeoutSec?: number }
-  | { action: "restart"; timeoutSec?: number }
-  | { action: "kill"; signal?: string }
-  | { action: "remove"; force?: boolean; removeVolumes?: boolean };
+  | { action: "stop"; timeoutSec?: number | undefined }
+  | { action: "restart"; timeoutSec?: number | undefined }
+  | { action: "kill"; signal?: string | undefined }
+  | { action: "remove"; force?: boolean | undefined; removeVolumes?: boolean | undefined };
 
 /**
  * Runs one lifecycle action. Starting a running container or stopping a stopped one is not an

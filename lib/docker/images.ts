@@ -51,7 +51,12 @@ export async function registryAuth(
   let cfg: {
     auths?: Record<
       string,
-      { auth?: string; username?: string; password?: string; identitytoken?: string }
+      {
+        auth?: string | undefined;
+        username?: string | undefined;
+        password?: string | undefined;
+        identitytoken?: string | undefined;
+      }
     >;
   };
   try {
@@ -92,16 +97,16 @@ export async function registryAuth(
 interface PullEvent {
   status?: string | undefined;
   id?: string | undefined;
-  progressDetail?: { current?: number; total?: number };
+  progressDetail?: { current?: number | undefined; total?: number | undefined };
   error?: string | undefined;
-  errorDetail?: { message?: string } | undefined;
+  errorDetail?: { message?: string | undefined } | undefined;
 }
 
 /** Pulls `image`; returns the engine's last status line. */
 export function pullImage(
   host: DockerHost,
   image: string,
-  options: { onProgress?: PullProgress; signal?: AbortSignal } = {},
+  options: { onProgress?: PullProgress | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<{ image: string; status: string }> {
   const ref = withTag(image);
   return host.use(`pull image ${ref}`, async (d) => {
@@ -173,7 +178,7 @@ export function humanSize(bytes: number): string {
 /** Lists images, one row per tag (untagged ones as `<none>`). */
 export function listImages(
   host: DockerHost,
-  options: { all?: boolean; signal?: AbortSignal } = {},
+  options: { all?: boolean | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<ImageRow[]> {
   return host.use("list images", async (d) => {
     const list = await d.listImages(
@@ -198,7 +203,7 @@ export function listImages(
 export function removeImage(
   host: DockerHost,
   image: string,
-  options: { force?: boolean; pruneChildren?: boolean } = {},
+  options: { force?: boolean | undefined; pruneChildren?: boolean | undefined } = {},
 ): Promise<void> {
   return host.use(`remove image ${image}`, async (d) => {
     await d.getImage(image).remove({

@@ -88,7 +88,7 @@ async function needSudoPassword(
 
 /** The command line as a job summary (first line, at most 200 characters). */
 export function summaryOf(command: string): string {
-  const first = command.trim().split("\n")[0];
+  const first = command.trim().split("\n")[0] ?? "";
   return first.length > 200 || command.trim().includes("\n") ? first.slice(0, 200) + " …" : first;
 }
 

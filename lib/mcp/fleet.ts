@@ -29,15 +29,15 @@ const concurrency = z.number().int().min(1).max(256).optional().describe("defaul
 export interface ExecGroup {
   sessions: string[];
   exit_code: number | null;
-  signal?: string;
+  signal?: string | undefined;
   stdout: string;
   stderr: string;
   /** Set when this group's text had to be cut to fit the output bound. */
-  truncated?: boolean;
+  truncated?: boolean | undefined;
   /** The full stdout of the group (one host's; the group's are identical), when cut. */
-  output_id?: string;
+  output_id?: string | undefined;
   /** The full stderr, when cut. */
-  stderr_output_id?: string;
+  stderr_output_id?: string | undefined;
 }
 
 /** The answer of ssh_exec_many. */
@@ -46,7 +46,7 @@ export interface ExecManyResult {
   groups: ExecGroup[];
   failed: { session_id: string; error: string }[];
   /** Groups not shown because the output bound was reached (their sessions are counted). */
-  groups_left_out?: number;
+  groups_left_out?: number | undefined;
 }
 
 const enc = new TextEncoder();
@@ -55,7 +55,7 @@ const size = (v: unknown) => enc.encode(JSON.stringify(v)).length;
 interface Raw {
   sessions: string[];
   exit_code: number | null;
-  signal?: string;
+  signal?: string | undefined;
   out: Capture;
   err: Capture;
 }

@@ -46,9 +46,9 @@ export interface LongCall<T> {
   kind: string;
   target: string;
   summary: string;
-  waitMs?: number;
+  waitMs?: number | undefined;
   /** Re-attach data of a durable job. */
-  durable?: Record<string, unknown>;
+  durable?: Record<string, unknown> | undefined;
   /** The work; writes output and sets a killer through `job`. */
   work(job: JobControl): Promise<T>;
   /** How the work's value ends the job (exit code, signal, result). */

@@ -41,7 +41,7 @@ export function personChannel(
   schema: typeof ElicitResultSchema,
 ): PersonChannel {
   const caps = server.getClientCapabilities()?.elicitation as
-    | { form?: object; url?: object }
+    | { form?: object | undefined; url?: object | undefined }
     | undefined;
   if (!caps) return {};
   // a client that declares `elicitation: {}` supports form mode (the spec's default)

@@ -65,7 +65,10 @@ export class ToolRegistry {
       delete inputSchema.$schema;
       slimSchema(inputSchema);
       // The id fields every tool shares are explained once, in the server's instructions.
-      const props = (inputSchema.properties ?? {}) as Record<string, { description?: string }>;
+      const props = (inputSchema.properties ?? {}) as Record<
+        string,
+        { description?: string | undefined }
+      >;
       for (const id of SHARED_IDS) delete props[id]?.description;
       return {
         name: def.name,
@@ -154,7 +157,10 @@ export class ToolRegistry {
       if (!audit.deferred) audit.end();
       // credential shapes are found in the value's strings, before JSON/TOON escape them
       const shaped = policy.redact;
-      const data = parsed.data as { max_output?: number; keep?: "head" | "tail" | "both" };
+      const data = parsed.data as {
+        max_output?: number | undefined;
+        keep?: "head" | "tail" | "both" | undefined;
+      };
       const out = renderResult(shaped ? redactDeep(value) : value, {
         format: app.format,
         max: data.max_output ?? app.maxOutput,
@@ -273,7 +279,9 @@ function redactStructured<T>(value: T, shaped: boolean): T {
  * Annotations as listed: `openWorldHint: true` is MCP's default, so it is left out, and so is
  * an annotations object with nothing left in it.
  */
-function listedAnnotations(a: ToolDef["annotations"]): { annotations?: Tool["annotations"] } {
+function listedAnnotations(
+  a: ToolDef["annotations"],
+): { annotations?: Tool["annotations"] | undefined } {
   if (!a) return {};
   const { openWorldHint, ...rest } = a;
   const listed = openWorldHint === true ? rest : a;
@@ -313,7 +321,9 @@ function slimSchema(node: unknown, root = true, seen = new Set<unknown>()): void
     else if (typeof obj.description === "string") seen.add(obj.description);
     for (const key of SLIMMED) delete obj[key];
     // JSON object keys are strings anyway
-    if ((obj.propertyNames as { type?: string })?.type === "string") delete obj.propertyNames;
+    if ((obj.propertyNames as { type?: string | undefined })?.type === "string") {
+      delete obj.propertyNames;
+    }
     // Nested objects stay strict in validation; the root says so once for the model.
     if (!root && obj.additionalProperties === false) delete obj.additionalProperties;
     for (const value of Object.values(obj)) slimSchema(value, false, seen);

@@ -52,23 +52,23 @@ export interface RenderOptions {
   /** Most bytes of rendered text. */
   max: number;
   /** Which end of a cut section to keep (default both). */
-  keep?: Keep;
+  keep?: Keep | undefined;
   /** Where cut text is kept; without one, results still say what was left out. */
-  store?: OutputStore;
+  store?: OutputStore | undefined;
   /** Label for stored outputs (the tool name). */
-  label?: string;
+  label?: string | undefined;
 }
 
 /** A rendered result: the text the model reads and, for objects, the JSON object. */
 export interface Rendered {
   text: string;
-  structured?: Record<string, unknown>;
+  structured?: Record<string, unknown> | undefined;
 }
 
 interface Section {
   name: string;
   prep: Prepared;
-  id?: string;
+  id?: string | undefined;
 }
 
 /**

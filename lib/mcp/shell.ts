@@ -23,7 +23,7 @@ import { lastLineOf } from "../jobs/mod.ts";
  * `{person_typed}` once after a person typed into the shell from the console, so the model
  * knows that input in the output was not its own (README, "The console").
  */
-function personTyped(shell: { watch: ShellWatch }): { person_typed?: string } {
+function personTyped(shell: { watch: ShellWatch }): { person_typed?: string | undefined } {
   return shell.watch.takePersonTyped()
     ? { person_typed: "a person typed in this shell from the console since your last call" }
     : {};
@@ -213,7 +213,7 @@ function makeShellTools(b: ShellBackend): ToolDef[] {
         const result = await runLong(ctx, {
           kind: name("run"),
           target,
-          summary: args.command.trim().split("\n")[0].slice(0, 200),
+          summary: (args.command.trim().split("\n")[0] ?? "").slice(0, 200),
           waitMs: args.wait_ms,
           work: async (job) => {
             const r = await shell.run(args.command, {

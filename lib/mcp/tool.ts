@@ -12,10 +12,10 @@ export const PROGRESS_PERIOD_MS = 250;
 
 /** MCP tool annotations (hints for the client). */
 export interface Annotations {
-  readOnlyHint?: boolean;
-  destructiveHint?: boolean;
-  idempotentHint?: boolean;
-  openWorldHint?: boolean;
+  readOnlyHint?: boolean | undefined;
+  destructiveHint?: boolean | undefined;
+  idempotentHint?: boolean | undefined;
+  openWorldHint?: boolean | undefined;
 }
 
 /** What a tool handler gets besides its validated arguments. */
@@ -54,16 +54,16 @@ export interface ToolDef<S extends z.ZodRawShape = z.ZodRawShape> {
   name: string;
   group: Group;
   /** Short human title for clients' UIs (default: from lib/mcp/titles.ts or the name). */
-  title?: string;
+  title?: string | undefined;
   /** Served in every tool profile, whatever its group (output_read: any tool may cut). */
-  always?: boolean;
+  always?: boolean | undefined;
   /** A twin tool: when it is served too, this one is listed as "Same as <tool>, <note>." */
   sameAs?: { tool: string; note: string };
   /** First line says what the tool is for; written for a model. */
   description: string;
   /** Input fields; the object is strict (unknown fields are rejected). */
   input: S;
-  annotations?: Annotations;
+  annotations?: Annotations | undefined;
   /**
    * What the policy checks (see lib/policy): the target, and the command, argv, typed text,
    * written paths or bind address of the call. Default: the target from `session_id` or

@@ -283,7 +283,7 @@ export class OutputStore {
   async grep(
     id: string,
     pattern: RegExp,
-    options: { context?: number; maxLines?: number } = {},
+    options: { context?: number | undefined; maxLines?: number | undefined } = {},
   ): Promise<{ lines: GrepLine[]; matches: number; more: boolean; scanned_bytes: number }> {
     const e = this.#get(id);
     await e.chain;

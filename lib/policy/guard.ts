@@ -16,7 +16,9 @@ export interface AskPerson {
    * Asks the person through the client (MCP elicitation); undefined when the client cannot.
    * Resolves with the person's answer.
    */
-  confirm?(details: ApprovalDetails, ttlMs: number): Promise<"accept" | "decline" | "cancel">;
+  confirm?:
+    | ((details: ApprovalDetails, ttlMs: number) => Promise<"accept" | "decline" | "cancel">)
+    | undefined;
   /** The approval page's URL for a request (with a one-time login link). */
   approvalUrl(approval: Approval): string;
 }
@@ -27,18 +29,18 @@ export interface GuardCall {
   readOnly: boolean;
   /** The validated arguments: an approval binds to them exactly. */
   args: unknown;
-  subject?: Subject;
+  subject?: Subject | undefined;
   /** The policy to check against (default: the one in force now, re-read if it changed). */
-  policy?: Policy;
+  policy?: Policy | undefined;
 }
 
 /** Options for {@link PolicyGuard}. */
 export interface GuardOptions {
   store: PolicyStore;
   approvals: Approvals;
-  audit?: AuditLog;
+  audit?: AuditLog | undefined;
   /** Host names and user of a target (empty when it is unknown). */
-  facts(kind: Subject["kind"], target: string): TargetFacts & { user?: string };
+  facts(kind: Subject["kind"], target: string): TargetFacts & { user?: string | undefined };
 }
 
 /** Checks calls against the policy in force. */

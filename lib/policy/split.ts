@@ -19,7 +19,7 @@ export interface Part {
 export interface Split {
   parts: Part[];
   /** Set when the line cannot be split with certainty, saying why. */
-  uncertain?: string;
+  uncertain?: string | undefined;
 }
 
 /**

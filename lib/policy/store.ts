@@ -14,7 +14,7 @@ export interface PolicyStatus {
   redact: boolean;
   rules: number;
   /** Why the file on disk is not in force (the last good policy is). */
-  error?: string;
+  error?: string | undefined;
 }
 
 /** The daemon's policy, re-read from its file when it changes. */

@@ -135,7 +135,7 @@ export async function listDir(sftp: SFTPWrapper, path: string): Promise<FileEntr
 export async function statPath(
   sftp: SFTPWrapper,
   path: string,
-  options: { lstat?: boolean } = {},
+  options: { lstat?: boolean | undefined } = {},
 ): Promise<FileEntry> {
   const p = remotePath(path);
   try {
@@ -166,7 +166,7 @@ export interface ReadRange {
 export async function readRange(
   sftp: SFTPWrapper,
   path: string,
-  options: { offset?: number; length: number },
+  options: { offset?: number | undefined; length: number },
 ): Promise<ReadRange> {
   const p = remotePath(path);
   const offset = options.offset ?? 0;
@@ -223,7 +223,7 @@ export async function writeData(
   sftp: SFTPWrapper,
   path: string,
   data: Uint8Array,
-  options: { append?: boolean; mode?: number } = {},
+  options: { append?: boolean | undefined; mode?: number | undefined } = {},
 ): Promise<number> {
   const p = remotePath(path);
   let handle: Uint8Array;
@@ -271,7 +271,7 @@ function refuseRoot(action: string, path: string): void {
 export async function removePath(
   sftp: SFTPWrapper,
   path: string,
-  options: { recursive?: boolean; signal?: AbortSignal } = {},
+  options: { recursive?: boolean | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<number> {
   refuseRoot("delete", path);
   const p = remotePath(path);
@@ -346,7 +346,7 @@ async function removeTree(
 export async function makeDir(
   sftp: SFTPWrapper,
   path: string,
-  options: { recursive?: boolean; mode?: number } = {},
+  options: { recursive?: boolean | undefined; mode?: number | undefined } = {},
 ): Promise<void> {
   const p = remotePath(path);
   const attrs = options.mode !== undefined ? { mode: options.mode } : {};
@@ -400,7 +400,7 @@ export async function renamePath(
   sftp: SFTPWrapper,
   from: string,
   to: string,
-  options: { overwrite?: boolean } = {},
+  options: { overwrite?: boolean | undefined } = {},
 ): Promise<void> {
   const a = remotePath(from);
   const b = remotePath(to);

@@ -27,7 +27,7 @@ export const S_IFLNK = 0o120000;
 
 /** The SFTP status code of an ssh2 error, if any. */
 export function sftpCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
+  const code = (err as { code?: unknown | undefined })?.code;
   return typeof code === "number" ? code : undefined;
 }
 
@@ -70,8 +70,8 @@ export function sftpError(action: string, path: string, err: unknown, hint?: str
  */
 export function assertOpen(sftp: SFTPWrapper): void {
   const ch = sftp as unknown as {
-    outgoing?: { state?: string } | undefined;
-    incoming?: { state?: string } | undefined;
+    outgoing?: { state?: string | undefined } | undefined;
+    incoming?: { state?: string | undefined } | undefined;
     readable?: boolean | undefined;
   };
   // a dead connection marks only `incoming` closed (and ends `readable`) on SFTP channels
