@@ -106,7 +106,7 @@ export interface BenchOptions {
   quick: boolean;
   cipher: string;
   /** Row ids to run (default all). */
-  only?: string[];
+  only?: string[] | undefined;
 }
 
 async function machine(): Promise<Machine> {
@@ -120,7 +120,7 @@ async function machine(): Promise<Machine> {
     memory_gib: Math.round(Number(meminfo.match(/MemTotal:\s+(\d+)/)?.[1] ?? 0) / 1048576),
     kernel: Deno.osRelease(),
     deno: Deno.version.deno,
-    openssh: (ssh?.stderr ?? "").split(",")[0].trim() || "OpenSSH ?",
+    openssh: (ssh?.stderr ?? "").split(",")[0]?.trim() || "OpenSSH ?",
     docker: docker?.code === 0 ? docker.stdout.match(/version ([^,\s]+)/)?.[1] : undefined,
     load_before: (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" "),
   };
@@ -128,7 +128,9 @@ async function machine(): Promise<Machine> {
 
 /** The cipher rsm offers first (lib/ssh/dial.ts, on the crypto path this machine gets). */
 export async function rsmFirstCipher(): Promise<string> {
-  return (await rsmCiphers())[0];
+  const [first] = await rsmCiphers();
+  if (!first) throw new Error("rsm offers no cipher");
+  return first;
 }
 
 /** The cipher OpenSSH negotiates with the loopback sshd (from `ssh -v`). */
@@ -183,7 +185,7 @@ export async function runBench(options: BenchOptions, cleanup = new Cleanup()): 
         g.ids.forEach((id, i) =>
           rows.push({
             id,
-            name: g.names[i],
+            name: g.names[i] ?? id,
             status: "error",
             rsm: "",
             baseline: "—",
@@ -207,7 +209,7 @@ export async function runBench(options: BenchOptions, cleanup = new Cleanup()): 
         g.ids.forEach((id, i) =>
           rows.push({
             id,
-            name: g.names[i],
+            name: g.names[i] ?? id,
             status: "error",
             rsm: "",
             baseline: "—",

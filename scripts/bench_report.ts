@@ -27,7 +27,7 @@ export interface Row {
   /** Raw numbers for the JSON (milliseconds, MiB/s, bytes, MB). */
   values: Record<string, number>;
   /** Cipher, reason for n/a, error text, or any remark. */
-  note?: string;
+  note?: string | undefined;
   /** How the ratio reads, for the chart: lower or higher is better. */
   better?: "lower" | "higher";
   /** The target's ratio bound, for the chart. */
@@ -39,7 +39,7 @@ export function percentile(xs: number[], p: number): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const rank = Math.ceil((p / 100) * s.length);
-  return s[Math.min(s.length - 1, Math.max(0, rank - 1))];
+  return s[Math.min(s.length - 1, Math.max(0, rank - 1))]!; // xs is not empty: the index is in range
 }
 
 /** p50/p95/p99 of a list of milliseconds. */
@@ -99,7 +99,7 @@ export interface Machine {
   kernel: string;
   deno: string;
   openssh: string;
-  docker?: string;
+  docker?: string | undefined;
   load_before: string;
 }
 
@@ -181,7 +181,7 @@ export function svgChart(report: Report): string {
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">` +
     `rsm / OpenSSH (${report.mode} run, ${report.started_at.slice(0, 10)}, cipher ${
-      esc(report.cipher.split(" ")[0])
+      esc(report.cipher.split(" ")[0] ?? "")
     })</text>`,
     `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555" font-size="11">` +
     `bar = rsm ÷ baseline (TOON ÷ JSON for the TOON rows); dashed = target; ` +

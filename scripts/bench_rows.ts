@@ -74,7 +74,7 @@ export async function timeEach(n: number, warm: number, fn: () => Promise<void>)
 async function spawnOk(cmd: string, args: string[], env?: Record<string, string>) {
   const out = await new Deno.Command(cmd, {
     args,
-    env,
+    ...(env ? { env } : {}),
     stdin: "null",
     stdout: "null",
     stderr: "piped",

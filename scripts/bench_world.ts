@@ -100,9 +100,9 @@ export function rsmSpec(w: World, t: Target): Record<string, unknown> {
 async function startSource(w: World, netns?: string): Promise<number> {
   const script = join(ROOT, "scripts", "bench_source.ts");
   const deno = ["deno", "run", "-q", "--allow-net", script, "127.0.0.1", "0"];
-  const cmd = netns ? ["ip", "netns", "exec", netns, ...deno] : deno;
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
+  const [program, ...args] = netns ? ["ip", "netns", "exec", netns, ...deno] : deno;
+  const child = new Deno.Command(program!, { // both lists start with a program name
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",

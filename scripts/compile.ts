@@ -39,7 +39,7 @@ export const TARGETS: Target[] = [
 export const PERMISSION_FLAGS = ["-P=rsm"];
 
 /** The argv that compiles one target (run with cwd = the project root). */
-export function compileArgv(target: Target): string[] {
+export function compileArgv(target: Target): [program: string, ...args: string[]] {
   return [
     "deno",
     "compile",

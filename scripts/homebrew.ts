@@ -25,7 +25,7 @@ export function parseSums(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split("\n")) {
     const m = /^([0-9a-f]{64})\s+\*?(\S+)\s*$/i.exec(line.trim());
-    if (m) out[m[2]] = m[1].toLowerCase();
+    if (m?.[1] && m[2]) out[m[2]] = m[1].toLowerCase();
   }
   return out;
 }
@@ -48,8 +48,11 @@ export function renderFormula(
     fill[key] = sum;
   }
   const out = template.replace(/\{\{([A-Z0-9_]+)\}\}/g, (all, key: string) => {
-    if (!(key in fill)) throw new Error(`unknown placeholder ${all} in the formula template`);
-    return fill[key];
+    const value = fill[key];
+    if (value === undefined) {
+      throw new Error(`unknown placeholder ${all} in the formula template`);
+    }
+    return value;
   });
   return out.replace("brew install OWNER/tap/rsm", `brew install ${tapName(values.repo)}/rsm`);
 }

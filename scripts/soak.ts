@@ -118,6 +118,13 @@ const web = Deno.serve(
   (req) => new Response(`pong ${new URL(req.url).pathname.slice(1)}`),
 );
 const clients: RsmClient[] = [];
+
+/** One element of `xs` at random; `xs` must not be empty. */
+function pick<T>(xs: readonly T[]): T {
+  const x = xs[Math.floor(Math.random() * xs.length)];
+  if (x === undefined) throw new Error("soak: nothing to pick from");
+  return x;
+}
 const shellLost: boolean[] = [];
 const stopAt = Date.now() + MINUTES * 60_000;
 let fwPort = 0;
@@ -154,8 +161,10 @@ async function setup(c: RsmClient): Promise<void> {
 
 try {
   for (let i = 0; i < CLIENTS; i++) clients.push(await startRsm(tmp.env, { json: true }));
-  await setup(clients[0]);
-  const tools: ToolInfo[] = (await clients[0].client.listTools()).tools as ToolInfo[];
+  const first = clients[0];
+  if (!first) throw new Error("soak: no client started");
+  await setup(first);
+  const tools: ToolInfo[] = (await first.client.listTools()).tools as ToolInfo[];
   const hostile = hostileCalls(tools, { perTool: 20, seed: 8, secret: user.password })
     // raw-JSON specimens (1e999, deep nesting) cannot go through the SDK client's objects
     .filter((c) => !JSON.stringify(c.args ?? null).includes("RAW:"))
@@ -173,7 +182,7 @@ try {
       const token = `c${i}n${n}`;
       const choices = ["exec", "shell", "forward", "file", "status", "hostile"];
       if (docker) choices.push("docker");
-      const op = choices[Math.floor(Math.random() * choices.length)];
+      const op = pick(choices);
       try {
         if (op === "exec") {
           const r = await settle(
@@ -228,7 +237,7 @@ try {
         } else if (op === "status") {
           await c.callJson("status");
         } else {
-          const h = hostile[Math.floor(Math.random() * hostile.length)];
+          const h = pick(hostile);
           const r = await c.client.callTool({
             name: h.tool,
             arguments: h.args as Record<string, unknown>,
@@ -260,7 +269,7 @@ try {
       if (!flags["no-kill"] && Math.random() < 0.04) {
         kinds.splice(0, kinds.length, "daemon kill -9");
       }
-      const kind = kinds[Math.floor(Math.random() * kinds.length)];
+      const kind = pick(kinds);
       bump(faults, kind);
       lastFault.set(kind, Date.now());
       try {
@@ -271,8 +280,8 @@ try {
         } else if (kind === "handle deleted") await Deno.remove(handlePath).catch(() => {});
         else if (kind === "handle corrupted") await Deno.writeTextFile(handlePath, "{garbage");
         else if (kind === "forward re-made") {
-          await clients[0].call("ssh_forward_cancel", { session_id: "soak", forward_id: "web" });
-          const f = await clients[0].callJson("ssh_forward_local", {
+          await first.call("ssh_forward_cancel", { session_id: "soak", forward_id: "web" });
+          const f = await first.callJson("ssh_forward_local", {
             session_id: "soak",
             forward_id: "web",
             bind_port: fwPort,
@@ -306,7 +315,7 @@ try {
       const rss = h ? await rssKiB(h.pid).catch(() => 0) : 0;
       if (h && rss) samples.push({ minute, pid: h.pid, rss });
       // the V8 heap and memory outside it (buffers) as the daemon reports them in `status`
-      const mem = await clients[0].callJson("status", {}, { timeout: 20_000 })
+      const mem = await first.callJson("status", {}, { timeout: 20_000 })
         .then((s) => s.memory as { heap_used: number; external: number })
         .catch(() => ({ heap_used: 0, external: 0 }));
       const total = [...ops.values()].reduce((a, b) => a + b, 0);
