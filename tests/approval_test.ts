@@ -109,7 +109,7 @@ testIf(missing, "confirm rules ask a person, by elicitation or on the approval p
         command: "echo CONFIRM page",
       });
       const m = /(http:\/\/127\.0\.0\.1:\d+\/web\/login\?code=[0-9a-f]+)/.exec(err);
-      assert.ok(m, err);
+      assert.ok(m?.[1], err);
       url = m[1];
       assert.match(err, /same arguments/);
     });
@@ -123,18 +123,20 @@ testIf(missing, "confirm rules ask a person, by elicitation or on the approval p
           session_id: "prod-1",
           command: "echo CONFIRM page",
         });
-        const link = /(http:\/\/\S+code=[0-9a-f]+)/.exec(other)![1];
+        const link = /(http:\/\/\S+code=[0-9a-f]+)/.exec(other)?.[1];
+        assert.ok(link, other);
         const login = await fetch(link, { redirect: "manual" });
         await login.body?.cancel();
         assert.equal(login.status, 303);
         const cookie = login.headers.get("set-cookie")!;
+        const sessionCookie = cookie.split(";")[0]!; // split returns at least one part
         assert.match(cookie, /HttpOnly/);
         assert.match(cookie, /SameSite=Strict/);
         const page = login.headers.get("location")!;
         const again = await fetch(link, { redirect: "manual" });
         await again.body?.cancel();
         assert.equal(again.status, 403, "a login link works once");
-        const get = await fetch(base + page, { headers: { cookie: cookie.split(";")[0] } });
+        const get = await fetch(base + page, { headers: { cookie: sessionCookie } });
         assert.equal(get.status, 200);
         assert.match(get.headers.get("content-security-policy")!, /default-src 'none'/);
         assert.equal(get.headers.get("cache-control"), "no-store");
@@ -149,13 +151,13 @@ testIf(missing, "confirm rules ask a person, by elicitation or on the approval p
           }).then(async (r) => (await r.body?.cancel(), r.status));
         assert.equal(await post({}, `csrf=${csrf}&decision=approve`), 401, "no cookie");
         assert.equal(
-          await post({ cookie: cookie.split(";")[0] }, "decision=approve"),
+          await post({ cookie: sessionCookie }, "decision=approve"),
           403,
           "no CSRF token",
         );
         assert.equal(
           await post(
-            { cookie: cookie.split(";")[0], origin: "http://evil.example" },
+            { cookie: sessionCookie, origin: "http://evil.example" },
             `csrf=${csrf}&decision=approve`,
           ),
           403,
@@ -206,7 +208,8 @@ testIf(missing, "confirm rules ask a person, by elicitation or on the approval p
         session_id: "prod-1",
         command: "echo CONFIRM late",
       });
-      const link = /(http:\/\/\S+code=[0-9a-f]+)/.exec(err)![1];
+      const link = /(http:\/\/\S+code=[0-9a-f]+)/.exec(err)?.[1];
+      assert.ok(link, err);
       await new Promise((r) => setTimeout(r, 3000));
       const page = await browser!.newPage();
       await page.goto(link);

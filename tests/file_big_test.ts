@@ -18,7 +18,7 @@ const RSS_LIMIT_MB = 400;
 async function sha256(path: string): Promise<string> {
   const r = await run("sha256sum", [path]);
   if (r.code !== 0) throw new Error(r.stderr);
-  return r.stdout.split(" ")[0];
+  return r.stdout.split(" ")[0]!; // split returns at least one part
 }
 
 /** Samples VmRSS of `pid` every 100 ms until stopped; returns the peak in MB. */
@@ -73,8 +73,8 @@ testIf(
         assert.equal(await sha256(`${user.home}/big.bin`), want);
         assert.ok(progress.length >= 3, `${progress.length} progress notifications`);
         assert.equal(progress.at(-1)!.total, GiB);
-        assert.ok(progress.every((p, i) => i === 0 || p.progress >= progress[i - 1].progress));
-        assert.match(progress[0].message ?? "", /uploaded .* of 1\.00 GiB/);
+        assert.ok(progress.every((p, i) => i === 0 || p.progress >= progress[i - 1]!.progress));
+        assert.match(progress[0]?.message ?? "", /uploaded .* of 1\.00 GiB/);
         assert.ok(peak > 0 && peak < RSS_LIMIT_MB, `daemon VmRSS peak ${peak.toFixed(0)} MB`);
       });
 

@@ -156,6 +156,7 @@ testIf(missing, "ssh_connect_many and ssh_exec_many across 50 netns hosts", asyn
         assert.equal(r.groups[0].sessions.length, HOSTS);
         const events = (await Deno.readTextFile(log)).trim().split("\n").map((l) => {
           const [ts, d] = l.split(" ");
+          assert.ok(ts && d, `a log line "${l}" holds a time and a direction`);
           return { ts: BigInt(ts), d: Number(d) };
         }).sort((a, b) => (a.ts === b.ts ? a.d - b.d : a.ts < b.ts ? -1 : 1));
         assert.equal(events.length, HOSTS * 2);

@@ -30,7 +30,7 @@ async function socksReply(port: number, request: number[]): Promise<number | str
       got = new Uint8Array([...got, ...buf.subarray(0, r)]);
     }
     assert.equal(got[0], 5);
-    return got[1];
+    return got[1] ?? "no reply code";
   } finally {
     conn.close();
   }

@@ -34,7 +34,8 @@ e2eTest("rsm stdio auto-spawns a detached daemon that outlives the launcher", as
     const handle = await readHandle(tmp.env);
     assert.equal(handle?.pid, status.pid);
     // own session: the daemon is not in the launcher's process group
-    const stat = (await Deno.readTextFile(`/proc/${status.pid}/stat`)).split(") ")[1].split(" ");
+    const stat = (await Deno.readTextFile(`/proc/${status.pid}/stat`)).split(") ")[1]?.split(" ") ??
+      [];
     assert.equal(Number(stat[3]), status.pid, "daemon leads its own process group");
     await first.close();
     await new Promise((r) => setTimeout(r, 300));

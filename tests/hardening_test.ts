@@ -166,7 +166,9 @@ testIf(
       id: "box",
       spec: { user: user.name, addresses: [sshd.address], auth: { key_path: user.keyPath } },
     });
-    const dir = join(rsm.tmp.env.XDG_CONFIG_HOME, "remote-shell-mcp");
+    const config = rsm.tmp.env.XDG_CONFIG_HOME;
+    assert.ok(config, "the test environment sets XDG_CONFIG_HOME");
+    const dir = join(config, "remote-shell-mcp");
 
     await t.step(
       "audit.log cannot be written: the call works, daemon.log and status say so",

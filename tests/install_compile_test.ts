@@ -57,7 +57,7 @@ testIf(
         "main.ts",
       ]);
     }
-    assert.equal(plan[4].output, "dist/rsm-windows-x64.exe");
+    assert.equal(plan[4]?.output, "dist/rsm-windows-x64.exe");
     // the plain dry run prints the same command lines
     const text = await run("deno", ["task", "-q", "compile", "--dry-run"], { cwd: ROOT });
     assert.equal(text.stdout, TARGETS.map((t) => compileArgv(t).join(" ")).join("\n") + "\n");
@@ -124,8 +124,11 @@ testIf(
       const t = TARGETS.find((t) =>
         t.name === `${Deno.build.os}-${Deno.build.arch === "aarch64" ? "arm64" : "x64"}`
       )!;
-      const argv = compileArgv(t).map((a) => a.startsWith("dist/") ? join(out, "rsm") : a);
-      const r = await run(argv[0], argv.slice(1), { cwd: ROOT });
+      const [program, ...args] = compileArgv(t).map((a) =>
+        a.startsWith("dist/") ? join(out, "rsm") : a
+      );
+      assert.ok(program);
+      const r = await run(program, args, { cwd: ROOT });
       if (r.code === 0) {
         const v = await run(join(out, "rsm"), ["version"]);
         assert.equal(v.code, 0, v.stderr);

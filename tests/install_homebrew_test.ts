@@ -36,6 +36,7 @@ Deno.test("the Homebrew formula renders with the version and each binary's check
       const asset = `rsm-${os}-${cpu === "arm" ? "arm64" : "x64"}`;
       assert.equal(url, `https://github.com/${repo}/releases/download/v1.2.3/${asset}`);
       assert.equal(sum, parseSums(SUMS)[asset], `${asset} has its own checksum`);
+      assert.ok(sum);
       seen.set(asset, sum);
     }
   }

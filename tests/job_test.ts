@@ -18,7 +18,7 @@ async function remoteProcs(user: string, pattern: string): Promise<string> {
 /** Milliseconds between consecutive progress notifications, from the call's start to its end. */
 function gaps(start: number, times: number[], end: number): number[] {
   const all = [start, ...times, end];
-  return all.slice(1).map((t, i) => t - all[i]);
+  return all.slice(1).map((t, i) => t - all[i]!); // all[i] precedes t in the same list
 }
 
 testIf(

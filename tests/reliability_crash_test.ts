@@ -38,7 +38,7 @@ testIf(
       const before = await readHandle(tmp.env);
       assert.ok(before);
 
-      const outcomes: { ok: boolean; code?: number; ms: number; what: string }[] = [];
+      const outcomes: { ok: boolean; code?: number | undefined; ms: number; what: string }[] = [];
       const started = Date.now();
       const calls: Promise<void>[] = [];
       for (let i = 0; i < 50; i++) {

@@ -27,6 +27,7 @@ testIf(missing, "six MCP clients share sessions, shells and forwards without err
   try {
     for (let i = 0; i < 6; i++) clients.push(await startRsm(tmp.env, { json: true }));
     const [first] = clients;
+    assert.ok(first);
     await first.callJson("ssh_connect", {
       id: "shared",
       spec: {
@@ -66,7 +67,7 @@ testIf(missing, "six MCP clients share sessions, shells and forwards without err
       while (Date.now() < deadline) {
         n++;
         const token = `c${i}n${n}`;
-        const op = ["exec", "shell", "forward", "own-forward", "list", "file"][n % 6];
+        const op = ["exec", "shell", "forward", "own-forward", "list", "file"][n % 6]!; // n % 6 < 6
         counts.set(op, (counts.get(op) ?? 0) + 1);
         try {
           if (op === "exec") {

@@ -50,7 +50,7 @@ testIf(
       const calls = hostileCalls(tools, { perTool: 55, seed: 10, secret: user.password });
       const kinds = new Map<string, number>();
       for (const c of calls) {
-        const k = c.kind.startsWith("1 MiB") ? "1 MiB string" : c.kind.split(" ")[0];
+        const k = c.kind.startsWith("1 MiB") ? "1 MiB string" : c.kind.split(" ")[0]!; // split returns at least one part
         kinds.set(k, (kinds.get(k) ?? 0) + 1);
       }
       console.log(`kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}`);
@@ -73,7 +73,7 @@ testIf(
         let next = 0;
         const worker = async () => {
           while (next < batch.length) {
-            const call = batch[next++];
+            const call = batch[next++]!; // next < batch.length was checked just above
             answers.push({ call, msg: await client.requestLine(lineOf(call), 60_000) });
           }
         };
@@ -127,7 +127,7 @@ testIf(
         }
         if (!text.trim()) problems.push(`${what}: empty error`);
         if (call?.field && msg.result?.isError) {
-          const top = call.field.split(".")[0];
+          const top = call.field.split(".")[0]!; // split returns at least one part
           if (!text.includes(top)) {
             problems.push(`${what}: error does not name "${call.field}": ${text.slice(0, 300)}`);
           }

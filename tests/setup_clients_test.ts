@@ -24,7 +24,21 @@ const LINUX_MARKERS = [
   ".gemini",
 ];
 
-async function checkAll(home: string, paths: Record<string, string>) {
+/** Where each client's configuration lives under the home directory. */
+type ClientPaths = Record<
+  | "claudeCode"
+  | "claudeDesktop"
+  | "codex"
+  | "cursor"
+  | "windsurf"
+  | "zed"
+  | "continue"
+  | "vscode"
+  | "gemini",
+  string
+>;
+
+async function checkAll(home: string, paths: ClientPaths) {
   const cc = await json(join(home, paths.claudeCode));
   assert.deepEqual(cc.mcpServers[NAME], {
     type: "stdio",

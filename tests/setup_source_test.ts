@@ -46,7 +46,7 @@ testIf(null, "from source setup registers deno run with -P=rsm and absolute path
     join(ROOT, "main.ts"),
     "stdio",
   ]);
-  assert.ok(cmd.env!.PATH.startsWith(cmd.command.replace(/\/deno$/, "") + ":"));
+  assert.ok(cmd.env?.PATH?.startsWith(cmd.command.replace(/\/deno$/, "") + ":"), cmd.env?.PATH);
 });
 
 testIf(

@@ -57,7 +57,7 @@ const CASES: { command: string; output: RegExp; code: number }[] = [
 async function fiftyRuns(rsm: RsmClient, id: string): Promise<string[]> {
   const typed: string[] = [];
   for (let i = 0; i < 50; i++) {
-    const c = CASES[i % CASES.length];
+    const c = CASES[i % CASES.length]!; // i % length is in range
     const command = c.command.replaceAll("@", String(i));
     const r = await rsm.callJson("ssh_shell_run", { ...sh(id), command });
     assert.doesNotMatch(r.output, JUNK, command);

@@ -106,6 +106,7 @@ testIf(missing, "ShellManager saves the shells a backend keeps and restores them
   }
   const [record, ...rest] = saved as Record<string, unknown>[];
   assert.deepEqual(rest, [], "only the kept shell is saved");
+  assert.ok(record, "the kept shell is saved");
   assert.equal(record.kind, "local");
   assert.equal(record.machine, "m1");
   assert.equal(record.shell_id, "kept");

@@ -147,6 +147,7 @@ testIf(
               });
             });
           const [host, port] = direct.get("chacha20-poly1305@openssh.com")!.split(":");
+          assert.ok(host && port);
           const outer = await connect({ host, port: Number(port) });
           const ch = await new Promise<import("node:stream").Duplex>((resolve, reject) =>
             outer.forwardOut(

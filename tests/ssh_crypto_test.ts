@@ -230,7 +230,9 @@ for (const s of suites) {
       cipher.encrypt(packet);
       const want = s.reference(key, refIv, (seq0 + i) >>> 0, plain);
       s.next(refIv);
-      assert.equal(Buffer.from(written[i]).toString("hex"), want.toString("hex"), `packet ${i}`);
+      const got = written[i];
+      assert.ok(got, `packet ${i} was written`);
+      assert.equal(Buffer.from(got).toString("hex"), want.toString("hex"), `packet ${i}`);
     }
     cipher.free();
     assert.equal(cipher.outSeqno, (seq0 + payloads.length) >>> 0);
@@ -267,8 +269,9 @@ for (const s of suites) {
     }, s.sealer(key, iv));
     const packet = cipher.allocPacket(64);
     cipher.encrypt(packet);
+    assert.ok(out[0], "the packet was written");
     const bad = Buffer.from(out[0]);
-    bad[20] ^= 1;
+    bad[20]! ^= 1; // the 64-byte packet is longer than 20 bytes
     const decipher = new AeadDecipher({
       seqno: 3,
       onPayload: () => assert.fail("a forged packet was accepted"),
@@ -340,6 +343,7 @@ Deno.test({
     for (const macName of macs) {
       const info = ssh2Crypto.CIPHER_INFO[cipherName];
       const mac = ssh2Crypto.MAC_INFO[macName];
+      assert.ok(info && mac, `ssh2 knows ${cipherName} and ${macName}`);
       const key = randomBytes(info.keyLen);
       const iv = randomBytes(info.ivLen);
       const macKey = randomBytes(mac.len);

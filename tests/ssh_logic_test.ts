@@ -139,10 +139,10 @@ Deno.test("scrubSpec drops inline secrets, keeps references, and leaves the live
   };
   const copy = scrubSpec(spec);
   assert.deepEqual(copy.auth, { password_env: "PW", key_path: "/k" });
-  assert.deepEqual(copy.jump_hosts?.[0].auth, { password_file: "/f" });
+  assert.deepEqual(copy.jump_hosts?.[0]?.auth, { password_file: "/f" });
   assert.ok(!JSON.stringify(copy).includes("secret"));
   assert.equal(spec.auth.password, "pw-secret");
-  assert.equal(spec.jump_hosts[0].auth.password, "jump-secret");
+  assert.equal(spec.jump_hosts[0]?.auth.password, "jump-secret");
 });
 
 Deno.test("wrapCommand prints the process group, quotes env and cwd, and keeps $$", async () => {

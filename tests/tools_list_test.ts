@@ -90,7 +90,7 @@ e2eTest("every tool is served with a description, strict schema and annotations"
   const { tools } = await rsm.client.listTools() as { tools: Listed[] };
   assert.deepEqual(tools.map((t) => t.name).sort(), [...LISTED_TOOLS].sort());
   for (const t of tools) {
-    assert.ok((t.description ?? "").split("\n")[0].length > 20, `${t.name} has a description`);
+    assert.ok((t.description ?? "").split("\n")[0]!.length > 20, `${t.name} has a description`); // split returns at least one part
     assert.match(t.title ?? "", /^[A-Z][\w ]{3,39}$/, `${t.name} has a short title`);
     assert.equal(t.inputSchema.additionalProperties, false, `${t.name} rejects unknown fields`);
     const readOnly =
