@@ -191,6 +191,28 @@ testIf(missing, "every tool that bounds output says exactly what it left out", a
         }));
     });
 
+    await t.step("docker_shell_run", async () => {
+      for (const [format, rsm] of both) {
+        await rsm.call("docker_shell_open", {
+          host_id: "e",
+          shell_id: `d-${format}`,
+          container: "box",
+        });
+      }
+      await eachSeq(
+        "docker_shell_run",
+        "output",
+        NS,
+        (rsm, n, format) =>
+          call(rsm, "docker_shell_run", {
+            host_id: "e",
+            shell_id: `d-${format}`,
+            command: `seq 1 ${n}`,
+            timeout_ms: 120_000,
+          }),
+      );
+    });
+
     await t.step("docker_container_logs and docker_run's first log lines", async () => {
       for (const n of NS) {
         const name = `seq${n}`;
