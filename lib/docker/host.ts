@@ -231,6 +231,13 @@ export class DockerHost {
         } as unknown as Docker.DockerOptions);
         break;
       }
+      default: {
+        // a new endpoint kind must be handled above: this line fails `deno check` until it is
+        const unhandled: never = ep;
+        throw new Error(
+          `Cannot build a Docker client: unknown endpoint ${JSON.stringify(unhandled)}`,
+        );
+      }
     }
   }
 
