@@ -53,7 +53,7 @@ export interface Dockerd extends AsyncDisposable {
   host: string;
   /** dockerd's pid (changes after `start()`). */
   pid: number;
-  tls?: DockerTls;
+  tls?: DockerTls | undefined;
   /** Env for the `docker` CLI pointed at this engine (full env + DOCKER_HOST). */
   env: Record<string, string>;
   /** Runs the docker CLI against this engine; throws on a non-zero exit unless `ok: false`. */
@@ -70,7 +70,7 @@ export interface Registry extends AsyncDisposable {
   /** `127.0.0.1:PORT` */
   address: string;
   pid: number;
-  auth?: { user: string; password: string };
+  auth?: { user: string; password: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -155,7 +155,7 @@ async function makeTls(dir: string): Promise<Omit<DockerTls, "port" | "host">> {
   }
   await Deno.writeTextFile(p("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   await Deno.writeTextFile(p("client.ext"), "extendedKeyUsage=clientAuth\n");
-  for (const [name, ext] of [["server", "server.ext"], ["client", "client.ext"]]) {
+  for (const [name, ext] of [["server", "server.ext"], ["client", "client.ext"]] as const) {
     await o(["genrsa", "-out", p(`${name}-key.pem`), "2048"]);
     await o([
       "req",
@@ -337,7 +337,7 @@ export async function startDockerd(
       for (const p of await pidsMentioning(dir)) await killWait(p, 5_000);
       // unmount anything dockerd left behind under its data root
       const mounts = (await Deno.readTextFile("/proc/mounts")).split("\n")
-        .map((l) => l.split(" ")[1]).filter((m) => m?.startsWith(dir)).reverse();
+        .map((l) => l.split(" ")[1]).filter((m): m is string => !!m?.startsWith(dir)).reverse();
       for (const m of mounts) await run("umount", ["-l", m]);
       await run("ip", ["link", "del", bridge]);
       await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -123,12 +123,16 @@ export async function need(cmds: string[], root = false): Promise<string | null>
 export async function run(
   cmd: string,
   args: string[],
-  options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {},
+  options: {
+    env?: Record<string, string> | undefined;
+    stdin?: string | undefined;
+    cwd?: string | undefined;
+  } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(cmd, {
     args,
-    env: options.env,
-    cwd: options.cwd,
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     clearEnv: options.env !== undefined,
     stdin: options.stdin !== undefined ? "piped" : "null",
     stdout: "piped",

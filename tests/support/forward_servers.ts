@@ -30,10 +30,12 @@ export async function startServers(
   for (const a of options.http ?? []) args.push("--http", a);
   for (const a of options.sink ?? []) args.push("--sink", a);
   for (const a of options.echo ?? []) args.push("--echo", a);
-  const cmd = options.netns ? ["ip", "netns", "exec", options.netns, "deno", ...args] : [
-    "deno",
-    ...args,
-  ];
+  const cmd: [string, ...string[]] = options.netns
+    ? ["ip", "netns", "exec", options.netns, "deno", ...args]
+    : [
+      "deno",
+      ...args,
+    ];
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     stdin: "null",
@@ -106,6 +108,7 @@ async function main() {
   const tasks: Promise<void>[] = [];
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new Error(`forward_servers: ${flag} needs a value`);
     if (flag === "--label") label = value;
     else if (flag === "--http") {
       const { hostname, port } = split(value);

@@ -130,7 +130,11 @@ const ID_VALUE = "fuzz-nothing";
 
 /** A minimal valid value for `s` (required fields only); `name` is the field's name. */
 export function validFor(s: Schema, name = ""): unknown {
-  if (s.anyOf) return validFor(s.anyOf[0], name);
+  if (s.anyOf) {
+    const first = s.anyOf[0];
+    if (first === undefined) throw new Error(`validFor: empty anyOf in ${name || "the schema"}`);
+    return validFor(first, name);
+  }
   if (s.const !== undefined) return s.const;
   if (s.enum) return s.enum[0];
   switch (s.type) {
@@ -188,7 +192,7 @@ function setPath(root: Record<string, unknown>, path: string, value: unknown): v
     if (!o[k] || typeof o[k] !== "object" || Array.isArray(o[k])) o[k] = {};
     o = o[k] as Record<string, unknown>;
   }
-  o[keys[keys.length - 1]] = value;
+  o[keys.at(-1)!] = value; // split() returns at least one element
 }
 
 /** Objects (strict ones) inside the arguments where an unknown key can be planted. */
@@ -279,7 +283,11 @@ export interface HostileOptions {
  */
 export function hostileCalls(tools: ToolInfo[], options: HostileOptions): FuzzCall[] {
   const random = rng(options.seed ?? 1);
-  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+  const pick = <T>(xs: T[]): T => {
+    const x = xs[Math.floor(random() * xs.length)];
+    if (x === undefined) throw new Error("hostileCalls: pick from an empty list");
+    return x;
+  };
   const secret = options.secret;
   const out: FuzzCall[] = [];
   for (const tool of tools) {
@@ -347,7 +355,7 @@ export function hostileCalls(tools: ToolInfo[], options: HostileOptions): FuzzCa
     }));
     const n = options.perTool ?? 55;
     for (let i = 0; i < n; i++) {
-      const call = i < makers.length ? makers[i]() : pick(makers)();
+      const call = (i < makers.length ? makers[i]! : pick(makers))();
       // Decorate some calls with hostile strings in fields that accept strings.
       if (
         random() < 0.3 && call.args && typeof call.args === "object" && !Array.isArray(call.args)

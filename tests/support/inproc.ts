@@ -50,7 +50,7 @@ export interface InProc extends AsyncDisposable {
   server: Server;
   client: Client;
   /** The temp config dir of a new App (undefined when `app` was given). */
-  dir?: string;
+  dir?: string | undefined;
   /** `tools/list` (one page; the server does not paginate). */
   listTools(): Promise<Tool[]>;
   /** Raw tool result. */

@@ -14,7 +14,13 @@ import { join } from "node:path";
 import { ROOT, run } from "./env.ts";
 
 /** The command line that runs rsm from source, as `deno task rsm` does. */
-export const RSM_CMD: string[] = ["deno", "run", "-q", "-P=rsm", join(ROOT, "main.ts")];
+export const RSM_CMD: [string, ...string[]] = [
+  "deno",
+  "run",
+  "-q",
+  "-P=rsm",
+  join(ROOT, "main.ts"),
+];
 
 /** Options for {@link startRsm}. */
 export interface StartOptions {
@@ -140,8 +146,12 @@ export function rsmCli(
 export async function readHandle(
   env: Record<string, string>,
 ): Promise<{ url: string; token: string; pid: number; version: string } | null> {
+  const config = env.XDG_CONFIG_HOME;
   const file = env.REMOTE_SHELL_MCP_HANDLE ??
-    join(env.XDG_CONFIG_HOME, "remote-shell-mcp", "daemon.json");
+    (config !== undefined ? join(config, "remote-shell-mcp", "daemon.json") : undefined);
+  if (file === undefined) {
+    throw new Error("readHandle: env has neither REMOTE_SHELL_MCP_HANDLE nor XDG_CONFIG_HOME");
+  }
   try {
     return JSON.parse(await Deno.readTextFile(file));
   } catch {

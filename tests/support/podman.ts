@@ -148,7 +148,7 @@ export async function startPodman(): Promise<Dockerd> {
       await killWait(pid);
       for (const p of await pidsMentioning(dir)) await killWait(p, 5_000);
       const mounts = (await Deno.readTextFile("/proc/mounts")).split("\n")
-        .map((l) => l.split(" ")[1]).filter((m) => m?.startsWith(dir)).reverse();
+        .map((l) => l.split(" ")[1]).filter((m): m is string => !!m?.startsWith(dir)).reverse();
       for (const m of mounts) await run("umount", ["-l", m]);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },

@@ -42,6 +42,7 @@ export async function setupIn(
   let out = "";
   let err = "";
   let asked = false;
+  const now = options.now;
   const code = await runSetup(args, {
     env: { get: (k) => vars[k], os: options.os ?? "linux" },
     out: (t) => out += t + "\n",
@@ -51,7 +52,7 @@ export async function setupIn(
       asked = true;
       return options.answer ?? false;
     },
-    now: options.now ? () => options.now! : undefined,
+    ...(now ? { now: () => now } : {}),
     command: options.command ?? RSM_BIN,
   });
   return { code, out, err, asked };

@@ -206,7 +206,7 @@ export interface SshdOptions {
   /** Host key type (default ed25519). */
   hostKeyType?: "ed25519" | "ecdsa" | "rsa";
   /** Appended to sshd_config. */
-  extraConfig?: string;
+  extraConfig?: string | undefined;
   /**
    * Run sshd through a symlink with this name: sshd uses its program name as its PAM service,
    * so a test can install its own `/etc/pam.d/NAME` without touching the system's `sshd` stack.
@@ -234,7 +234,7 @@ export interface Sshd extends AsyncDisposable {
   knownHostsLine: string;
   configPath: string;
   logPath: string;
-  netns?: string;
+  netns?: string | undefined;
   /** Kills the listener and all its per-connection children. Idempotent. */
   stop(): Promise<void>;
   /** stop() then start again on the same address, port and config. */
@@ -332,7 +332,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     for (const f of await Array.fromAsync(Deno.readDir(dir))) {
       if (f.name.startsWith("ssh_host_")) await Deno.remove(join(dir, f.name));
     }
-    const k = await genKey(hostKeyPath, { type: t as GenKeyOptions["type"], comment: "host" });
+    const k = await genKey(hostKeyPath, {
+      type: t as NonNullable<GenKeyOptions["type"]>,
+      comment: "host",
+    });
     hostKeyFingerprint = k.fingerprint;
     const hostPart = port === 22 ? host : `[${host}]:${port}`;
     knownHostsLine = `${hostPart} ${k.publicKey.split(" ").slice(0, 2).join(" ")}`;
@@ -347,7 +350,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       bin = join(dir, options.programName);
       await Deno.symlink(SSHD, bin).catch(() => {});
     }
-    const cmd = options.netns
+    const cmd: [string, ...string[]] = options.netns
       ? ["ip", "netns", "exec", options.netns, bin, "-D", "-f", configPath, "-E", logPath]
       : [bin, "-D", "-f", configPath, "-E", logPath];
     const before = await Deno.readTextFile(logPath).catch(() => "");

@@ -6,6 +6,7 @@ import { StateStore } from "../../lib/state/store.ts";
 import { silentLogger } from "../../lib/log.ts";
 
 const path = Deno.args[0];
+if (path === undefined) throw new Error("usage: state_writer.ts PATH");
 const store = new StateStore(path, { log: silentLogger, debounceMs: 0 });
 let n = 0;
 store.register("ssh", {
