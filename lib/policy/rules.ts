@@ -72,7 +72,7 @@ const RULE_KEYS = new Set([
  * ```ts
  * import assert from "node:assert/strict";
  * const p = parsePolicy('[[rule]]\ntargets = ["prod-*"]\ndeny = ["rm -rf"]', "policy.toml");
- * assert.equal(p.rules[0].deny[0].source, "rm -rf");
+ * assert.equal(p.rules[0]?.deny[0]?.source, "rm -rf");
  * ```
  */
 export function parsePolicy(text: string, file: string): Policy {
