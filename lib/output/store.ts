@@ -129,12 +129,16 @@ export class OutputStore {
    * it while the text is still being written.
    *
    * @example
-   * ```ts ignore
-   * // not run as a doc test: needs a started store (see tests/output_unit_test.ts)
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OutputStore } from "./store.ts";
+   *
+   * const store = new OutputStore(await Deno.makeTempDir());
    * const w = store.create("ssh_exec web1 stdout");
    * w.append(new TextEncoder().encode("hello\n"));
    * await w.close();
-   * await store.read(w.id, 0, 100); // "hello\n" as bytes
+   * assert.equal(new TextDecoder().decode(await store.read(w.id, 0, 100)), "hello\n");
+   * await store.close();
    * ```
    */
   create(label: string): OutputWriter {
@@ -208,9 +212,14 @@ export class OutputStore {
    * Stores a whole text at once; returns its id (usable at once: reads wait for the write).
    *
    * @example
-   * ```ts ignore
-   * // not run as a doc test: needs a started store (see tests/output_unit_test.ts)
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OutputStore } from "./store.ts";
+   *
+   * const store = new OutputStore(await Deno.makeTempDir());
    * const id = store.put("line 1\nline 2\n", "ssh_file_read /etc/hosts");
+   * assert.equal(new TextDecoder().decode(await store.read(id, 7, 6)), "line 2");
+   * await store.close();
    * ```
    */
   put(text: string | Uint8Array, label: string): string {

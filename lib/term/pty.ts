@@ -44,12 +44,19 @@ export type PtyOpener = (options: PtyOpenOptions) => Promise<PtyStream>;
  * moment its channel opens. Backends call `data()` and `exit()`; they expose `onData`/`onExit`.
  *
  * @example
- * ```ts ignore
- * // not run as a doc test: the body of a backend's open() over an SSH channel
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PtyEvents } from "./pty.ts";
+ *
+ * // a backend feeds its channel's events in (channel.on("data", …) / on("close", …)) ...
  * const ev = new PtyEvents();
- * channel.on("data", (b: Uint8Array) => ev.data(b));
- * channel.on("close", () => ev.exit(code));
- * return { write, resize, close, onData: (cb) => ev.onData(cb), onExit: (cb) => ev.onExit(cb) };
+ * ev.data(new TextEncoder().encode("$ ")); // the channel spoke before anyone listened
+ * ev.exit(0);
+ * // ... and the engine attaches later: nothing is lost
+ * const seen: string[] = [];
+ * ev.onData((chunk) => seen.push(new TextDecoder().decode(chunk)));
+ * ev.onExit((code) => seen.push(`exit ${code}`));
+ * assert.deepEqual(seen, ["$ ", "exit 0"]);
  * ```
  */
 export class PtyEvents {

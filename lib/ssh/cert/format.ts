@@ -112,9 +112,15 @@ function principalList(buf: Buffer): string[] {
  * Throws when it claims to be one but is malformed.
  *
  * @example
- * ```ts ignore
- * // not run as a doc test: needs a certificate line (see tests/ssh_cert_test.ts)
- * const cert = parseCert(Buffer.from(line.split(" ")[1], "base64"));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseCert } from "./format.ts";
+ *
+ * // the blob of a plain key (base64 field 2 of a known_hosts line) is not a certificate;
+ * // tests/ssh_cert_test.ts parses real ones made by ssh-keygen
+ * const name = new TextEncoder().encode("ssh-ed25519");
+ * const blob = new Uint8Array([0, 0, 0, name.length, ...name, 0, 0, 0, 32, ...new Uint8Array(32)]);
+ * assert.equal(parseCert(blob), undefined);
  * ```
  */
 export function parseCert(blob: Uint8Array): Cert | undefined {
