@@ -17,6 +17,13 @@ export function sessionChannels(client: Client): number {
   return n;
 }
 
+/**
+ * How long the server may keep refusing session channels while this side holds none (and no
+ * open succeeds) before a refusal is final: sshd frees a closed session within a turn of its
+ * loop, or once it reaps the command's process, which a loaded machine delays.
+ */
+export const EMPTY_REFUSAL_WINDOW_MS = 5000;
+
 /** One admitted open: what the gate knew when the channel open was sent. */
 export interface Slot {
   /** Exec channels this gate had seen close before the open was sent. */
@@ -49,12 +56,18 @@ export class ChannelGate {
   #limit = Infinity;
   /** Opens since the last refusal (the cap grows by one per cap's worth). */
   #sinceRefusal = 0;
-  /** Refusals in a row while no session channel was known to be held. */
-  #emptyRefusals = 0;
+  /**
+   * When the server first refused while no session channel was known to be held, since the
+   * last open it confirmed (undefined: no such refusal pending).
+   */
+  #emptySince: number | undefined;
   #waiters: (() => void)[] = [];
+  #emptyWindowMs: number;
 
-  constructor(client: Client) {
+  /** `emptyRefusalWindowMs` defaults to {@link EMPTY_REFUSAL_WINDOW_MS}. */
+  constructor(client: Client, options: { emptyRefusalWindowMs?: number } = {}) {
     this.#client = client;
+    this.#emptyWindowMs = options.emptyRefusalWindowMs ?? EMPTY_REFUSAL_WINDOW_MS;
   }
 
   /** Exec channels open (or opening) through this gate now. */
@@ -87,7 +100,7 @@ export class ChannelGate {
   opened(): void {
     this.#inFlight--;
     this.#confirmed++;
-    this.#emptyRefusals = 0;
+    this.#emptySince = undefined;
     // a cap learned too low (the estimate can only see this side) grows back: one more
     // slot after each cap's worth of opens without a refusal; a refusal learns it anew
     if (this.#limit !== Infinity && ++this.#sinceRefusal >= this.#limit) {
@@ -113,21 +126,27 @@ export class ChannelGate {
   /**
    * The server refused the open of `slot` (already {@link failed}): learns the cap, then
    * waits until a slot frees (or briefly, when the refusal raced a closing channel) before
-   * the caller retries. Returns false when the server keeps refusing while this side knows
-   * of no session channel it holds (it refuses sessions for another reason).
+   * the caller retries. Returns false when the server has kept refusing for the empty
+   * refusal window ({@link EMPTY_REFUSAL_WINDOW_MS} by default) while this side knew of no session channel it holds and
+   * no open succeeded (it refuses sessions for another reason).
    */
   async refused(slot: Slot, signal?: AbortSignal): Promise<boolean> {
     const mine = this.#open - this.#inFlight; // exec channels confirmed and not closed here
     const others = Math.max(0, sessionChannels(this.#client) - mine);
     const held = others + Math.max(0, this.#confirmed - slot.closedBefore);
     if (held === 0) {
-      // sshd may still count sessions whose close it has not finished (a child not yet
-      // reaped): retry for a while before calling the refusal final
-      if (++this.#emptyRefusals > 40) return false;
-      await this.#sleep(50, signal);
+      // sshd still counts sessions whose close it has not finished (the close in the same
+      // read as this open, a child not yet reaped): retry for a while before calling the
+      // refusal final. The window is time, for the whole connection: a count of refusals
+      // was reached by one wave of a burst (96 callers refused at once on a loaded machine).
+      const now = Date.now();
+      this.#emptySince ??= now;
+      if (now - this.#emptySince > this.#emptyWindowMs) return false;
+      // spread the retries so a burst does not come back as one wave
+      await this.#sleep(50 + Math.floor(Math.random() * 100), signal);
       return true;
     }
-    this.#emptyRefusals = 0;
+    this.#emptySince = undefined;
     this.#limit = held >= 3 ? held - 1 : held;
     this.#sinceRefusal = 0;
     if (!this.#full()) await this.#sleep(20, signal);
