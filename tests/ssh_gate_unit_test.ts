@@ -72,3 +72,27 @@ Deno.test("a refusal while channels are held learns the cap: held less the kill 
   assert.equal(await retry, true);
   assert.equal(gate.open, 9);
 });
+
+Deno.test("a refusal just after closes never learns a cap below what the server held", async () => {
+  // ten channels open at once; two close, and the opens sent right after them reach sshd in
+  // the same read as the closes: it refuses while still counting the two
+  const table: Record<string, unknown> = {};
+  const client = { _chanMgr: { _channels: table } } as unknown as Client;
+  const gate = new ChannelGate(client);
+  for (let i = 0; i < 10; i++) {
+    await gate.acquire();
+    table[i] = { type: "session" };
+    gate.opened();
+  }
+  for (const i of [0, 1]) {
+    delete table[i];
+    gate.closed();
+  }
+  const slot = await gate.acquire();
+  gate.failed();
+  const retry = gate.refused(slot);
+  // held by this side's count: 8; the server was seen holding 10 at once; less the kill
+  // helper's slot: 9 (it was 7, and long commands then ran a round short)
+  assert.equal(gate.limit, 9);
+  assert.equal(await retry, true);
+});

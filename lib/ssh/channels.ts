@@ -44,8 +44,9 @@ export interface Slot {
  * commands most have closed here while their close was still on its way to the server (a
  * burst of 128 `echo` once learned a cap of 2). One slot is kept for the kill helper of a
  * timed-out command. The estimate can be low (sshd may hold a session a little longer than
- * its channel), so the cap grows by one after each cap's worth of opens without a refusal, and
- * each refusal learns it anew.
+ * its channel, and frees a closed one only after the read that carried the close), so it is
+ * never below the most session channels the server was seen to hold at once, the cap grows by
+ * one after each cap's worth of opens without a refusal, and each refusal learns it anew.
  */
 export class ChannelGate {
   #client: Client;
@@ -54,6 +55,12 @@ export class ChannelGate {
   #confirmed = 0;
   #closed = 0;
   #limit = Infinity;
+  /**
+   * The most session channels this side has seen confirmed and open at once: the server held
+   * them all at the moment it confirmed the last (its closes arrive in order after that), so
+   * its cap is at least this many.
+   */
+  #peak = 0;
   /** Opens since the last refusal (the cap grows by one per cap's worth). */
   #sinceRefusal = 0;
   /**
@@ -101,12 +108,16 @@ export class ChannelGate {
     this.#inFlight--;
     this.#confirmed++;
     this.#emptySince = undefined;
+    this.#peak = Math.max(this.#peak, sessionChannels(this.#client));
     // a cap learned too low (the estimate can only see this side) grows back: one more
     // slot after each cap's worth of opens without a refusal; a refusal learns it anew
     if (this.#limit !== Infinity && ++this.#sinceRefusal >= this.#limit) {
       this.#limit++;
       this.#sinceRefusal = 0;
     }
+    // one fewer open in flight: a waiter that found the gate full because of it (while
+    // channels closed meanwhile) goes now, not at the next close or its 1 s check
+    this.#wakeAll();
   }
 
   /** The slot's open failed. */
@@ -147,7 +158,11 @@ export class ChannelGate {
       return true;
     }
     this.#emptySince = undefined;
-    this.#limit = held >= 3 ? held - 1 : held;
+    // closes sent just before the open may reach sshd in the same read, before it frees
+    // their sessions: it then refuses while holding more than `held`. The peak is a floor
+    // (without it the cap fell by a round's worth of closes at each round of long commands)
+    const cap = Math.max(held, this.#peak);
+    this.#limit = cap >= 3 ? cap - 1 : cap;
     this.#sinceRefusal = 0;
     if (!this.#full()) await this.#sleep(20, signal);
     else await this.#wait(signal);
