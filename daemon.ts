@@ -210,6 +210,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     pid: Deno.pid,
     version: VERSION,
     started_at: new Date().toISOString(),
+    socket: socketPath,
   };
   app.web.base = handle.url;
   await writeHandle(paths.handle, handle);

@@ -33,6 +33,10 @@ export interface LauncherFlags {
 
 interface Link {
   handle: Handle;
+  /** Where requests go: the daemon's Unix socket when it has one, else its TCP URL. */
+  base: string;
+  /** The HTTP client bound to the daemon's Unix socket (undefined: plain TCP). */
+  client?: Deno.HttpClient | undefined;
   sessionId?: string | undefined;
   protocolVersion?: string | undefined;
   dead: boolean;
@@ -109,10 +113,11 @@ class Bridge {
     const link = this.#link;
     link?.getStream?.abort();
     if (link?.sessionId && !link.dead) {
-      await fetch(new URL("/mcp", link.handle.url), {
+      await fetch(new URL("/mcp", link.base), {
         method: "DELETE",
         headers: this.#headers(link),
         signal: AbortSignal.timeout(500),
+        ...(link.client ? { client: link.client } : {}),
       }).then((r) => r.body?.cancel()).catch(() => {});
     }
     await this.#out;
@@ -217,6 +222,7 @@ class Bridge {
     if (link.dead) return;
     link.dead = true;
     link.getStream?.abort();
+    link.client?.close();
     if (this.#link === link) this.#link = null;
   }
 
@@ -231,7 +237,7 @@ class Bridge {
   /** Finds or starts the daemon; if the client has initialised before, replays that. */
   async #connect(): Promise<Link> {
     const handle = await findOrSpawnDaemon(this.#paths, { noSpawn: this.#noSpawn });
-    const link: Link = { handle, dead: false };
+    const link: Link = { handle, dead: false, ...await directLink(handle) };
     if (this.#init) {
       const ok = await this.#replayInit(link);
       if (!ok) throw new Error("the daemon refused the replayed initialize");
@@ -281,10 +287,11 @@ class Bridge {
   }
 
   #fetch(link: Link, msg: Message): Promise<Response> {
-    return fetch(new URL("/mcp", link.handle.url), {
+    return fetch(new URL("/mcp", link.base), {
       method: "POST",
       headers: this.#headers(link),
       body: JSON.stringify(msg),
+      ...(link.client ? { client: link.client } : {}),
     });
   }
 
@@ -364,10 +371,11 @@ class Bridge {
       let backoff = 500;
       while (!ctl.signal.aborted && !link.dead) {
         try {
-          const res = await fetch(new URL("/mcp", link.handle.url), {
+          const res = await fetch(new URL("/mcp", link.base), {
             method: "GET",
             headers: { ...this.#headers(link), accept: "text/event-stream" },
             signal: ctl.signal,
+            ...(link.client ? { client: link.client } : {}),
           });
           if (res.status === 405 || res.status === 404) {
             await res.body?.cancel();
@@ -412,6 +420,29 @@ class Bridge {
       Deno.stderr.writeSync(this.#enc.encode(`rsm stdio: ${text}\n`));
     } catch { /* stderr closed */ }
   }
+}
+
+/**
+ * The daemon's Unix socket, when its handle names one and it answers `/health` there: the
+ * launcher then skips the TCP front door (which exists to bound slow remote-looking clients;
+ * this one is the daemon's own). Anything else, or Windows, keeps the TCP URL.
+ */
+async function directLink(handle: Handle): Promise<Pick<Link, "base" | "client">> {
+  if (!handle.socket || Deno.build.os === "windows") return { base: handle.url };
+  let client: Deno.HttpClient | undefined;
+  try {
+    client = Deno.createHttpClient({ proxy: { transport: "unix", path: handle.socket } });
+    const res = await fetch("http://localhost/health", {
+      client,
+      headers: { authorization: `Bearer ${handle.token}` },
+      signal: AbortSignal.timeout(2000),
+    });
+    const health = res.ok ? await res.json() : await res.body?.cancel();
+    // the same daemon as the handle's (a socket path can outlive its daemon)
+    if (health?.pid === handle.pid) return { base: "http://localhost", client };
+  } catch { /* no such socket here: TCP */ }
+  client?.close();
+  return { base: handle.url };
 }
 
 function isConnectError(err: unknown): boolean {

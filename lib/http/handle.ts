@@ -7,6 +7,11 @@ export interface Handle {
   pid: number;
   version: string;
   started_at: string;
+  /**
+   * The HTTP server's own Unix socket (behind the TCP front door): `rsm stdio` on this
+   * machine talks to it directly, a step less per message. Absent on older daemons.
+   */
+  socket?: string | undefined;
 }
 
 /** Reads and checks a handle file; null when missing or not a handle. */
