@@ -4,7 +4,13 @@ import { completeLength } from "../lib/output/mod.ts";
 import { stripAnsi } from "../lib/term/ansi.ts";
 import { escapeForPrintfB } from "../lib/term/run.ts";
 import { unescapeOutput } from "../lib/ssh/shell/tmux.ts";
-import { looksLikeShell, MarkFilter, promptLooking } from "../lib/term/integration.ts";
+import {
+  fromLatin1,
+  latin1,
+  looksLikeShell,
+  MarkFilter,
+  promptLooking,
+} from "../lib/term/integration.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -140,4 +146,16 @@ Deno.test("an escape at the very end of a chunk is held, then flushed as output"
   assert.equal(f.holding, true);
   assert.equal(new TextDecoder().decode(f.flush()), "\x1b");
   assert.equal(f.holding, false);
+});
+
+Deno.test("latin1 maps each byte to the char of that code and back, for all 256 bytes", () => {
+  const bytes = Uint8Array.from({ length: 512 }, (_, i) => i % 256);
+  const text = latin1(bytes);
+  assert.equal(text.length, 512);
+  for (let i = 0; i < 512; i++) assert.equal(text.charCodeAt(i), i % 256);
+  // a view into a larger buffer decodes only its own bytes
+  assert.equal(latin1(bytes.subarray(0x80, 0x83)), "\x80\x81\x82");
+  assert.deepEqual(fromLatin1(text), bytes);
+  const big = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 256);
+  assert.deepEqual(fromLatin1(latin1(big)), big);
 });

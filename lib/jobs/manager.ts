@@ -12,6 +12,7 @@ import { errorMessage, RsmError } from "../errors.ts";
 import { Job, type JobRow, type JobState, type JobWork } from "./job.ts";
 import { JobOutput } from "./output.ts";
 import { waitAtMost } from "../timeout.ts";
+import { randomHex } from "../random.ts";
 
 /** A job's persisted record. */
 export interface SavedJob {
@@ -368,11 +369,4 @@ export class JobManager {
 /** The default jobs directory beside `state.json`. */
 export function jobsDir(statePath: string): string {
   return join(statePath.slice(0, statePath.lastIndexOf("/")) || ".", "jobs");
-}
-
-function randomHex(n: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(n)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }

@@ -17,6 +17,7 @@ import { RsmError } from "../errors.ts";
 import { Capture, type ExecOutcome } from "../output/mod.ts";
 import { gateOf, isChannelRefused } from "./channels.ts";
 import { waitAtMost } from "../timeout.ts";
+import { randomHex } from "../random.ts";
 
 /** Options for {@link execCommand}. */
 export interface ExecOptions {
@@ -50,13 +51,6 @@ export type ExecResult = ExecOutcome;
 /** Quotes `s` for a POSIX shell. */
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-function randomHex(n: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(n)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /** Builds the remote command line; exported for tests. */

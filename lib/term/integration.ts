@@ -6,6 +6,7 @@
  * so even commands a person types report their exit code and cwd. The marks never reach
  * `read` data: {@link MarkFilter} takes them out of the stream.
  */
+import { Buffer } from "node:buffer";
 
 /** What kind of shell answered the probe. */
 export type ShellFlavour = "bash" | "zsh" | "ksh" | "fish" | "posix";
@@ -210,26 +211,16 @@ export function promptLooking(line: string): boolean {
   return PROMPTS.some((re) => re.test(text));
 }
 
-/** A random lowercase hex string of `bytes` bytes. */
-export function randomHex(bytes = 8): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
-
-/** One char per byte. */
+/**
+ * One char per byte. Node's `latin1` (not `TextDecoder("latin1")`, which is windows-1252
+ * and maps 0x80–0x9f elsewhere); native, ~100× faster than `String.fromCharCode(...bytes)`
+ * on a 64 KiB chunk, which cost 1.6 ms.
+ */
 export function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return s;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
-/** The inverse of {@link latin1}. */
+/** The inverse of {@link latin1} (each char's low byte). */
 export function fromLatin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
+  return new Uint8Array(Buffer.from(text, "latin1")); // a copy: small ones sit in a shared pool
 }

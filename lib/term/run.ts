@@ -1,5 +1,6 @@
 import { stripAnsi } from "./ansi.ts";
-import { latin1, randomHex, stripMarks } from "./integration.ts";
+import { latin1, stripMarks } from "./integration.ts";
+import { randomHex } from "../random.ts";
 import { concatBytes } from "../output/mod.ts";
 
 /** Default `run` timeout (see the README's "Shells" section). */

@@ -3,6 +3,7 @@ import { stripAnsi } from "./ansi.ts";
 import type { PtyStream } from "./pty.ts";
 import { ByteRing } from "./ring.ts";
 import { completeLength, nextBoundary } from "../output/mod.ts";
+import { randomHex } from "../random.ts";
 import {
   fromLatin1,
   hookable,
@@ -12,7 +13,6 @@ import {
   PROBE_LINE,
   probeAnswer,
   promptLooking,
-  randomHex,
   setupAnswer,
   setupLine,
   type ShellFlavour,
