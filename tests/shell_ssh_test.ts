@@ -213,14 +213,26 @@ testIf(
       data:
         "busybox yes 'é€😀abcdefghijklmnopqrstuvwxyz' | busybox head -c 5242880; echo; echo BURST-END\n",
     });
-    const list = await waitFor("burst to arrive", async () => {
-      const l = (await rsm.callJson("ssh_shell_list", { session_id: "box" }))[0];
-      return l.dropped_bytes >= 4 * 1024 * 1024 ? l : null;
-    }, 60_000);
+    // the PTY turns each \n into \r\n, so more than 5 MiB arrives: wait until the count stops
+    // growing (reading while the tail still arrives would read more than the ring holds)
+    let lastDropped = -1;
+    const list = await waitFor(
+      "burst to arrive",
+      async () => {
+        const l = (await rsm.callJson("ssh_shell_list", { session_id: "box" }))[0];
+        const settled = l.dropped_bytes >= 4 * 1024 * 1024 && l.dropped_bytes === lastDropped;
+        lastDropped = l.dropped_bytes;
+        return settled ? l : null;
+      },
+      60_000,
+      400,
+    );
     assert.ok(list.buffered_bytes <= 1024 * 1024);
     let all = "";
     let dropped = 0;
+    let reads = 0;
     for (let i = 0; i < 400; i++) {
+      reads++;
       const r = await rsm.callJson("ssh_shell_read", { ...sh("b"), timeout_ms: 2000 });
       dropped += r.dropped_bytes;
       assert.ok(!r.data.includes("\ufffd"), "no character is split across reads");
@@ -228,7 +240,11 @@ testIf(
       if (all.includes("BURST-END")) break;
     }
     assert.ok(dropped >= 4 * 1024 * 1024 - 100_000, `dropped ${dropped}`);
-    assert.ok(all.length > 500_000 && new TextEncoder().encode(all).length <= 1024 * 1024 + 1000);
+    const bytes = new TextEncoder().encode(all).length;
+    assert.ok(
+      all.length > 500_000 && bytes <= 1024 * 1024 + 1000,
+      `read ${all.length} chars, ${bytes} bytes, in ${reads} reads; dropped ${dropped}`,
+    );
     assert.match(all, /é€😀abcdefghijklmnopqrstuvwxyz\r?\n/);
   },
 );
