@@ -11,6 +11,7 @@ import { VERSION } from "./lib/version.ts";
 import { errorMessage } from "./lib/errors.ts";
 import { dirname, join } from "node:path";
 import { type Front, serveFront } from "./lib/http/front.ts";
+import { randomHex } from "./lib/random.ts";
 
 /** Flags of `rsm daemon` (each also has a REMOTE_SHELL_MCP_* env var). */
 export interface DaemonFlags {
@@ -174,8 +175,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   const { buildRegistry } = await import("./lib/mcp/mod.ts");
   const { createRoutes } = await import("./lib/http/routes.ts");
 
-  const token = Array.from(crypto.getRandomValues(new Uint8Array(32)))
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const token = randomHex(32);
   const app = new App({ paths, log, format, maxOutput, groups });
   const registry = buildRegistry(groups, app.shells.backends);
 

@@ -6,6 +6,7 @@
 import { posix } from "node:path";
 import type { Attributes, InputAttributes, SFTPWrapper, Stats } from "ssh2";
 import { type ErrorCode, RsmError } from "../errors.ts";
+import { randomHex } from "../random.ts";
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 export const SFTP_STATUS = {
@@ -288,6 +289,5 @@ export function isoTime(seconds: number | undefined): string {
 
 /** A short random hex string for temp names. */
 export function randomTag(): string {
-  const b = crypto.getRandomValues(new Uint8Array(4));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return randomHex(4);
 }

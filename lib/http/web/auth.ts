@@ -6,6 +6,7 @@
  * reused by every page the daemon serves (approvals, secrets, a console).
  */
 import { tokenMatches } from "../guard.ts";
+import { randomHex } from "../../random.ts";
 
 /** The cookie that holds a web session id. */
 export const COOKIE = "rsm_web";
@@ -17,10 +18,6 @@ export interface WebSession {
   csrf: string;
   expires: number;
 }
-
-const hex = (n: number) =>
-  Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
 
 /** Security headers of every page: no caching, no framing, nothing loaded from elsewhere. */
 export function pageHeaders(type = "text/html; charset=utf-8"): Record<string, string> {
@@ -61,7 +58,7 @@ export class WebAuth {
    */
   link(next: string, ttlMs: number): string {
     this.#sweep();
-    const code = hex(24);
+    const code = randomHex(24);
     this.#codes.set(code, { next, expires: Date.now() + ttlMs });
     return `${this.base}/web/login?code=${code}`;
   }
@@ -80,8 +77,8 @@ export class WebAuth {
     }
     if (!found || found.expires <= Date.now()) return this.#expired();
     const session: WebSession = {
-      id: hex(32),
-      csrf: hex(16),
+      id: randomHex(32),
+      csrf: randomHex(16),
       expires: Date.now() + this.#sessionMs,
     };
     this.#sessions.set(session.id, session);
