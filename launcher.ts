@@ -113,11 +113,10 @@ class Bridge {
     const link = this.#link;
     link?.getStream?.abort();
     if (link?.sessionId && !link.dead) {
-      await fetch(new URL("/mcp", link.base), {
+      await mcpFetch(link, {
         method: "DELETE",
         headers: this.#headers(link),
         signal: AbortSignal.timeout(500),
-        ...(link.client ? { client: link.client } : {}),
       }).then((r) => r.body?.cancel()).catch(() => {});
     }
     await this.#out;
@@ -287,11 +286,10 @@ class Bridge {
   }
 
   #fetch(link: Link, msg: Message): Promise<Response> {
-    return fetch(new URL("/mcp", link.base), {
+    return mcpFetch(link, {
       method: "POST",
       headers: this.#headers(link),
       body: JSON.stringify(msg),
-      ...(link.client ? { client: link.client } : {}),
     });
   }
 
@@ -371,11 +369,10 @@ class Bridge {
       let backoff = 500;
       while (!ctl.signal.aborted && !link.dead) {
         try {
-          const res = await fetch(new URL("/mcp", link.base), {
+          const res = await mcpFetch(link, {
             method: "GET",
             headers: { ...this.#headers(link), accept: "text/event-stream" },
             signal: ctl.signal,
-            ...(link.client ? { client: link.client } : {}),
           });
           if (res.status === 405 || res.status === 404) {
             await res.body?.cancel();
@@ -420,6 +417,11 @@ class Bridge {
       Deno.stderr.writeSync(this.#enc.encode(`rsm stdio: ${text}\n`));
     } catch { /* stderr closed */ }
   }
+}
+
+/** A request to the daemon's `/mcp` over the link (its Unix socket or its TCP URL). */
+function mcpFetch(link: Link, init: RequestInit): Promise<Response> {
+  return fetch(new URL("/mcp", link.base), link.client ? { ...init, client: link.client } : init);
 }
 
 /**

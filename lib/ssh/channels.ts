@@ -138,8 +138,8 @@ export class ChannelGate {
    * The server refused the open of `slot` (already {@link failed}): learns the cap, then
    * waits until a slot frees (or briefly, when the refusal raced a closing channel) before
    * the caller retries. Returns false when the server has kept refusing for the empty
-   * refusal window ({@link EMPTY_REFUSAL_WINDOW_MS} by default) while this side knew of no session channel it holds and
-   * no open succeeded (it refuses sessions for another reason).
+   * refusal window ({@link EMPTY_REFUSAL_WINDOW_MS} by default) while this side knew of no
+   * session channel it holds and no open succeeded (it refuses sessions for another reason).
    */
   async refused(slot: Slot, signal?: AbortSignal): Promise<boolean> {
     const mine = this.#open - this.#inFlight; // exec channels confirmed and not closed here
