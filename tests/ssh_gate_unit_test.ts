@@ -65,7 +65,8 @@ Deno.test("a refusal while channels are held learns the cap: held less the kill 
   const extra = await gate.acquire();
   held.forEach(() => gate.opened());
   gate.failed();
-  // refused waits for a slot: close one of the ten so it returns
+  // ssh2's table here holds none of them, so the gate is not full and refused returns after
+  // its short pause; one of the ten closes meanwhile
   const retry = gate.refused(extra);
   assert.equal(gate.limit, 9);
   gate.closed();
