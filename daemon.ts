@@ -173,7 +173,8 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   // daemon that lost a start-up race exits at once instead of after loading everything.
   const { App } = await import("./lib/app.ts");
   const { buildRegistry } = await import("./lib/mcp/mod.ts");
-  const { createRoutes } = await import("./lib/http/routes.ts");
+  const { createRoutes, sessionServerFor } = await import("./lib/http/routes.ts");
+  const { serveStream } = await import("./lib/http/stream.ts");
 
   const token = randomHex(32);
   const app = new App({ paths, log, format, maxOutput, groups });
@@ -202,6 +203,13 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   const listening = await listen(settings, log, (req) => routes.handle(req));
   if (typeof listening === "number") return listening;
   const { front, server, socketPath } = listening;
+  const streamPath = join(dirname(socketPath), "mcp.sock");
+  const stream = await serveStream({
+    path: streamPath,
+    token,
+    log,
+    open: (tools, format) => sessionServerFor({ app, registry, registryFor }, tools, format),
+  }).catch((err) => noStream(log, streamPath, err));
   const bound = front.addr;
   const urlHost = bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname;
   const handle: Handle = {
@@ -211,6 +219,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     version: VERSION,
     started_at: new Date().toISOString(),
     socket: socketPath,
+    ...(stream ? { mcp_socket: streamPath } : {}),
   };
   app.web.base = handle.url;
   await writeHandle(paths.handle, handle);
@@ -228,6 +237,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     clearInterval(handleWatch);
     await app.close(); // persists state first
     await routes.close();
+    await stream?.close();
     front.close();
     await server.shutdown().catch(() => {});
     await Deno.remove(socketPath).catch(() => {});
@@ -245,6 +255,12 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   await server.finished;
   await stopping;
   return 0;
+}
+
+/** Without the stream link, launchers use `/mcp` over daemon.sock or TCP. */
+function noStream(log: Logger, path: string, err: unknown): null {
+  log.warn("no stream link", { path, error: errorMessage(err) });
+  return null;
 }
 
 /**

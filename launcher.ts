@@ -1,7 +1,10 @@
 /**
  * `rsm stdio`: the MCP server an MCP client starts. It bridges newline-delimited JSON-RPC on
- * stdin/stdout to the daemon's Streamable HTTP endpoint, starting the daemon when none runs
- * and re-initialising transparently after the daemon restarts (docs/architecture.md "The launcher").
+ * stdin/stdout to the daemon, starting the daemon when none runs and re-initialising
+ * transparently after the daemon restarts (docs/architecture.md "The launcher"). On the
+ * daemon's machine it uses the stream link (lib/http/stream.ts: the same JSON lines over the
+ * daemon's `mcp.sock`); otherwise, or with `REMOTE_SHELL_MCP_LINK=http`, Streamable HTTP at
+ * `/mcp` (over the daemon's `daemon.sock`, else its TCP address).
  *
  * Delivery rules after a daemon death: a message that never reached the daemon is sent again
  * (after the client's `initialize` and `notifications/initialized` are replayed to the new
@@ -14,6 +17,7 @@ import { sseData } from "./lib/http/client/sse_parse.ts";
 import { resolvePaths } from "./lib/paths.ts";
 import { errorMessage } from "./lib/errors.ts";
 import { waitAtMost } from "./lib/timeout.ts";
+import { LineReader, LineWriter } from "./lib/lines.ts";
 
 type Id = string | number;
 interface Message {
@@ -41,12 +45,25 @@ interface Link {
   protocolVersion?: string | undefined;
   dead: boolean;
   getStream?: AbortController | undefined;
+  /** The stream link (JSON lines over `mcp.sock`), when the daemon has one. */
+  stream?: StreamConn | undefined;
 }
 
-type PostOutcome = "ok" | "unreached" | "lost" | "session-gone";
+/** A stream link connection and the requests on it that await their answers. */
+interface StreamConn {
+  conn: Deno.Conn;
+  lines: LineReader;
+  writer: LineWriter;
+  /** By request id (JSON): settles "ok" when answered, "lost" when the link dies first. */
+  waiting: Map<string, { settle: (o: PostOutcome) => void; swallow: boolean }>;
+}
+
+type PostOutcome = "ok" | "unreached" | "lost" | "session-gone" | "refused";
 
 const MAX_IN_FLIGHT = 128;
 const LINK_GIVE_UP_MS = 30_000;
+/** Lines longer than this from the client or the daemon end the link (the daemon takes 16 MiB). */
+const MAX_LINE = 256 * 1024 * 1024;
 
 /** Runs the bridge until stdin closes or a signal arrives; returns the exit code. */
 export async function runLauncher(flags: LauncherFlags): Promise<number> {
@@ -61,7 +78,7 @@ class Bridge {
   #linking: Promise<Link> | null = null;
   #init: Message | undefined;
   #initialized: Message | undefined;
-  #out: Promise<void> = Promise.resolve();
+  #out = new LineWriter(Deno.stdout);
   #enc = new TextEncoder();
   #inFlight = new Set<Promise<void>>();
   #slots = MAX_IN_FLIGHT;
@@ -69,6 +86,7 @@ class Bridge {
   #closing = false;
   #tools = Deno.env.get("REMOTE_SHELL_MCP_TOOLS");
   #format = Deno.env.get("REMOTE_SHELL_MCP_FORMAT");
+  #httpOnly = Deno.env.get("REMOTE_SHELL_MCP_LINK") === "http";
 
   constructor(flags: LauncherFlags) {
     this.#paths = resolvePaths({ handle: flags.handle });
@@ -82,21 +100,13 @@ class Bridge {
         Deno.addSignalListener(sig, stop);
       } catch { /* unsupported */ }
     }
-    const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
+    const lines = new LineReader(Deno.stdin, MAX_LINE);
     try {
       while (!this.#closing) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buf += value;
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          await this.#line(line);
-        }
+        const line = await lines.next();
+        if (line === null) break;
+        await this.#line(line);
       }
-      if (buf.trim()) await this.#line(buf);
     } catch (err) {
       this.#diag(`stdin: ${errorMessage(err)}`);
     }
@@ -112,6 +122,7 @@ class Bridge {
     await waitAtMost(pending, 1500);
     const link = this.#link;
     link?.getStream?.abort();
+    if (link?.stream) this.#kill(link); // closing the connection ends the session
     if (link?.sessionId && !link.dead) {
       await mcpFetch(link, {
         method: "DELETE",
@@ -119,7 +130,7 @@ class Bridge {
         signal: AbortSignal.timeout(500),
       }).then((r) => r.body?.cancel()).catch(() => {});
     }
-    await this.#out;
+    await this.#out.flushed();
     Deno.exit(0);
   }
 
@@ -222,6 +233,13 @@ class Bridge {
     link.dead = true;
     link.getStream?.abort();
     link.client?.close();
+    if (link.stream) {
+      try {
+        link.stream.conn.close();
+      } catch { /* closed */ }
+      for (const w of link.stream.waiting.values()) w.settle("lost");
+      link.stream.waiting.clear();
+    }
     if (this.#link === link) this.#link = null;
   }
 
@@ -236,7 +254,11 @@ class Bridge {
   /** Finds or starts the daemon; if the client has initialised before, replays that. */
   async #connect(): Promise<Link> {
     const handle = await findOrSpawnDaemon(this.#paths, { noSpawn: this.#noSpawn });
-    const link: Link = { handle, dead: false, ...await directLink(handle) };
+    const stream = this.#httpOnly ? undefined : await this.#openStream(handle);
+    const link: Link = stream
+      ? { handle, dead: false, base: handle.url, stream }
+      : { handle, dead: false, ...await directLink(handle) };
+    if (stream) this.#readStream(link, stream);
     if (this.#init) {
       const ok = await this.#replayInit(link);
       if (!ok) throw new Error("the daemon refused the replayed initialize");
@@ -247,8 +269,94 @@ class Bridge {
     return link;
   }
 
+  /**
+   * The stream link to `handle`'s daemon: connect to its `mcp.sock`, send the hello (token,
+   * this client's tool profile and format), and check the answer names the handle's pid (a
+   * socket path can outlive its daemon). Undefined when there is none or it refuses: HTTP then.
+   */
+  async #openStream(handle: Handle): Promise<StreamConn | undefined> {
+    if (!handle.mcp_socket || Deno.build.os === "windows") return undefined;
+    let conn: Deno.Conn | undefined;
+    try {
+      conn = await Deno.connect({ transport: "unix", path: handle.mcp_socket });
+      const lines = new LineReader(conn, MAX_LINE);
+      const writer = new LineWriter(conn);
+      const hello: Record<string, string> = { token: handle.token };
+      if (this.#tools !== undefined) hello.tools = this.#tools;
+      if (this.#format !== undefined) hello.format = this.#format;
+      await writer.write(JSON.stringify(hello));
+      const next = lines.next();
+      next.catch(() => {}); // read on below; this only keeps a late failure handled
+      const reply = await waitAtMost(next, 5000) ? JSON.parse(await next ?? "null") : null;
+      if (reply?.ok === true && reply.pid === handle.pid) {
+        return { conn, lines, writer, waiting: new Map() };
+      }
+      // a refused profile or format is this client's error: say it on stderr, then HTTP
+      // answers each call with the same refusal
+      if (reply?.ok === false) this.#diag(`stream link refused: ${reply.error}`);
+    } catch { /* no such socket here: HTTP */ }
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+    return undefined;
+  }
+
+  /** Every line from the daemon goes to stdout as it came, except answers to replays. */
+  #readStream(link: Link, stream: StreamConn): void {
+    (async () => {
+      while (!link.dead) {
+        const line = await stream.lines.next();
+        if (line === null) break;
+        let swallow = false;
+        if (stream.waiting.size) {
+          let msg: Message | undefined;
+          try {
+            msg = JSON.parse(line);
+          } catch { /* not ours to judge: passed on */ }
+          if (msg && msg.method === undefined && msg.id !== undefined && msg.id !== null) {
+            const key = JSON.stringify(msg.id);
+            const w = stream.waiting.get(key);
+            if (w) {
+              stream.waiting.delete(key);
+              swallow = w.swallow;
+              if (!swallow) this.#writeLine(line);
+              w.settle(msg.error ? "refused" : "ok");
+              continue;
+            }
+          }
+        }
+        if (!swallow) this.#writeLine(line);
+      }
+    })().catch(() => {}).finally(() => this.#kill(link));
+  }
+
+  /** Sends `msg` on the stream link; a request resolves when its answer has been passed on. */
+  async #postStream(link: Link, stream: StreamConn, msg: Message, swallow = false) {
+    let answered: Promise<PostOutcome> | undefined;
+    if (this.#isRequest(msg)) {
+      const key = JSON.stringify(msg.id);
+      answered = new Promise((settle) => stream.waiting.set(key, { settle, swallow }));
+    }
+    try {
+      await stream.writer.write(JSON.stringify(msg));
+    } catch {
+      this.#kill(link);
+      return "lost";
+    }
+    if (msg.method === "notifications/initialized") this.#initialized = msg;
+    const outcome = answered ? await answered : "ok";
+    if (outcome !== "lost" && msg.method === "initialize" && !swallow) this.#init = msg;
+    return outcome;
+  }
+
   async #replayInit(link: Link): Promise<boolean> {
     const init = this.#init!;
+    if (link.stream) {
+      const outcome = await this.#postStream(link, link.stream, init, true);
+      if (outcome !== "ok") return false;
+      if (this.#initialized) await this.#postStream(link, link.stream, this.#initialized);
+      return true;
+    }
     const res = await this.#fetch(link, init).catch(() => null);
     if (!res || !res.ok) {
       await res?.body?.cancel();
@@ -310,6 +418,10 @@ class Bridge {
   }
 
   async #post(link: Link, msg: Message): Promise<PostOutcome> {
+    if (link.stream) {
+      const outcome = await this.#postStream(link, link.stream, msg);
+      return outcome === "refused" ? "ok" : outcome;
+    }
     let res: Response;
     try {
       res = await this.#fetch(link, msg);
@@ -402,11 +514,11 @@ class Bridge {
   }
 
   #write(msg: Message): void {
-    const bytes = this.#enc.encode(JSON.stringify(msg) + "\n");
-    this.#out = this.#out.then(async () => {
-      let off = 0;
-      while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
-    }).catch(() => {
+    this.#writeLine(JSON.stringify(msg));
+  }
+
+  #writeLine(line: string): void {
+    this.#out.write(line).catch(() => {
       // stdout closed: the client is gone
       this.#closing = true;
     });

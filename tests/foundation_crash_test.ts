@@ -10,10 +10,22 @@ import { alive, rsmSession } from "./support/mcp.ts";
 
 const missing = await need(["sshd", "ssh-keygen", "useradd"], true);
 
-testIf(missing, "kill -9 during a call: that call gets -32001, the next one works", async () => {
+// both links of the launcher: the stream link (the default here) and /mcp over HTTP
+for (const link of ["stream", "http"] as const) {
+  testIf(
+    missing,
+    `kill -9 during a call (${link} link): that call gets -32001, the next one works`,
+    () => killDuringCall(link),
+  );
+}
+
+async function killDuringCall(link: "stream" | "http"): Promise<void> {
   await using user = await createUser();
   await using sshd = await startSshd();
-  await using rsm = await rsmSession({ json: true });
+  await using rsm = await rsmSession({
+    json: true,
+    extraEnv: link === "http" ? { REMOTE_SHELL_MCP_LINK: "http" } : {},
+  });
   await rsm.callJson("ssh_connect", {
     id: "box",
     spec: { user: user.name, addresses: [sshd.address], auth: { key_path: user.keyPath } },
@@ -32,7 +44,7 @@ testIf(missing, "kill -9 during a call: that call gets -32001, the next one work
   await waitFor("old daemon gone", () => !alive(before.pid));
   const after = await rsm.callJson("status");
   assert.notEqual(after.pid, before.pid);
-});
+}
 
 testIf(missing, "a wrong argument type is a tool error naming the field", async () => {
   await using rsm = await rsmSession({ json: true });

@@ -12,6 +12,11 @@ export interface Handle {
    * machine talks to it directly, a step less per message. Absent on older daemons.
    */
   socket?: string | undefined;
+  /**
+   * The stream link's Unix socket (lib/http/stream.ts): MCP as JSON lines, one connection a
+   * session; `rsm stdio` prefers it. Absent on older daemons and on Windows.
+   */
+  mcp_socket?: string | undefined;
 }
 
 /** Reads and checks a handle file; null when missing or not a handle. */

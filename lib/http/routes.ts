@@ -136,29 +136,56 @@ async function route(
 
 /** A JSON-RPC body (limited in size), or the error response to send instead. */
 async function parseBody(req: Request): Promise<unknown | Response> {
+  let text: string;
   try {
-    const text = await readBody(req, MAX_BODY);
-    const value = JSON.parse(text);
-    // The SDK's parsing drops a `"__proto__"` key silently (it would be a prototype, not a
-    // field); refuse it like any unknown field rather than run a call without it.
-    if (text.includes('"__proto__"') && hasProtoKey(text)) {
-      const id = (value as { id?: unknown })?.id ?? null;
-      return json(400, {
-        jsonrpc: "2.0",
-        id,
-        error: {
-          code: -32602,
-          message: 'Invalid params: unknown field "__proto__" (not accepted)',
-        },
-      });
-    }
-    return value;
+    text = await readBody(req, MAX_BODY);
   } catch (err) {
     if (err instanceof BodyTooLarge) {
       return rpcError(413, -32600, `request body larger than ${MAX_BODY} bytes`);
     }
     return rpcError(400, -32700, "Parse error: body is not valid JSON");
   }
+  const parsed = parseMessage(text);
+  if ("value" in parsed) return parsed.value;
+  return json(400, parsed.error);
+}
+
+/**
+ * One JSON-RPC message (or batch) as text → its value, or the error to answer instead: not
+ * JSON (-32700), or an object key `"__proto__"`, which the SDK's parsing would drop silently
+ * (it would be a prototype, not a field), so it is refused like any unknown field rather than
+ * run a call without it. Shared by `/mcp` and the launcher's stream link.
+ */
+export function parseMessage(
+  text: string,
+): { value: unknown } | {
+  error: { jsonrpc: "2.0"; id: unknown; error: { code: number; message: string } };
+} {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return {
+      error: {
+        jsonrpc: "2.0",
+        id: null,
+        error: { code: -32700, message: "Parse error: body is not valid JSON" },
+      },
+    };
+  }
+  if (text.includes('"__proto__"') && hasProtoKey(text)) {
+    return {
+      error: {
+        jsonrpc: "2.0",
+        id: (value as { id?: unknown })?.id ?? null,
+        error: {
+          code: -32602,
+          message: 'Invalid params: unknown field "__proto__" (not accepted)',
+        },
+      },
+    };
+  }
+  return { value };
 }
 
 /** MCP Streamable HTTP at `/mcp`: a new session on initialize, else the session's transport. */
@@ -204,22 +231,35 @@ async function mcp(options: RoutesOptions, sessions: Sessions, req: Request): Pr
  * different profiles each get theirs from one daemon; without them, the daemon's own apply.
  */
 function sessionServer(options: RoutesOptions, req: Request): Server | Response {
+  const server = sessionServerFor(
+    options,
+    req.headers.get("x-rsm-tools"),
+    req.headers.get("x-rsm-format"),
+  );
+  return typeof server === "string" ? rpcError(400, -32602, server) : server;
+}
+
+/**
+ * The MCP server of a new session with this tool profile and format (null: the daemon's
+ * own), or why they are refused.
+ */
+export function sessionServerFor(
+  options: Pick<RoutesOptions, "app" | "registry" | "registryFor">,
+  tools: string | null,
+  format: string | null,
+): Server | string {
   const { app, registry } = options;
-  const tools = req.headers.get("x-rsm-tools");
-  const format = req.headers.get("x-rsm-format");
   if (tools === null && format === null) return registry.createServer(app);
   let groups = app.groups;
   try {
     if (tools !== null) groups = parseGroups(tools);
   } catch (err) {
-    return rpcError(400, -32602, `Invalid params: ${errorMessage(err)}`);
+    return `Invalid params: ${errorMessage(err)}`;
   }
   if (format !== null && format !== "toon" && format !== "json") {
-    return rpcError(
-      400,
-      -32602,
-      `Invalid params: REMOTE_SHELL_MCP_FORMAT must be toon or json, not "${format.slice(0, 40)}"`,
-    );
+    return `Invalid params: REMOTE_SHELL_MCP_FORMAT must be toon or json, not "${
+      format.slice(0, 40)
+    }"`;
   }
   // The session's view of the one App: same managers and state, its own profile and format.
   const view = Object.create(app, {
