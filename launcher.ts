@@ -307,27 +307,28 @@ class Bridge {
       while (!link.dead) {
         const line = await stream.lines.next();
         if (line === null) break;
-        let swallow = false;
-        if (stream.waiting.size) {
-          let msg: Message | undefined;
-          try {
-            msg = JSON.parse(line);
-          } catch { /* not ours to judge: passed on */ }
-          if (msg && msg.method === undefined && msg.id !== undefined && msg.id !== null) {
-            const key = JSON.stringify(msg.id);
-            const w = stream.waiting.get(key);
-            if (w) {
-              stream.waiting.delete(key);
-              swallow = w.swallow;
-              if (!swallow) this.#writeLine(line);
-              w.settle(msg.error ? "refused" : "ok");
-              continue;
-            }
-          }
-        }
-        if (!swallow) this.#writeLine(line);
+        const w = stream.waiting.size ? this.#answerTo(stream, line) : undefined;
+        if (!w?.swallow) this.#writeLine(line);
+        w?.settle();
       }
     })().catch(() => {}).finally(() => this.#kill(link));
+  }
+
+  /** The waiting request `line` answers (taken off the list), with how it settles. */
+  #answerTo(
+    stream: StreamConn,
+    line: string,
+  ): { swallow: boolean; settle: () => void } | undefined {
+    let msg: Message | undefined;
+    try {
+      msg = JSON.parse(line);
+    } catch { /* not ours to judge: passed on */ }
+    if (!msg || msg.method !== undefined || msg.id === undefined || msg.id === null) return;
+    const key = JSON.stringify(msg.id);
+    const w = stream.waiting.get(key);
+    if (!w) return;
+    stream.waiting.delete(key);
+    return { swallow: w.swallow, settle: () => w.settle(msg.error ? "refused" : "ok") };
   }
 
   /** Sends `msg` on the stream link; a request resolves when its answer has been passed on. */
@@ -345,7 +346,7 @@ class Bridge {
     }
     if (msg.method === "notifications/initialized") this.#initialized = msg;
     const outcome = answered ? await answered : "ok";
-    if (outcome !== "lost" && msg.method === "initialize" && !swallow) this.#init = msg;
+    if (outcome === "ok" && msg.method === "initialize" && !swallow) this.#init = msg;
     return outcome;
   }
 
