@@ -15,7 +15,7 @@ import { freePort, need, testIf } from "./support/env.ts";
 import { createUser, startSshd } from "./support/sshd.ts";
 import { createNet } from "./support/netns.ts";
 import { rsmWithEnv } from "./support/ssh_test_helpers.ts";
-import { aeadInstances, CRYPTO_ENV } from "../lib/ssh/crypto/mod.ts";
+import { cipherInstances, CRYPTO_ENV } from "../lib/ssh/crypto/mod.ts";
 import { loadSsh2 } from "../lib/ssh/ssh2.ts";
 
 const missing = await need(["sshd", "ssh-keygen", "useradd", "ip", "socat"], true);
@@ -25,6 +25,17 @@ const FORWARD_BYTES = 256 * MiB;
 const SFTP_BYTES = 16 * MiB;
 const AEAD = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"];
 const CTR = ["aes128-ctr", "aes192-ctr", "aes256-ctr"];
+/**
+ * AES-CTR with each other MAC rsm offers (the CTR rows above use ssh2's first choice,
+ * hmac-sha2-256-etm): `cipher+mac`, sshd forced to both.
+ */
+const CTR_MACS = [
+  "aes128-ctr+hmac-sha2-256",
+  "aes256-ctr+hmac-sha2-512",
+  "aes192-ctr+hmac-sha1",
+  "aes256-ctr+hmac-sha2-512-etm@openssh.com",
+  "aes128-ctr+hmac-sha1-etm@openssh.com",
+];
 
 /** A file of `bytes` pseudo-random bytes and its SHA-256. */
 async function randomFile(path: string, bytes: number): Promise<string> {
@@ -95,12 +106,13 @@ testIf(
       const SRC = freePort();
       children.push(serveFile(big, SRC), serveFile(big, SRC, target.ns));
 
-      // One sshd per cipher and place, each offering only that cipher.
-      const ciphers = [...AEAD, ...CTR];
+      // One sshd per cipher (and MAC) and place, each offering only that cipher (and MAC).
+      const ciphers = [...AEAD, ...CTR, ...CTR_MACS];
       const direct = new Map<string, string>();
       const jump = new Map<string, { bastion: string; target: string }>();
       for (const [i, c] of ciphers.entries()) {
-        const extraConfig = `Ciphers ${c}\n`;
+        const [cipher, mac] = c.split("+");
+        const extraConfig = `Ciphers ${cipher}\n${mac ? `MACs ${mac}\n` : ""}`;
         const d = await startSshd({ extraConfig });
         const b = await startSshd({
           netns: bastion.ns,
@@ -125,12 +137,12 @@ testIf(
       const auth = { key_path: user.keyPath };
 
       await t.step(
-        "ssh2 really runs rsm's AEAD ciphers once loaded (raw ssh2, nested)",
+        "ssh2 really runs rsm's ciphers once loaded (raw ssh2, nested)",
         async () => {
           // The class must come from loadSsh2(): a static `import "ssh2"` loads ssh2's kex.js before
           // rsm's ciphers are installed, and ssh2 then keeps its own.
           const { Client: LoadedClient } = await loadSsh2();
-          const before = aeadInstances();
+          const before = cipherInstances();
           const connect = (opts: Record<string, unknown>) =>
             new Promise<Client>((resolve, reject) => {
               const c = new LoadedClient();
@@ -174,14 +186,15 @@ testIf(
           inner.end();
           outer.end();
           assert.equal(out, "nested\n");
-          assert.ok(aeadInstances() >= before + 4, "the connections did not use rsm's ciphers");
+          assert.ok(cipherInstances() >= before + 4, "the connections did not use rsm's ciphers");
         },
       );
 
       for (const mode of ["libcrypto", "portable"] as const) {
         await using rsm = await rsmWithEnv(mode === "portable" ? { [CRYPTO_ENV]: "portable" } : {});
-        // The CTR ciphers are ssh2's own code on both paths: once is enough.
-        for (const cipher of mode === "portable" ? AEAD : ciphers) {
+        // AES-CTR is rsm's code on the libcrypto path and ssh2's own on the portable path; the
+        // other MACs are checked on the libcrypto path.
+        for (const cipher of mode === "portable" ? [...AEAD, ...CTR] : ciphers) {
           for (const route of ["direct", "jump"] as const) {
             await t.step(`${mode} ${cipher} ${route}`, async () => {
               const id = `${mode}-${cipher}-${route}`.replace(/[^a-z0-9-]/gi, "-");

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createCipheriv, createHmac, randomBytes } from "node:crypto";
+import { ctrSupported, FfiCtrOpener, FfiCtrSealer } from "../lib/ssh/crypto/aes_ctr.ts";
 import { FfiGcmOpener, FfiGcmSealer, ivIncrement } from "../lib/ssh/crypto/aes_gcm.ts";
 import {
   type ChaChaEngine,
@@ -14,9 +15,18 @@ import {
   FfiChaChaPoly,
   PortableChaChaPoly,
 } from "../lib/ssh/crypto/chacha_poly.ts";
-import { LIBCRYPTO_PATHS, openLibcrypto } from "../lib/ssh/crypto/libcrypto.ts";
-import { CRYPTO_ENV, installCiphers } from "../lib/ssh/crypto/mod.ts";
-import { AeadCipher, AeadDecipher, type Opener, type Sealer } from "../lib/ssh/crypto/packet.ts";
+import {
+  LIBCRYPTO_PATHS,
+  type LibcryptoSymbols,
+  openLibcrypto,
+} from "../lib/ssh/crypto/libcrypto.ts";
+import { cipherInstances, CRYPTO_ENV, installCiphers } from "../lib/ssh/crypto/mod.ts";
+import {
+  type Opener,
+  PacketCipher,
+  PacketDecipher,
+  type Sealer,
+} from "../lib/ssh/crypto/packet.ts";
 import { Poly1305 } from "../lib/ssh/crypto/poly1305.ts";
 import { REQUIRE_ALL, ROOT } from "./support/env.ts";
 
@@ -136,6 +146,87 @@ Deno.test("HMAC-SHA1/256/512 in node:crypto match RFC 2202 and RFC 4231 (ssh2's 
   );
 });
 
+/** NIST SP 800-38A F.5.1/F.5.3/F.5.5 (CTR-AES128/192/256.Encrypt), four blocks each. */
+const CTR_VECTORS = [
+  {
+    key: "2b7e151628aed2a6abf7158809cf4f3c",
+    cipher: "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff" +
+      "5ae4df3edbd5d35e5b4f09020db03eab1e031dda2fbe03d1792170a0f3009cee",
+  },
+  {
+    key: "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b",
+    cipher: "1abc932417521ca24f2b0459fe7e6e0b090339ec0aa6faefd5ccc2c6f4ce8e94" +
+      "1e36b26bd1ebc670d1bd1d665620abf74f78a7f6d29809585a97daec58c6b050",
+  },
+  {
+    key: "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+    cipher: "601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5" +
+      "2b0930daa23de94ce87017ba2d84988ddfc9c58db67aada613c2dd08457941a6",
+  },
+];
+const CTR_IV = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+const CTR_PLAIN = "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51" +
+  "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710";
+
+Deno.test("AES-CTR in node:crypto and libcrypto matches NIST SP 800-38A", () => {
+  for (const v of CTR_VECTORS) {
+    const name = `aes-${v.key.length * 4}-ctr`;
+    const c = createCipheriv(name, hex(v.key), hex(CTR_IV));
+    assert.equal(c.update(hex(CTR_PLAIN)).toString("hex"), v.cipher, `node:crypto ${name}`);
+    if (!lib.ok) continue;
+    // libcrypto, as two 32-byte packets (a plain MAC: the whole packet is encrypted, the MAC
+    // goes after it): the keystream runs on from the first packet into the second
+    const mac = { sslName: "sha256", len: 32, actualLen: 32, isETM: false };
+    const sealer = new FfiCtrSealer(lib.symbols, {
+      key: hex(v.key),
+      iv: hex(CTR_IV),
+      mac,
+      macKey: new Uint8Array(32),
+    });
+    const out: string[] = [];
+    for (const half of [hex(CTR_PLAIN).subarray(0, 32), hex(CTR_PLAIN).subarray(32)]) {
+      const packet = new Uint8Array(64);
+      packet.set(half);
+      sealer.seal(packet, 32, 0);
+      out.push(Buffer.from(packet.subarray(0, 32)).toString("hex"));
+    }
+    sealer.free();
+    assert.equal(out.join(""), v.cipher, `libcrypto ${name}`);
+  }
+});
+
+Deno.test("HMAC-SHA1/256/512 in libcrypto match RFC 2202 and RFC 4231", {
+  ignore: !lib.ok,
+}, () => {
+  if (!lib.ok) return;
+  const key = new TextEncoder().encode("Jefe");
+  const msg = new TextEncoder().encode("what do ya want for nothing?");
+  for (
+    const [name, len, want] of [
+      ["sha1", 20, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"],
+      ["sha256", 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"],
+      [
+        "sha512",
+        64,
+        "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554" +
+        "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737",
+      ],
+    ] as const
+  ) {
+    const s: LibcryptoSymbols = lib.symbols;
+    assert.ok(s.HMAC_CTX_new && s.HMAC_Init_ex && s.HMAC_Update && s.HMAC_Final, "HMAC_*");
+    const md = name === "sha1" ? s.EVP_sha1() : name === "sha256" ? s.EVP_sha256() : s.EVP_sha512();
+    const ctx = s.HMAC_CTX_new!();
+    const out = new Uint8Array(len);
+    const outl = new Uint8Array(4);
+    assert.equal(s.HMAC_Init_ex!(ctx, key, key.length, md, null), 1);
+    assert.equal(s.HMAC_Update!(ctx, msg, BigInt(msg.length)), 1);
+    assert.equal(s.HMAC_Final!(ctx, out, outl), 1);
+    s.HMAC_CTX_free!(ctx);
+    assert.equal(Buffer.from(out).toString("hex"), want, `libcrypto HMAC-${name}`);
+  }
+});
+
 // --- Whole SSH packets against a node:crypto reference -------------------------------------
 
 /** aes*-gcm@openssh.com (RFC 5647) sealed by node:crypto. */
@@ -169,14 +260,39 @@ function chachaReference(key: Uint8Array, seqno: number, packet: Uint8Array): Bu
   return Buffer.concat([sealed, poly1305Reference(polyKey, sealed)]);
 }
 
+/**
+ * aes*-ctr with an HMAC (RFC 4253 §6.4; encrypt-then-MAC per OpenSSH's PROTOCOL) sealed by
+ * node:crypto: one keystream across packets, the MAC over the sequence number and the packet
+ * (plain) or its clear length and ciphertext (ETM).
+ */
+function ctrReference(
+  key: Uint8Array,
+  iv: Uint8Array,
+  hash: string,
+  macKey: Uint8Array,
+  etm: boolean,
+): (seqno: number, packet: Uint8Array) => Buffer {
+  const c = createCipheriv(`aes-${key.length * 8}-ctr`, key, iv);
+  return (seqno, packet) => {
+    const seq = Buffer.alloc(4);
+    seq.writeUInt32BE(seqno);
+    if (etm) {
+      const sealed = Buffer.concat([packet.subarray(0, 4), c.update(packet.subarray(4))]);
+      return Buffer.concat([sealed, createHmac(hash, macKey).update(seq).update(sealed).digest()]);
+    }
+    const mac = createHmac(hash, macKey).update(seq).update(packet).digest();
+    return Buffer.concat([c.update(packet), mac]);
+  };
+}
+
 interface Suite {
   name: string;
   keyLen: number;
+  ivLen: number;
   sealer(key: Uint8Array, iv: Uint8Array): Sealer;
   opener(key: Uint8Array, iv: Uint8Array): Opener;
-  reference(key: Uint8Array, iv: Uint8Array, seqno: number, packet: Uint8Array): Buffer;
-  /** Advances the reference's per-packet state (the GCM counter). */
-  next(iv: Uint8Array): void;
+  /** The reference for one connection direction: packet by packet, in order. */
+  reference(key: Uint8Array, iv: Uint8Array): (seqno: number, packet: Uint8Array) => Buffer;
 }
 
 const suites: Suite[] = [];
@@ -190,33 +306,62 @@ if (lib.ok) {
     suites.push({
       name: `aes${keyLen * 8}-gcm@openssh.com (libcrypto)`,
       keyLen,
+      ivLen: 12,
       sealer: (key, iv) => new FfiGcmSealer(l.symbols, key, iv),
       opener: (key, iv) => new FfiGcmOpener(l.symbols, key, iv),
-      reference: (key, iv, _seqno, packet) => gcmReference(key, iv, packet),
-      next: ivIncrement,
+      reference: (key, iv) => {
+        const next = Buffer.from(iv);
+        return (_seqno, packet) => {
+          const sealed = gcmReference(key, next, packet);
+          ivIncrement(next);
+          return sealed;
+        };
+      },
     });
+  }
+  // every AES-CTR key size with every full-length MAC, plain and encrypt-then-MAC
+  for (const keyLen of [16, 24, 32]) {
+    for (const [hash, macLen] of [["sha1", 20], ["sha256", 32], ["sha512", 64]] as const) {
+      for (const isETM of [false, true]) {
+        const mac = { sslName: hash, len: macLen, actualLen: macLen, isETM };
+        assert.ok(ctrSupported(l.symbols, `aes-${keyLen * 8}-ctr`, mac));
+        const macName = `hmac-${hash === "sha1" ? "sha1" : `sha2-${hash.slice(3)}`}`;
+        // the MAC key is derived from the cipher key here (the suite passes one key)
+        const macKey = (key: Uint8Array) =>
+          Uint8Array.from({ length: macLen }, (_, i) => key[i % key.length]! ^ i);
+        suites.push({
+          name: `aes${keyLen * 8}-ctr ${macName}${isETM ? "-etm@openssh.com" : ""} (libcrypto)`,
+          keyLen,
+          ivLen: 16,
+          sealer: (key, iv) => new FfiCtrSealer(l.symbols, { key, iv, mac, macKey: macKey(key) }),
+          opener: (key, iv) => new FfiCtrOpener(l.symbols, { key, iv, mac, macKey: macKey(key) }),
+          reference: (key, iv) => ctrReference(key, iv, hash, macKey(key), isETM),
+        });
+      }
+    }
   }
 }
 for (const [path, engine] of chachaEngines) {
   suites.push({
     name: `chacha20-poly1305@openssh.com (${path})`,
     keyLen: 64,
+    ivLen: 12,
     sealer: (key) => chachaSealer(engine(key)),
     opener: (key) => chachaOpener(engine(key)),
-    reference: (key, _iv, seqno, packet) => chachaReference(key, seqno, packet),
-    next: () => {},
+    reference: (key) => (seqno, packet) => chachaReference(key, seqno, packet),
   });
 }
 
 for (const s of suites) {
   Deno.test(`${s.name}: packets match the node:crypto reference and open again`, () => {
     const key = randomBytes(s.keyLen);
-    const iv = randomBytes(12);
-    iv.writeUInt32BE(0xffffffff, 8); // the counter carries into the next byte on packet 2
-    const refIv = Buffer.from(iv);
+    const iv = randomBytes(s.ivLen);
+    // the counter carries into the next byte on packet 2 (GCM), within a packet (CTR)
+    iv.writeUInt32BE(0xffffffff, s.ivLen - 4);
+    const reference = s.reference(key, iv);
     const written: Uint8Array[] = [];
     const seq0 = 0xfffffffe; // the sequence number wraps to 0 on the third packet
-    const cipher = new AeadCipher({
+    const cipher = new PacketCipher({
       seqno: seq0,
       onWrite: (d) => void written.push(Buffer.from(d)),
       cipherInfo: { sslName: s.name, keyLen: s.keyLen },
@@ -228,8 +373,7 @@ for (const s of suites) {
       packet.set(payload, 5);
       const plain = Buffer.from(packet.subarray(0, packet.readUInt32BE(0) + 4));
       cipher.encrypt(packet);
-      const want = s.reference(key, refIv, (seq0 + i) >>> 0, plain);
-      s.next(refIv);
+      const want = reference((seq0 + i) >>> 0, plain);
       const got = written[i];
       assert.ok(got, `packet ${i} was written`);
       assert.equal(Buffer.from(got).toString("hex"), want.toString("hex"), `packet ${i}`);
@@ -241,7 +385,7 @@ for (const s of suites) {
     const stream = Buffer.concat(written);
     for (const chunk of [stream.length, 1, 7, 4096]) {
       const got: Buffer[] = [];
-      const decipher = new AeadDecipher({
+      const decipher = new PacketDecipher({
         seqno: seq0,
         onPayload: (p) => void got.push(Buffer.from(p)),
         decipherInfo: { sslName: s.name, keyLen: s.keyLen },
@@ -259,9 +403,9 @@ for (const s of suites) {
 
   Deno.test(`${s.name}: a flipped bit is refused`, () => {
     const key = randomBytes(s.keyLen);
-    const iv = randomBytes(12);
+    const iv = randomBytes(s.ivLen);
     const out: Uint8Array[] = [];
-    const cipher = new AeadCipher({
+    const cipher = new PacketCipher({
       seqno: 3,
       onWrite: (d) => void out.push(Buffer.from(d)),
       cipherInfo: { sslName: s.name, keyLen: s.keyLen },
@@ -272,7 +416,7 @@ for (const s of suites) {
     assert.ok(out[0], "the packet was written");
     const bad = Buffer.from(out[0]);
     bad[20]! ^= 1; // the 64-byte packet is longer than 20 bytes
-    const decipher = new AeadDecipher({
+    const decipher = new PacketDecipher({
       seqno: 3,
       onPayload: () => assert.fail("a forged packet was accepted"),
       decipherInfo: { sslName: s.name, keyLen: s.keyLen },
@@ -319,11 +463,13 @@ Deno.test(`${CRYPTO_ENV}=portable keeps rsm off libcrypto`, async () => {
 });
 
 Deno.test({
-  name: "aes*-ctr with each HMAC rsm offers (ssh2's own path) matches node:crypto",
-  // ssh2's CTR cipher keeps one node:crypto stream per direction for the connection's life.
+  name: "aes*-ctr with each HMAC rsm offers, as ssh2 creates them, matches node:crypto",
+  // ssh2's own CTR cipher (truncated MACs; the portable path) keeps one node:crypto stream per
+  // direction for the connection's life.
   sanitizeResources: false,
 }, async () => {
   await installCiphers();
+  const before = cipherInstances();
   // @ts-types="../lib/ssh/crypto/ssh2_crypto.d.ts"
   const ssh2Crypto = (await import("ssh2/lib/protocol/crypto.js")).default as unknown as {
     CIPHER_INFO: Record<string, { sslName: string; keyLen: number; ivLen: number }>;
@@ -362,7 +508,8 @@ Deno.test({
       const payload = randomBytes(1000);
       const packet = c.allocPacket(payload.length);
       packet.set(payload, 5);
-      const plain = Buffer.from(packet);
+      // (rsm's packets have room for the MAC after the packet; ssh2's own do not)
+      const plain = Buffer.from(packet.subarray(0, packet.readUInt32BE(0) + 4));
       c.encrypt(packet);
       // Reference: RFC 4344 CTR, RFC 4253 MAC (or OpenSSH's encrypt-then-MAC).
       const ctr = createCipheriv(info.sslName, key, iv);
@@ -397,4 +544,6 @@ Deno.test({
       assert.equal(opened[0]?.toString("hex"), payload.toString("hex"), `${cipherName} ${macName}`);
     }
   }
+  // on the libcrypto path every one of them ran on rsm's code (a cipher and a decipher each)
+  if (lib.ok) assert.equal(cipherInstances() - before, 3 * macs.length * 2);
 });

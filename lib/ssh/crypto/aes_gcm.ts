@@ -56,6 +56,8 @@ abstract class GcmBase {
 /** Seals packets with AES-GCM through libcrypto. */
 export class FfiGcmSealer extends GcmBase implements Sealer {
   readonly blockLen = 16;
+  readonly tagLen = TAG_LEN;
+  readonly aadLen = 4;
 
   constructor(lib: LibcryptoSymbols, key: Uint8Array, iv: Uint8Array) {
     super(lib, key, iv, true);
@@ -77,6 +79,9 @@ export class FfiGcmSealer extends GcmBase implements Sealer {
 
 /** Opens AES-GCM packets through libcrypto. */
 export class FfiGcmOpener extends GcmBase implements Opener {
+  readonly headLen = 4;
+  readonly tagLen = TAG_LEN;
+
   constructor(lib: LibcryptoSymbols, key: Uint8Array, iv: Uint8Array) {
     super(lib, key, iv, false);
   }

@@ -50,6 +50,8 @@ export interface ChaChaEngine {
 
 class ChaChaPolySealer implements Sealer {
   readonly blockLen = 8;
+  readonly tagLen = TAG_LEN;
+  readonly aadLen = 4;
   #engine: ChaChaEngine;
   #polyKey = new Uint8Array(64);
 
@@ -71,6 +73,8 @@ class ChaChaPolySealer implements Sealer {
 }
 
 class ChaChaPolyOpener implements Opener {
+  readonly headLen = 4;
+  readonly tagLen = TAG_LEN;
   #engine: ChaChaEngine;
   #polyKey = new Uint8Array(64);
   #len = new Uint8Array(4);

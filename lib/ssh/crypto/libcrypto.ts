@@ -27,6 +27,27 @@ const SYMBOLS = {
   EVP_aes_128_gcm: { parameters: [], result: "pointer" },
   EVP_aes_256_gcm: { parameters: [], result: "pointer" },
   EVP_chacha20: { parameters: [], result: "pointer" },
+  EVP_aes_128_ctr: { parameters: [], result: "pointer" },
+  EVP_aes_192_ctr: { parameters: [], result: "pointer" },
+  EVP_aes_256_ctr: { parameters: [], result: "pointer" },
+  EVP_sha1: { parameters: [], result: "pointer" },
+  EVP_sha256: { parameters: [], result: "pointer" },
+  EVP_sha512: { parameters: [], result: "pointer" },
+  // (a, b, len): 0 when equal, in constant time
+  CRYPTO_memcmp: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
+  // HMAC for the AES-CTR ciphers' MACs. Deprecated in OpenSSL 3 but exported by every build
+  // rsm loads; optional, so a library without them only leaves AES-CTR to ssh2's own code.
+  HMAC_CTX_new: { parameters: [], result: "pointer", optional: true },
+  HMAC_CTX_free: { parameters: ["pointer"], result: "void", optional: true },
+  // (ctx, key, keylen, md, engine); a null key and md start the next MAC with the same key
+  HMAC_Init_ex: {
+    parameters: ["pointer", "buffer", "i32", "pointer", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  HMAC_Update: { parameters: ["pointer", "buffer", "usize"], result: "i32", optional: true },
+  // (ctx, out, outl*)
+  HMAC_Final: { parameters: ["pointer", "buffer", "buffer"], result: "i32", optional: true },
   // (ctx, cipher, engine, key, iv, enc)
   EVP_CipherInit_ex: {
     parameters: ["pointer", "pointer", "pointer", "buffer", "buffer", "i32"],

@@ -4,19 +4,20 @@
  * ssh2's native crypto binding does not load under Deno, so by itself it runs every packet
  * through Deno's `node:crypto` (AES-GCM ~170 MiB/s here). This module replaces the AEAD
  * ciphers with:
- * - `libcrypto` path: AES-GCM and chacha20-poly1305 from OpenSSL 3's libcrypto through FFI,
- *   opened only from the exact paths of ./libcrypto.ts (the `ffi` permission is narrowed to
- *   them; README, "Security model");
+ * - `libcrypto` path: AES-GCM, chacha20-poly1305 and AES-CTR with HMAC-SHA1/SHA2 from OpenSSL
+ *   3's libcrypto through FFI, opened only from the exact paths of ./libcrypto.ts (the `ffi`
+ *   permission is narrowed to them; README, "Security model");
  * - `portable` path (no libcrypto, or `REMOTE_SHELL_MCP_CRYPTO=portable`): chacha20-poly1305
  *   from Deno's native ChaCha20 and a WebAssembly Poly1305; AES-GCM and the other ciphers stay
  *   on ssh2's own `node:crypto` code.
  *
- * Both paths fix ssh2's chacha20-poly1305 failure through jump hosts (see packet.ts). The other
- * ciphers (AES-CTR with HMAC) are always ssh2's own.
+ * Both paths fix ssh2's chacha20-poly1305 failure through jump hosts (see packet.ts). On the
+ * portable path AES-CTR stays on ssh2's own code, as do truncated MACs (`…-96`) on either.
  */
 import { Buffer } from "node:buffer";
 // @ts-types="./ssh2_crypto.d.ts"
 import ssh2Crypto from "ssh2/lib/protocol/crypto.js";
+import { type CtrKeys, ctrSupported, FfiCtrOpener, FfiCtrSealer } from "./aes_ctr.ts";
 import { FfiGcmOpener, FfiGcmSealer } from "./aes_gcm.ts";
 import {
   type ChaChaEngine,
@@ -25,13 +26,14 @@ import {
   FfiChaChaPoly,
   PortableChaChaPoly,
 } from "./chacha_poly.ts";
-import { openLibcrypto } from "./libcrypto.ts";
+import { type LibcryptoSymbols, openLibcrypto } from "./libcrypto.ts";
 import {
-  AeadCipher,
-  AeadDecipher,
   type InboundConfig,
+  type MacInfo,
   type Opener,
   type OutboundConfig,
+  PacketCipher,
+  PacketDecipher,
   type Sealer,
 } from "./packet.ts";
 import { Poly1305 } from "./poly1305.ts";
@@ -50,7 +52,7 @@ let installed: Promise<CryptoPath> | undefined;
 let instances = 0;
 
 /** How many ciphers and deciphers rsm's code has made (tests check ssh2 really uses them). */
-export function aeadInstances(): number {
+export function cipherInstances(): number {
   return instances;
 }
 
@@ -75,6 +77,8 @@ interface Engines {
   gcmSealer?(key: Uint8Array, iv: Uint8Array): Sealer;
   gcmOpener?(key: Uint8Array, iv: Uint8Array): Opener;
   chacha(key: Uint8Array): ChaChaEngine;
+  /** libcrypto, for AES-CTR with an HMAC where {@link ctrSupported} says so. */
+  lib?: LibcryptoSymbols;
 }
 
 /** Chooses the path: libcrypto unless forced portable or unavailable. */
@@ -90,6 +94,7 @@ async function choose(): Promise<{ path: CryptoPath; engines: Engines }> {
     gcmSealer: (key, iv) => new FfiGcmSealer(lib.symbols, key, iv),
     gcmOpener: (key, iv) => new FfiGcmOpener(lib.symbols, key, iv),
     chacha: (key) => new FfiChaChaPoly(lib.symbols, lib.poly1305, key),
+    lib: lib.symbols,
   };
   const failed = selfTest(engines);
   if (failed) {
@@ -113,14 +118,28 @@ function selfTest(engines: Engines): string | undefined {
     ],
     ["chacha20", chachaSealer(engines.chacha(key)), chachaOpener(engines.chacha(key))],
   ];
+  if (engines.lib) {
+    const lib = engines.lib;
+    const k = key.subarray(0, 16);
+    const ctrIv = key.subarray(16, 32);
+    for (const isETM of [true, false]) {
+      const mac = { sslName: "sha256", len: 32, actualLen: 32, isETM };
+      if (!ctrSupported(lib, "aes-128-ctr", mac)) continue;
+      cases.push([
+        `aes-128-ctr hmac-sha256${isETM ? "-etm" : ""}`,
+        new FfiCtrSealer(lib, { key: k, iv: ctrIv, mac, macKey: key }),
+        new FfiCtrOpener(lib, { key: k, iv: ctrIv, mac, macKey: key }),
+      ]);
+    }
+  }
   for (const [name, sealer, opener] of cases) {
     try {
       const got: Buffer[] = [];
-      const c = new AeadCipher(
+      const c = new PacketCipher(
         { seqno: 7, onWrite: () => {}, cipherInfo: { sslName: name, keyLen: 0 }, cipherKey: key },
         sealer,
       );
-      const d = new AeadDecipher(
+      const d = new PacketDecipher(
         {
           seqno: 7,
           onPayload: (p) => void got.push(Buffer.from(p)),
@@ -142,8 +161,16 @@ function selfTest(engines: Engines): string | undefined {
   }
 }
 
+/** The AES-CTR keys of one direction (after {@link ctrSupported} accepted its MAC). */
+function ctrKeys(
+  key: Uint8Array,
+  c: { cipherIV?: Uint8Array; decipherIV?: Uint8Array; macInfo?: MacInfo; macKey?: Uint8Array },
+): CtrKeys {
+  return { key, iv: (c.cipherIV ?? c.decipherIV)!, mac: c.macInfo!, macKey: c.macKey! };
+}
+
 /**
- * Replaces ssh2's `createCipher`/`createDecipher` for the AEAD ciphers. Must run before ssh2's
+ * Replaces ssh2's `createCipher`/`createDecipher` for the ciphers above. Must run before ssh2's
  * `lib/protocol/kex.js` is first loaded (it copies both functions at load time): the exports
  * are replaced synchronously, before this function's first `await`, and lib/ssh/ssh2.ts calls
  * it before anything else loads ssh2's modules. Idempotent.
@@ -158,11 +185,15 @@ export function installCiphers(): Promise<CryptoPath> {
     const name = o?.cipherInfo?.sslName;
     if (engines && name === "chacha20") {
       instances++;
-      return new AeadCipher(o, chachaSealer(engines.chacha(o.cipherKey)));
+      return new PacketCipher(o, chachaSealer(engines.chacha(o.cipherKey)));
     }
     if (engines?.gcmSealer && (name === "aes-128-gcm" || name === "aes-256-gcm")) {
       instances++;
-      return new AeadCipher(o, engines.gcmSealer(o.cipherKey, o.cipherIV!));
+      return new PacketCipher(o, engines.gcmSealer(o.cipherKey, o.cipherIV!));
+    }
+    if (engines?.lib && name && ctrSupported(engines.lib, name, o.macInfo)) {
+      instances++;
+      return new PacketCipher(o, new FfiCtrSealer(engines.lib, ctrKeys(o.cipherKey, o)));
     }
     return origCipher(config);
   };
@@ -171,11 +202,15 @@ export function installCiphers(): Promise<CryptoPath> {
     const name = i?.decipherInfo?.sslName;
     if (engines && name === "chacha20") {
       instances++;
-      return new AeadDecipher(i, chachaOpener(engines.chacha(i.decipherKey)));
+      return new PacketDecipher(i, chachaOpener(engines.chacha(i.decipherKey)));
     }
     if (engines?.gcmOpener && (name === "aes-128-gcm" || name === "aes-256-gcm")) {
       instances++;
-      return new AeadDecipher(i, engines.gcmOpener(i.decipherKey, i.decipherIV!));
+      return new PacketDecipher(i, engines.gcmOpener(i.decipherKey, i.decipherIV!));
+    }
+    if (engines?.lib && name && ctrSupported(engines.lib, name, i.macInfo)) {
+      instances++;
+      return new PacketDecipher(i, new FfiCtrOpener(engines.lib, ctrKeys(i.decipherKey, i)));
     }
     return origDecipher(config);
   };

@@ -1,5 +1,6 @@
 /**
- * SSH binary packet framing for AEAD ciphers (AES-GCM, chacha20-poly1305@openssh.com), in the
+ * SSH binary packet framing for the ciphers rsm runs itself — the AEAD ones (AES-GCM,
+ * chacha20-poly1305@openssh.com) and AES-CTR with an HMAC (encrypt-then-MAC or not) — in the
  * shape ssh2's transport expects of a cipher (`allocPacket`, `encrypt`, `outSeqno`) and a
  * decipher (`decrypt(data, p, len)`, `inSeqno`).
  *
@@ -21,20 +22,40 @@ import { Buffer } from "node:buffer";
 export const MAX_PACKET_SIZE = 35000;
 /** Tag length of every AEAD cipher here. */
 export const TAG_LEN = 16;
+/** The longest MAC here (HMAC-SHA-512). */
+export const MAX_TAG_LEN = 64;
 
 /** Seals one packet in place: `packet[0..pktLen)` encrypted, tag written at `pktLen`. */
 export interface Sealer {
-  /** 16 for AES-GCM, 8 for chacha20-poly1305 (padding alignment). */
+  /** 16 for AES, 8 for chacha20-poly1305 (padding alignment). */
   readonly blockLen: number;
+  /** Bytes of tag (or MAC) after the packet. */
+  readonly tagLen: number;
+  /**
+   * Leading bytes left out of the padding alignment: 4 where the length travels in the clear
+   * or apart (AEAD, encrypt-then-MAC), 0 where it is encrypted with the rest.
+   */
+  readonly aadLen: number;
   seal(packet: Uint8Array, pktLen: number, seqno: number): void;
   free(): void;
 }
 
 /** Opens packets: the length first, then body + tag into a fresh plaintext buffer. */
 export interface Opener {
-  /** The packet length from the 4 length bytes; throws "Bad packet length" when invalid. */
+  /**
+   * Bytes read before the length is known: 4, or a cipher block where the length is
+   * encrypted with the rest (AES-CTR without encrypt-then-MAC).
+   */
+  readonly headLen: number;
+  /** Bytes of tag (or MAC) after the packet. */
+  readonly tagLen: number;
+  /** The packet length from the head; throws "Bad packet length" when invalid. */
   lengthOf(head: Uint8Array, seqno: number): number;
-  /** Verifies the tag and decrypts `body[0..len)`; throws "Invalid MAC" on a bad tag. */
+  /**
+   * Verifies the tag and decrypts the packet after its 4 length bytes (`len` bytes, of which
+   * the head holds the first `headLen - 4` and `body` the rest, then the tag) into a fresh
+   * buffer; throws "Invalid MAC" on a bad tag.
+   */
   open(head: Uint8Array, body: Uint8Array, len: number, seqno: number): Buffer;
   free(): void;
 }
@@ -46,6 +67,16 @@ export interface OutboundConfig {
   cipherInfo: { sslName: string; keyLen: number };
   cipherKey: Uint8Array;
   cipherIV?: Uint8Array;
+  macInfo?: MacInfo;
+  macKey?: Uint8Array;
+}
+
+/** ssh2's description of a negotiated MAC (lib/protocol/crypto.js, MAC_INFO). */
+export interface MacInfo {
+  sslName: string;
+  len: number;
+  actualLen: number;
+  isETM: boolean;
 }
 
 /** What ssh2 passes to `createDecipher`. */
@@ -55,6 +86,8 @@ export interface InboundConfig {
   decipherInfo: { sslName: string; keyLen: number };
   decipherKey: Uint8Array;
   decipherIV?: Uint8Array;
+  macInfo?: MacInfo;
+  macKey?: Uint8Array;
 }
 
 const SLAB_SIZE = 120 * 1024; // under glibc's 128 KiB mmap threshold: freed slabs are reused, no page faults
@@ -89,8 +122,8 @@ export function packetBuffer(n: number): Buffer {
 
 const finalizer = new FinalizationRegistry<{ free(): void }>((x) => x.free());
 
-/** An AEAD packet writer for ssh2. */
-export class AeadCipher {
+/** A packet writer for ssh2 over a {@link Sealer}. */
+export class PacketCipher {
   outSeqno: number;
   #onWrite: (data: Uint8Array) => void;
   #sealer: Sealer;
@@ -112,12 +145,12 @@ export class AeadCipher {
 
   /** A packet with room for `payloadLen` bytes at offset 5, padding, and the tag. */
   allocPacket(payloadLen: number): Buffer {
-    const block = this.#sealer.blockLen;
+    const { blockLen: block, aadLen, tagLen } = this.#sealer;
     let pktLen = 4 + 1 + payloadLen;
-    let padLen = block - ((pktLen - 4) & (block - 1));
+    let padLen = block - ((pktLen - aadLen) & (block - 1));
     if (padLen < 4) padLen += block;
     pktLen += padLen;
-    const packet = packetBuffer(pktLen + TAG_LEN);
+    const packet = packetBuffer(pktLen + tagLen);
     packet.writeUInt32BE(pktLen - 4, 0);
     packet[4] = padLen;
     crypto.getRandomValues(packet.subarray(5 + payloadLen, pktLen));
@@ -128,23 +161,22 @@ export class AeadCipher {
   encrypt(packet: Buffer): void {
     if (this.#dead) return;
     const pktLen = packet.readUInt32BE(0) + 4;
+    const end = pktLen + this.#sealer.tagLen;
     this.#sealer.seal(packet, pktLen, this.outSeqno);
     this.outSeqno = (this.outSeqno + 1) >>> 0;
-    this.#onWrite(
-      packet.length === pktLen + TAG_LEN ? packet : packet.subarray(0, pktLen + TAG_LEN),
-    );
+    this.#onWrite(packet.length === end ? packet : packet.subarray(0, end));
   }
 }
 
-/** An AEAD packet reader for ssh2. */
-export class AeadDecipher {
+/** A packet reader for ssh2 over an {@link Opener}. */
+export class PacketDecipher {
   inSeqno: number;
   #onPayload: (payload: Buffer) => unknown;
   #opener: Opener;
-  #head = new Uint8Array(4);
+  #head: Uint8Array;
   #headPos = 0;
   #len = -1;
-  #scratch = new Uint8Array(MAX_PACKET_SIZE + TAG_LEN);
+  #scratch = new Uint8Array(MAX_PACKET_SIZE + MAX_TAG_LEN);
   #scratchPos = 0;
   #dead = false;
 
@@ -152,6 +184,7 @@ export class AeadDecipher {
     this.inSeqno = config.seqno;
     this.#onPayload = config.onPayload;
     this.#opener = opener;
+    this.#head = new Uint8Array(opener.headLen);
     finalizer.register(this, opener, this);
   }
 
@@ -165,13 +198,14 @@ export class AeadDecipher {
   /** Consumes `data[p..dataLen)`; returns like ssh2's deciphers (undefined, or where it paused). */
   decrypt(data: Uint8Array, p: number, dataLen: number): number | undefined {
     while (p < dataLen) {
+      const headLen = this.#head.length;
       if (this.#len < 0) {
-        while (this.#headPos < 4 && p < dataLen) this.#head[this.#headPos++] = data[p++]!;
-        if (this.#headPos < 4) return;
+        while (this.#headPos < headLen && p < dataLen) this.#head[this.#headPos++] = data[p++]!;
+        if (this.#headPos < headLen) return;
         this.#len = this.#opener.lengthOf(this.#head, this.inSeqno);
         this.#scratchPos = 0;
       }
-      const need = this.#len + TAG_LEN;
+      const need = this.#len + 4 - headLen + this.#opener.tagLen;
       let body: Uint8Array;
       if (this.#scratchPos === 0 && dataLen - p >= need) {
         body = data.subarray(p, p + need);
