@@ -399,6 +399,28 @@ for (const s of suites) {
       decipher.free();
       assert.deepEqual(got.map((b) => b.toString("hex")), payloads.map((b) => b.toString("hex")));
     }
+
+    // Payloads kept without a copy (as a paused channel keeps them) stay intact while later
+    // chunks are opened: in place only ever writes the packet's own bytes.
+    for (const chunk of [stream.length, 4096, 33]) {
+      const kept: Buffer[] = [];
+      const decipher = new PacketDecipher({
+        seqno: seq0,
+        onPayload: (p) => void kept.push(p),
+        decipherInfo: { sslName: s.name, keyLen: s.keyLen },
+        decipherKey: key,
+      }, s.opener(key, iv));
+      const copy = Buffer.from(stream);
+      for (let p = 0; p < copy.length; p += chunk) {
+        decipher.decrypt(copy.subarray(p, p + chunk), 0, Math.min(chunk, copy.length - p));
+      }
+      decipher.free();
+      assert.deepEqual(
+        kept.map((b) => Buffer.from(b).toString("hex")),
+        payloads.map((b) => b.toString("hex")),
+        `kept payloads, chunks of ${chunk}`,
+      );
+    }
   });
 
   Deno.test(`${s.name}: a flipped bit is refused`, () => {

@@ -11,9 +11,8 @@
  * Only full-length MACs (SHA-1, SHA-256, SHA-512) are run here; the others stay on ssh2's own
  * code, as does everything when libcrypto lacks the HMAC functions.
  */
-import type { Buffer } from "node:buffer";
 import type { LibcryptoSymbols } from "./libcrypto.ts";
-import { MAX_PACKET_SIZE, type Opener, packetBuffer, type Sealer } from "./packet.ts";
+import { MAX_PACKET_SIZE, type Opener, type Sealer } from "./packet.ts";
 
 /** A MAC this module runs: ssh2's `macInfo` with `actualLen === len`. */
 export interface CtrMac {
@@ -173,22 +172,22 @@ export class FfiCtrOpener extends CtrBase implements Opener {
     return len;
   }
 
-  open(head: Uint8Array, body: Uint8Array, len: number, seqno: number): Buffer {
-    const plain = packetBuffer(len);
+  open(head: Uint8Array, body: Uint8Array, len: number, seqno: number, out: Uint8Array): void {
+    // `out` may overlap the packet: with encrypt-then-MAC it is `body` itself (the MAC is
+    // checked first), otherwise it starts 12 bytes before `body` (over the head's bytes)
     const rest = len + 4 - this.headLen; // encrypted bytes in `body`, before the MAC
     const given = body.subarray(rest, rest + this.tagLen);
     if (this.etm) {
       const cipherText = body.subarray(0, rest);
       this.mac(seqno, head, cipherText, this.#tag);
       if (!this.#equal(given)) throw new Error("Invalid MAC");
-      this.crypt(cipherText, plain);
+      this.crypt(cipherText, out);
     } else {
-      plain.set(this.#first.subarray(4));
-      this.crypt(body.subarray(0, rest), plain.subarray(12));
-      this.mac(seqno, this.#first.subarray(0, 4), plain, this.#tag);
+      out.set(this.#first.subarray(4));
+      this.crypt(body.subarray(0, rest), out.subarray(12));
+      this.mac(seqno, this.#first.subarray(0, 4), out.subarray(0, len), this.#tag);
       if (!this.#equal(given)) throw new Error("Invalid MAC");
     }
-    return plain;
   }
 
   #equal(given: Uint8Array): boolean {

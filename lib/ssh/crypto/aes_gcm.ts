@@ -4,9 +4,8 @@
  * 16-byte tag follows; the 12-byte nonce is a 4-byte fixed field and a 64-bit big-endian
  * invocation counter incremented per packet.
  */
-import type { Buffer } from "node:buffer";
 import { EVP_CTRL_GCM_GET_TAG, EVP_CTRL_GCM_SET_TAG, type LibcryptoSymbols } from "./libcrypto.ts";
-import { MAX_PACKET_SIZE, type Opener, packetBuffer, type Sealer, TAG_LEN } from "./packet.ts";
+import { MAX_PACKET_SIZE, type Opener, type Sealer, TAG_LEN } from "./packet.ts";
 
 function newContext(
   lib: LibcryptoSymbols,
@@ -94,19 +93,18 @@ export class FfiGcmOpener extends GcmBase implements Opener {
     return len;
   }
 
-  open(head: Uint8Array, body: Uint8Array, len: number): Buffer {
+  open(head: Uint8Array, body: Uint8Array, len: number, _seqno: number, out: Uint8Array): void {
     const { lib, ctx, outlBytes } = this;
-    const plain = packetBuffer(len);
+    // the tag is set before decrypting: `out` may be `body` itself
     if (
       lib.EVP_CipherInit_ex(ctx, null, null, null, this.iv, -1) !== 1 ||
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, body.subarray(len)) !== 1 ||
       lib.EVP_CipherUpdate(ctx, null, outlBytes, head, 4) !== 1 ||
-      lib.EVP_CipherUpdate(ctx, plain, outlBytes, body, len) !== 1 ||
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, body.subarray(len)) !== 1
+      lib.EVP_CipherUpdate(ctx, out, outlBytes, body, len) !== 1
     ) throw new Error("Cannot decrypt a packet: libcrypto AES-GCM failed");
     if (lib.EVP_CipherFinal_ex(ctx, this.scratch, outlBytes) !== 1) {
       throw new Error("Invalid MAC");
     }
     ivIncrement(this.iv);
-    return plain;
   }
 }

@@ -9,10 +9,9 @@
  * WebAssembly Poly1305 — the one ssh2 ships, called with its own memory, no copies on the
  * WebAssembly stack). Both keep every buffer per instance (see packet.ts for why).
  */
-import type { Buffer } from "node:buffer";
 import { createCipheriv } from "node:crypto";
 import type { LibcryptoSymbols } from "./libcrypto.ts";
-import { MAX_PACKET_SIZE, type Opener, packetBuffer, type Sealer, TAG_LEN } from "./packet.ts";
+import { MAX_PACKET_SIZE, type Opener, type Sealer, TAG_LEN } from "./packet.ts";
 import type { Poly1305 } from "./poly1305.ts";
 
 const ZEROS = new Uint8Array(64);
@@ -90,15 +89,13 @@ class ChaChaPolyOpener implements Opener {
     return checkLength(((l[0]! << 24) | (l[1]! << 16) | (l[2]! << 8) | l[3]!) >>> 0);
   }
 
-  open(head: Uint8Array, body: Uint8Array, len: number, seqno: number): Buffer {
+  open(head: Uint8Array, body: Uint8Array, len: number, seqno: number, out: Uint8Array): void {
     const cipherText = body.subarray(0, len);
-    const plain = packetBuffer(len);
-    // Verify before decrypting: the tag is computed over the ciphertext.
-    this.#engine.main(cipherText, plain, seqno, this.#polyKey, () => {
+    // Verify before decrypting (`out` may be `body` itself): the tag covers the ciphertext.
+    this.#engine.main(cipherText, out, seqno, this.#polyKey, () => {
       this.#engine.mac(this.#polyKey, head, cipherText, this.#tag);
       if (!tagsEqual(this.#tag, body.subarray(len))) throw new Error("Invalid MAC");
     });
-    return plain;
   }
 
   free(): void {
