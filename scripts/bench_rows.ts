@@ -7,6 +7,7 @@ import { tempEnv } from "../tests/support/env.ts";
 import { type RsmClient, startRsm, stopDaemon } from "../tests/support/mcp.ts";
 import { rawLauncher } from "../tests/support/raw_stdio.ts";
 import { fmtBytes, fmtLatency, fmtMs, latencyStats, percentile, type Row } from "./bench_report.ts";
+import { rawSsh2, rawThroughput } from "./bench_raw.ts";
 import {
   cpuMs,
   daemonPid,
@@ -107,6 +108,11 @@ export async function execLatency(c: Ctx): Promise<Row> {
       await rsm.call("status");
     }),
   );
+  // the server's part: a bare ssh2 client running the same `true` on the same sshd
+  const raw = await (async () => {
+    await using r = await rawSsh2(w);
+    return latencyStats(await timeEach(Math.min(n, 100), 5, () => r.exec("true")));
+  })();
   const ctl = join(w.dir, "ctl");
   const t = w.loopback;
   const dest = `${w.user.name}@${t.host}`;
@@ -146,10 +152,12 @@ export async function execLatency(c: Ctx): Promise<Row> {
         ssh_p99_ms: b.p99,
         lost_exit_status: lostExit,
         mcp_floor_p50_ms: floor.p50,
+        raw_ssh2_p50_ms: raw.p50,
         daemon_cpu_ms_per_call: cpuPerCall,
       },
       note: [
         `MCP round trip alone (\`status\`): p50 ${fmtMs(floor.p50)}`,
+        `a bare ssh2 client's \`true\` on the same sshd (no MCP, no daemon): p50 ${fmtMs(raw.p50)}`,
         `daemon CPU ${cpuPerCall.toFixed(2)} ms per call`,
         lostExit ? `${lostExit} ssh_exec results had exit_code null (exit status lost)` : "",
       ].filter(Boolean).join("; "),
@@ -232,6 +240,12 @@ export async function concurrentExec(c: Ctx): Promise<Row> {
   if (errors === total) throw new Error(`every call failed: ${firstError}`);
   const p99 = percentile(ms, 99);
   const rate = total / (wall / 1000);
+  // what the server allows: a bare ssh2 client, 16 at a time (8 to 64 at a time reach the
+  // same rate here: sshd forking each session and its shell is the limit)
+  const raw = await (async () => {
+    await using r = await rawSsh2(w);
+    return await rawThroughput(r, (i) => `echo ${i}`, rounds, conc, 16);
+  })();
   return {
     id: "concurrent_exec",
     name: `${conc} concurrent ssh_exec ×${rounds} rounds`,
@@ -239,7 +253,7 @@ export async function concurrentExec(c: Ctx): Promise<Row> {
     rsm: `${rate.toFixed(0)} calls/s · p50 ${fmtMs(percentile(ms, 50))} · p99 ${
       fmtMs(p99)
     } · ${errors} errors`,
-    baseline: "—",
+    baseline: `bare ssh2: ${raw.callsPerS.toFixed(0)} calls/s · ${fmtMs(raw.roundMs)} a round`,
     target: "0 errors, p99 ≤ 1 s",
     met: errors === 0 && lostExit === 0 && p99 <= 1000,
     values: {
@@ -250,6 +264,8 @@ export async function concurrentExec(c: Ctx): Promise<Row> {
       lost_exit_status: lostExit,
       calls: total,
       daemon_cpu_ms_per_call: cpuPerCall,
+      raw_ssh2_calls_per_s: raw.callsPerS,
+      raw_ssh2_round_ms: raw.roundMs,
     },
     note: [
       `daemon CPU ${cpuPerCall.toFixed(2)} ms per call`,
