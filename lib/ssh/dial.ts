@@ -3,12 +3,12 @@
  * order, each within the whole-connect `timeout` (TCP, handshake, auth); host keys checked;
  * then a chain of hops. Every TCP socket gets `setNoDelay(true)`.
  */
-import { Buffer } from "node:buffer";
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Client } from "ssh2";
 import { loadSsh2 } from "./ssh2.ts";
 import { cryptoPath } from "./crypto/mod.ts";
+import { asBuffer } from "./crypto/packet.ts";
 import { RsmError } from "../errors.ts";
 import { type AuthPlan, prepareAuth } from "./auth.ts";
 import { SecretNeededError } from "../secrets.ts";
@@ -65,7 +65,8 @@ function tcp(addr: HopAddress, signal: AbortSignal): Promise<Socket> {
       host: addr.host,
       port: addr.port,
       // returning false (the stream is full or paused) stops reading until it is read
-      onread: { buffer, callback: (n: number) => sock.push(Buffer.from(buffer.subarray(0, n))) },
+      // (`slice` copies natively; `Buffer.from` of a Uint8Array went byte by byte)
+      onread: { buffer, callback: (n: number) => sock.push(asBuffer(buffer.slice(0, n))) },
     });
     const done = (err?: Error) => {
       signal.removeEventListener("abort", onAbort);

@@ -106,6 +106,11 @@ const FastBuffer = (Buffer as unknown as {
     length: number,
   ) => Buffer;
 })[Symbol.species];
+/** `bytes` as a Buffer over the same memory (no copy). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return new FastBuffer(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length);
+}
+
 let slab = new ArrayBuffer(0);
 let slabUsed = 0;
 
