@@ -12,24 +12,16 @@
  * code, as does everything when libcrypto lacks the HMAC functions.
  */
 import type { LibcryptoSymbols } from "./libcrypto.ts";
-import { MAX_PACKET_SIZE, type Opener, type Sealer } from "./packet.ts";
+import { type MacInfo, MAX_PACKET_SIZE, type Opener, type Sealer } from "./packet.ts";
 
-/** A MAC this module runs: ssh2's `macInfo` with `actualLen === len`. */
-export interface CtrMac {
-  /** ssh2's name for the hash: "sha1", "sha256" or "sha512". */
-  sslName: string;
-  /** The MAC's length in bytes (20, 32, 64). */
-  len: number;
-  isETM: boolean;
-}
-
+/** Full MAC length of each hash run here, by ssh2's name for it. */
 const DIGESTS = { sha1: 20, sha256: 32, sha512: 64 } as Record<string, number>;
 
 /** Whether libcrypto here can run `cipher` (ssh2's sslName) with `mac` (ssh2's macInfo). */
 export function ctrSupported(
   lib: LibcryptoSymbols,
   cipher: string,
-  mac: { sslName: string; len: number; actualLen: number } | undefined,
+  mac: MacInfo | undefined,
 ): boolean {
   return /^aes-(128|192|256)-ctr$/.test(cipher) && mac !== undefined &&
     DIGESTS[mac.sslName] === mac.len && mac.actualLen === mac.len &&
@@ -55,7 +47,8 @@ function digestOf(lib: LibcryptoSymbols, name: string): Deno.PointerValue {
 export interface CtrKeys {
   key: Uint8Array;
   iv: Uint8Array;
-  mac: CtrMac;
+  /** ssh2's `macInfo`, one {@link ctrSupported} accepts (a full-length MAC). */
+  mac: MacInfo;
   macKey: Uint8Array;
 }
 

@@ -2,7 +2,7 @@
  * rsm's SSH transport ciphers, installed into ssh2 before it is first loaded.
  *
  * ssh2's native crypto binding does not load under Deno, so by itself it runs every packet
- * through Deno's `node:crypto` (AES-GCM ~170 MiB/s here). This module replaces the AEAD
+ * through Deno's `node:crypto` (AES-GCM ~170 MiB/s here). This module replaces ssh2's
  * ciphers with:
  * - `libcrypto` path: AES-GCM, chacha20-poly1305 and AES-CTR with HMAC-SHA1/SHA2 from OpenSSL
  *   3's libcrypto through FFI, opened only from the exact paths of ./libcrypto.ts (the `ffi`

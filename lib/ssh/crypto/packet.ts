@@ -45,7 +45,7 @@ export interface Sealer {
   free(): void;
 }
 
-/** Opens packets: the length first, then body + tag into a fresh plaintext buffer. */
+/** Opens packets: the length from the head first, then the rest and the tag into `out`. */
 export interface Opener {
   /**
    * Bytes read before the length is known: 4, or a cipher block where the length is
@@ -226,8 +226,8 @@ export class PacketDecipher {
         // whole in this chunk: in place, from just after the length (the head's bytes past
         // the length were read out already and are written over)
         body = data.subarray(p, p + need);
-        const at = data.byteOffset + p - (headLen - 4);
-        plain = new FastBuffer(data.buffer as ArrayBuffer, at, this.#len);
+        const at = p - (headLen - 4);
+        plain = asBuffer(data.subarray(at, at + this.#len));
         p += need;
       } else {
         const n = Math.min(need - this.#scratchPos, dataLen - p);
