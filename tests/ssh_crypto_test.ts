@@ -388,9 +388,13 @@ for (const s of suites) {
     reference.close?.();
     assert.equal(cipher.outSeqno, (seq0 + payloads.length) >>> 0);
 
-    // Opened whole, then byte by byte, then in uneven pieces.
+    // Opened whole, then byte by byte, then in uneven pieces, then with the first packet's
+    // head cut after 8 bytes and the rest of that packet whole in the next piece (where the
+    // head is a block, its bytes past the length are then not in the piece it is opened from).
     const stream = Buffer.concat(written);
-    for (const chunk of [stream.length, 1, 7, 4096]) {
+    const startsOf = (chunk: number) =>
+      Array.from({ length: Math.ceil(stream.length / chunk) }, (_, i) => i * chunk);
+    for (const starts of [...[stream.length, 1, 7, 4096].map(startsOf), [0, 8]]) {
       const got: Buffer[] = [];
       const decipher = new PacketDecipher({
         seqno: seq0,
@@ -398,13 +402,17 @@ for (const s of suites) {
         decipherInfo: { sslName: s.name, keyLen: s.keyLen },
         decipherKey: key,
       }, s.opener(key, iv));
-      for (let p = 0; p < stream.length; p += chunk) {
-        const piece = Buffer.from(stream.subarray(p, p + chunk));
+      for (const [i, start] of starts.entries()) {
+        const piece = Buffer.from(stream.subarray(start, starts[i + 1] ?? stream.length));
         decipher.decrypt(piece, 0, piece.length);
         piece.fill(0); // the decipher must not keep a view of a buffer it was given
       }
       decipher.free();
-      assert.deepEqual(got.map((b) => b.toString("hex")), payloads.map((b) => b.toString("hex")));
+      assert.deepEqual(
+        got.map((b) => b.toString("hex")),
+        payloads.map((b) => b.toString("hex")),
+        `pieces from ${starts.slice(0, 3).join(", ")}…`,
+      );
     }
 
     // Payloads kept without a copy (as a paused channel keeps them) stay intact while later
