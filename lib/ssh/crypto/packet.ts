@@ -226,8 +226,8 @@ export class PacketDecipher {
         // whole in this chunk: in place, from just after the length (the head's bytes past
         // the length were read out already and are written over)
         body = data.subarray(p, p + need);
-        const at = p - (headLen - 4);
-        plain = asBuffer(data.subarray(at, at + this.#len));
+        const at = data.byteOffset + p - (headLen - 4);
+        plain = new FastBuffer(data.buffer as ArrayBuffer, at, this.#len);
         p += need;
       } else {
         const n = Math.min(need - this.#scratchPos, dataLen - p);
